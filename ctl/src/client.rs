@@ -1,0 +1,157 @@
+//! Talking to the supervisor.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use capnp_rpc::rpc_twoparty_capnp::Side;
+use proto::control_capnp::{control, manager, viewer};
+use proto::fdstream;
+use proto::pid1_capnp::ShutdownKind;
+
+use crate::output::{self, ComponentRow};
+use crate::{exit, Cli, Command, ComponentCommand};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    #[error(
+        "Failed to connect to {path}: {source}\n(is cairn running? name another instance with \
+         --socket or CAIRN_SOCKET)"
+    )]
+    Connect {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("Access denied: {0}")]
+    PermissionDenied(String),
+    #[error("Failed: {0}")]
+    Rpc(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CtlError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CtlError::PermissionDenied(_) => exit::PERMISSION,
+            _ => exit::FAILURE,
+        }
+    }
+}
+
+impl From<capnp::Error> for CtlError {
+    fn from(e: capnp::Error) -> Self {
+        let text = e
+            .extra
+            .strip_prefix("remote exception: ")
+            .unwrap_or(&e.extra)
+            .to_string();
+        if text.contains("permission denied") {
+            CtlError::PermissionDenied(text)
+        } else if text.is_empty() {
+            CtlError::Rpc(e.to_string())
+        } else {
+            CtlError::Rpc(text)
+        }
+    }
+}
+
+pub fn execute(cli: &Cli) -> Result<i32, CtlError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async { session(cli).await })
+}
+
+async fn connect(path: &Path) -> Result<control::Client, CtlError> {
+    let stream =
+        std::os::unix::net::UnixStream::connect(path).map_err(|source| CtlError::Connect {
+            path: path.display().to_string(),
+            source,
+        })?;
+    let (mut rpc, _fds) = fdstream::rpc_system(
+        OwnedFd::from(stream),
+        Side::Client,
+        fdstream::DEFAULT_MAX_UNCLAIMED,
+        |_| None,
+    )?;
+    let control: control::Client = rpc.bootstrap(Side::Server);
+    tokio::task::spawn_local(async move {
+        let _ = rpc.await;
+    });
+    Ok(control)
+}
+
+async fn viewer(c: &control::Client) -> Result<viewer::Client, CtlError> {
+    Ok(c.viewer_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_viewer()?)
+}
+
+async fn manager(c: &control::Client) -> Result<manager::Client, CtlError> {
+    Ok(c.manager_request()
+        .send()
+        .promise
+        .await?
+        .get()?
+        .get_manager()?)
+}
+
+async fn session(cli: &Cli) -> Result<i32, CtlError> {
+    let control = connect(&cli.socket).await?;
+    match &cli.command {
+        Command::Component(ComponentCommand::List) => {
+            let v = viewer(&control).await?;
+            let reply = v.list_components_request().send().promise.await?;
+            let mut rows = Vec::new();
+            for c in reply.get()?.get_components()?.iter() {
+                rows.push(ComponentRow::read(c)?);
+            }
+            print!("{}", output::components(&rows, cli.output));
+            Ok(exit::OK)
+        }
+        Command::Poweroff | Command::Reboot | Command::Halt => {
+            let kind = match cli.command {
+                Command::Reboot => ShutdownKind::Reboot,
+                Command::Halt => ShutdownKind::Halt,
+                _ => ShutdownKind::Poweroff,
+            };
+            let m = manager(&control).await?;
+            let mut req = m.shutdown_request();
+            req.get().set_kind(kind);
+            req.send().promise.await?;
+            Ok(exit::OK)
+        }
+        Command::Whoami => {
+            let reply = control.whoami_request().send().promise.await?;
+            let r = reply.get()?;
+            println!(
+                "uid {} (pid {}): {}",
+                r.get_uid(),
+                r.get_pid(),
+                if r.get_privileged() {
+                    "manager (may change state)"
+                } else {
+                    "viewer (read-only)"
+                }
+            );
+            Ok(exit::OK)
+        }
+        Command::Version => {
+            let v = viewer(&control).await?;
+            let reply = v.version_request().send().promise.await?;
+            println!(
+                "cairn {}",
+                reply
+                    .get()?
+                    .get_version()?
+                    .to_str()
+                    .map_err(capnp::Error::from)?
+            );
+            Ok(exit::OK)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Small facts about the calling process, for introspection: resident memory, open fds, the
+//! wall clock. Each returns 0 (not an error) when `/proc` is not mounted yet, as in early boot.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Resident set size in bytes, from `/proc/self/statm`.
+pub fn rss_bytes() -> u64 {
+    let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}
+
+/// How many fds the process has open, from `/proc/self/fd` (minus the one used to read it).
+pub fn open_fds() -> u32 {
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => u32::try_from(dir.count().saturating_sub(1)).unwrap_or(u32::MAX),
+        Err(_) => 0,
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub fn realtime_usec() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The path of the running binary (`/proc/self/exe`, or argv[0] when /proc is absent).
+pub fn binary_path() -> String {
+    std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .or_else(|_| std::env::args().next().ok_or(()))
+        .unwrap_or_default()
+}
+
+/// Raises RLIMIT_NOFILE (soft and hard) to the kernel's `fs.nr_open`, as pid1, the supervisor
+/// and the activator must: 16,000 sockets are held three times. Returns the limit in force.
+pub fn raise_nofile() -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    if setrlimit(Resource::RLIMIT_NOFILE, nr_open, nr_open).is_ok() {
+        return nr_open;
+    }
+    // Without CAP_SYS_RESOURCE the hard limit cannot rise: take the soft one up to it.
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) => {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+            hard
+        }
+        Err(_) => 0,
+    }
+}

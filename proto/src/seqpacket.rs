@@ -1,0 +1,193 @@
+//! One Cap'n Proto message per SOCK_SEQPACKET packet, with fds as SCM_RIGHTS: the pid1 ↔
+//! supervisor link. Plain serialization and blocking-or-not sockets only, no runtime, so that
+//! pid1 can use it; the supervisor calls [`recv`] when its event loop says the socket is
+//! readable.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::cmsg_space;
+use nix::errno::Errno;
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+
+use crate::SCM_MAX_FD;
+
+/// The largest packet either side sends. A packet of 253 fd names fits with room to spare.
+pub const MAX_PACKET: usize = 128 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeqpacketError {
+    #[error("link i/o: {0}")]
+    Io(#[from] Errno),
+    #[error("the peer closed the link")]
+    Closed,
+    #[error("packet truncated (over {MAX_PACKET} bytes or {SCM_MAX_FD} fds)")]
+    Truncated,
+    #[error("more than {SCM_MAX_FD} fds in one packet ({0})")]
+    TooManyFds(usize),
+    #[error("bad message: {0}")]
+    Decode(#[from] capnp::Error),
+}
+
+/// A received packet: the decoded message and the fds that came with it, in order.
+pub struct Packet {
+    pub message: capnp::message::Reader<capnp::serialize::OwnedSegments>,
+    pub fds: Vec<OwnedFd>,
+}
+
+/// A connected SOCK_SEQPACKET pair, both ends close-on-exec.
+pub fn pair() -> Result<(OwnedFd, OwnedFd), SeqpacketError> {
+    Ok(socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?)
+}
+
+/// Sets O_NONBLOCK on an fd.
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Serializes `message` into the bytes of one packet.
+pub fn encode<A: capnp::message::Allocator>(message: &capnp::message::Builder<A>) -> Vec<u8> {
+    capnp::serialize::write_message_to_words(message)
+}
+
+/// Sends `message` as one packet carrying `fds`. Once this returns the kernel holds its own
+/// references: the caller may close its copies.
+pub fn send<A: capnp::message::Allocator>(
+    sock: BorrowedFd<'_>,
+    message: &capnp::message::Builder<A>,
+    fds: &[RawFd],
+) -> Result<(), SeqpacketError> {
+    if fds.len() > SCM_MAX_FD {
+        return Err(SeqpacketError::TooManyFds(fds.len()));
+    }
+    send_bytes(sock, &encode(message), fds)
+}
+
+/// Sends already-encoded bytes as one packet carrying `fds`. On a non-blocking socket whose
+/// buffer is full this returns `Io(EAGAIN)` and sends nothing.
+pub fn send_bytes(sock: BorrowedFd<'_>, bytes: &[u8], fds: &[RawFd]) -> Result<(), SeqpacketError> {
+    if fds.len() > SCM_MAX_FD {
+        return Err(SeqpacketError::TooManyFds(fds.len()));
+    }
+    let iov = [IoSlice::new(bytes)];
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage<'_>] = if fds.is_empty() { &[] } else { &rights };
+    loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Ok(_) => return Ok(()),
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => return Err(SeqpacketError::Closed),
+            Err(e) => return Err(SeqpacketError::Io(e)),
+        }
+    }
+}
+
+/// Receives one packet into `buf` (at least [`MAX_PACKET`] bytes). On a non-blocking socket
+/// with nothing to read this returns `Io(EAGAIN)`.
+pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Packet, SeqpacketError> {
+    let mut cmsg = cmsg_space!([RawFd; SCM_MAX_FD]);
+    let (len, flags, fds) = loop {
+        let mut iov = [IoSliceMut::new(buf)];
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => {
+                let mut fds = Vec::new();
+                for c in msg.cmsgs()? {
+                    if let ControlMessageOwned::ScmRights(raw) = c {
+                        for fd in raw {
+                            // SAFETY: the kernel just installed this fd in our table for us;
+                            // nothing else owns it.
+                            fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                        }
+                    }
+                }
+                break (msg.bytes, msg.flags, fds);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::ECONNRESET) => return Err(SeqpacketError::Closed),
+            Err(e) => return Err(SeqpacketError::Io(e)),
+        }
+    };
+    if flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC) {
+        return Err(SeqpacketError::Truncated);
+    }
+    if len == 0 && fds.is_empty() {
+        return Err(SeqpacketError::Closed);
+    }
+    let mut slice = buf.get(..len).ok_or(SeqpacketError::Truncated)?;
+    let message = capnp::serialize::read_message(&mut slice, capnp::message::ReaderOptions::new())?;
+    Ok(Packet { message, fds })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pid1_capnp::to_init;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn message_and_fds_round_trip() {
+        let (a, b) = pair().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let mut msg = capnp::message::Builder::new_default();
+        {
+            let root = msg.init_root::<to_init::Builder>();
+            let mut names = root.init_store_fds(1);
+            names.set(0, "pipe");
+        }
+        send(a.as_fd(), &msg, &[w.as_raw_fd()]).unwrap();
+        drop(w);
+        let mut buf = vec![0u8; MAX_PACKET];
+        let p = recv(b.as_fd(), &mut buf).unwrap();
+        let root = p.message.get_root::<to_init::Reader>().unwrap();
+        match root.which().unwrap() {
+            to_init::StoreFds(names) => {
+                assert_eq!(names.unwrap().get(0).unwrap().to_str().unwrap(), "pipe")
+            }
+            _ => panic!("wrong variant"),
+        }
+        assert_eq!(p.fds.len(), 1);
+        // The received write end still works.
+        nix::unistd::write(&p.fds[0], b"x").unwrap();
+        let mut got = [0u8; 1];
+        nix::unistd::read(&r, &mut got).unwrap();
+        assert_eq!(&got, b"x");
+    }
+
+    #[test]
+    fn closed_peer_is_reported() {
+        let (a, b) = pair().unwrap();
+        drop(a);
+        let mut buf = vec![0u8; MAX_PACKET];
+        assert!(matches!(
+            recv(b.as_fd(), &mut buf),
+            Err(SeqpacketError::Closed)
+        ));
+    }
+
+    #[test]
+    fn too_many_fds_refused_before_sending() {
+        let (a, _b) = pair().unwrap();
+        let msg = capnp::message::Builder::new_default();
+        let fds = vec![0; SCM_MAX_FD + 1];
+        assert!(matches!(
+            send(a.as_fd(), &msg, &fds),
+            Err(SeqpacketError::TooManyFds(254))
+        ));
+    }
+}

@@ -1,0 +1,416 @@
+//! The helpers (activator, mounter, devmon) as internal units: spawned with their end of a bus
+//! socketpair on fd 3, registered over Cap'n Proto RPC, restarted with back-off when they die,
+//! and given back the fds they stored.
+
+use std::cell::RefCell;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use capnp_rpc::rpc_twoparty_capnp::Side;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use nix::unistd::Pid;
+use proto::bus_capnp::{component, registry};
+use proto::fdstream::{self, FdHandle};
+use proto::SCM_MAX_FD;
+
+use crate::info::Info;
+use crate::say;
+use crate::world::WorldRef;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// The lifecycle of a helper process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HelperState {
+    /// Spawned, not yet registered.
+    Starting,
+    Running,
+    /// Dead; a restart is scheduled.
+    Restarting,
+    /// Stopped for shutdown.
+    Stopped,
+}
+
+impl HelperState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HelperState::Starting => "starting",
+            HelperState::Running => "running",
+            HelperState::Restarting => "restarting",
+            HelperState::Stopped => "stopped",
+        }
+    }
+}
+
+pub struct Helper {
+    pub name: String,
+    pub state: HelperState,
+    pub pid: Option<i32>,
+    pub restarts: u32,
+    started: Option<Instant>,
+    backoff: Duration,
+    /// Bumped at every spawn, so that events of an earlier instance are recognised as stale.
+    generation: u64,
+    pub component: Option<component::Client>,
+    pub info: Option<Info>,
+    /// The fds this helper stored, kept across its restarts (and in pid1's store).
+    pub fds: Vec<(String, OwnedFd)>,
+}
+
+impl Helper {
+    pub fn new(name: &str, restarts: u32) -> Helper {
+        Helper {
+            name: name.to_string(),
+            state: HelperState::Restarting,
+            pid: None,
+            restarts,
+            started: None,
+            backoff: BACKOFF_MIN,
+            generation: 0,
+            component: None,
+            info: None,
+            fds: Vec::new(),
+        }
+    }
+
+    /// The name of one of this helper's fds in pid1's store.
+    pub fn store_name(helper: &str, fd: &str) -> String {
+        format!("helper.{helper}.{fd}")
+    }
+}
+
+/// Starts helper `idx`. On failure, schedules another try.
+pub fn spawn(world: &WorldRef, idx: usize) {
+    let (name, bin) = {
+        let w = world.borrow();
+        let Some(h) = w.helpers.get(idx) else { return };
+        if w.shutting_down {
+            return;
+        }
+        let bin = w.helper_dir.join(format!("cairn-{}", h.name));
+        (h.name.clone(), bin)
+    };
+    let result = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)
+    .and_then(|(ours, theirs)| {
+        let pid = spawn_process(&bin, &theirs)?;
+        Ok((ours, pid))
+    });
+    let (ours, pid) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            say!("cannot start {}: {e}", bin.display());
+            schedule_restart(world, idx);
+            return;
+        }
+    };
+    let generation = {
+        let mut w = world.borrow_mut();
+        let Some(h) = w.helpers.get_mut(idx) else {
+            return;
+        };
+        h.generation += 1;
+        h.pid = Some(pid);
+        h.state = HelperState::Starting;
+        h.started = Some(Instant::now());
+        h.component = None;
+        h.generation
+    };
+    let w2 = world.clone();
+    let rpc = fdstream::rpc_system(ours, Side::Server, fdstream::DEFAULT_MAX_UNCLAIMED, |fds| {
+        let server = RegistryServer {
+            world: w2,
+            idx,
+            generation,
+            fds: fds.clone(),
+            pending: RefCell::new(Vec::new()),
+        };
+        Some(capnp_rpc::new_client::<registry::Client, _>(server).client)
+    });
+    let rpc = match rpc {
+        Ok((rpc, _)) => rpc,
+        Err(e) => {
+            say!("cannot set up the bus of cairn-{name}: {e}");
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            return;
+        }
+    };
+    let w3 = world.clone();
+    tokio::task::spawn_local(async move {
+        if let Err(e) = rpc.await {
+            say!("bus of cairn-{name} closed: {e}");
+        }
+        link_closed(&w3, idx, generation);
+    });
+}
+
+fn spawn_process(bin: &std::path::Path, bus: &OwnedFd) -> std::io::Result<i32> {
+    let fd = bus.as_raw_fd();
+    let mut cmd = Command::new(bin);
+    cmd.env("CAIRN_BUS_FD", proto::BUS_FD.to_string());
+    // SAFETY: runs between fork and exec and calls only async-signal-safe functions
+    // (sigprocmask, sigaction, dup2, fcntl); nothing is allocated.
+    unsafe {
+        cmd.pre_exec(move || {
+            proto::child::reset_signals();
+            proto::child::place_fd(fd, proto::BUS_FD)
+        });
+    }
+    let child = cmd.spawn()?;
+    Ok(i32::try_from(child.id()).unwrap_or(-1))
+}
+
+/// The bus of one instance closed. A helper whose link broke exits by itself; make sure.
+fn link_closed(world: &WorldRef, idx: usize, generation: u64) {
+    let mut w = world.borrow_mut();
+    let Some(h) = w.helpers.get_mut(idx) else {
+        return;
+    };
+    if h.generation != generation {
+        return;
+    }
+    h.component = None;
+    if let Some(pid) = h.pid {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+}
+
+/// A process exited: if it is a helper, schedule its restart. Returns whether it was one.
+pub fn on_exit(world: &WorldRef, pid: i32, how: &str) -> bool {
+    let idx = {
+        let mut w = world.borrow_mut();
+        let shutting_down = w.shutting_down;
+        let Some(idx) = w.helpers.iter().position(|h| h.pid == Some(pid)) else {
+            return false;
+        };
+        let (name, restarts) = {
+            let Some(h) = w.helpers.get_mut(idx) else {
+                return false;
+            };
+            h.pid = None;
+            h.component = None;
+            if shutting_down {
+                h.state = HelperState::Stopped;
+                return true;
+            }
+            h.state = HelperState::Restarting;
+            h.restarts += 1;
+            if h.started.is_some_and(|s| s.elapsed() >= STABLE_AFTER) {
+                h.backoff = BACKOFF_MIN;
+            }
+            say!("cairn-{} (pid {pid}) {how}; restarting", h.name);
+            (h.name.clone(), h.restarts)
+        };
+        w.state.helper_restarts.insert(name, restarts);
+        idx
+    };
+    crate::save_state(world);
+    schedule_restart(world, idx);
+    true
+}
+
+fn schedule_restart(world: &WorldRef, idx: usize) {
+    let delay = {
+        let mut w = world.borrow_mut();
+        let Some(h) = w.helpers.get_mut(idx) else {
+            return;
+        };
+        h.state = HelperState::Restarting;
+        let d = h.backoff;
+        h.backoff = (h.backoff * 2).min(BACKOFF_MAX);
+        d
+    };
+    let world = world.clone();
+    tokio::task::spawn_local(async move {
+        tokio::time::sleep(delay).await;
+        spawn(&world, idx);
+    });
+}
+
+fn gone() -> capnp::Error {
+    capnp::Error::failed("this helper is no longer configured".into())
+}
+
+/// The supervisor's side of one helper's bus: the bootstrap capability it calls.
+struct RegistryServer {
+    world: WorldRef,
+    idx: usize,
+    generation: u64,
+    fds: FdHandle,
+    /// Stored fds still to be handed back through `restoreMore`.
+    pending: RefCell<Vec<(String, OwnedFd)>>,
+}
+
+impl RegistryServer {
+    fn current(&self) -> Result<(), capnp::Error> {
+        let w = self.world.borrow();
+        match w.helpers.get(self.idx) {
+            Some(h) if h.generation == self.generation => Ok(()),
+            _ => Err(capnp::Error::failed(
+                "this helper instance has been replaced".into(),
+            )),
+        }
+    }
+
+    /// Sends up to 253 pending fds; returns whether more remain.
+    fn restore_chunk(
+        &self,
+        mut list: capnp::struct_list::Builder<'_, proto::bus_capnp::named_fd::Owned>,
+        batch: Vec<(String, OwnedFd)>,
+    ) {
+        for (i, (name, fd)) in batch.into_iter().enumerate() {
+            let index = self.fds.send_fd(fd);
+            let mut e = list.reborrow().get(u32::try_from(i).unwrap_or(0));
+            e.set_name(name.as_str());
+            e.set_fd(index);
+        }
+    }
+
+    fn next_batch(&self) -> (Vec<(String, OwnedFd)>, bool) {
+        let mut pending = self.pending.borrow_mut();
+        let n = pending.len().min(SCM_MAX_FD);
+        let batch: Vec<_> = pending.drain(..n).collect();
+        (batch, !pending.is_empty())
+    }
+}
+
+impl registry::Server for RegistryServer {
+    async fn register(
+        self: Rc<Self>,
+        params: registry::RegisterParams,
+        mut results: registry::RegisterResults,
+    ) -> Result<(), capnp::Error> {
+        self.current()?;
+        let p = params.get()?;
+        let info = Info::read(p.get_info()?)?;
+        let component = p.get_component()?;
+        {
+            let mut w = self.world.borrow_mut();
+            let h = w.helpers.get_mut(self.idx).ok_or_else(gone)?;
+            if info.name != h.name {
+                return Err(capnp::Error::failed(format!(
+                    "registered as {:?} on the bus of {}",
+                    info.name, h.name
+                )));
+            }
+            let mut dups = Vec::new();
+            for (name, fd) in &h.fds {
+                dups.push((name.clone(), fd.try_clone()?));
+            }
+            *self.pending.borrow_mut() = dups;
+            h.component = Some(component);
+            h.info = Some(info);
+            h.state = HelperState::Running;
+        }
+        let (batch, more) = self.next_batch();
+        let mut r = results.get();
+        r.set_more(more);
+        self.restore_chunk(
+            r.init_restored(u32::try_from(batch.len()).unwrap_or(0)),
+            batch,
+        );
+        Ok(())
+    }
+
+    async fn restore_more(
+        self: Rc<Self>,
+        _params: registry::RestoreMoreParams,
+        mut results: registry::RestoreMoreResults,
+    ) -> Result<(), capnp::Error> {
+        self.current()?;
+        let (batch, more) = self.next_batch();
+        let mut r = results.get();
+        r.set_more(more);
+        self.restore_chunk(
+            r.init_restored(u32::try_from(batch.len()).unwrap_or(0)),
+            batch,
+        );
+        Ok(())
+    }
+
+    async fn store_fds(
+        self: Rc<Self>,
+        params: registry::StoreFdsParams,
+        _results: registry::StoreFdsResults,
+    ) -> Result<(), capnp::Error> {
+        self.current()?;
+        let list = params.get()?.get_fds()?;
+        if list.len() as usize > SCM_MAX_FD {
+            return Err(capnp::Error::failed(format!(
+                "storeFds takes at most {SCM_MAX_FD} fds a call, got {}",
+                list.len()
+            )));
+        }
+        let mut claimed = Vec::new();
+        for nf in list.iter() {
+            let name = nf.get_name()?.to_str()?.to_string();
+            let fd = self.fds.take(nf.get_fd()).ok_or_else(|| {
+                capnp::Error::failed(format!("fd {name} (#{}) did not arrive", nf.get_fd()))
+            })?;
+            claimed.push((name, fd));
+        }
+        let (link, helper, dups) = {
+            let mut w = self.world.borrow_mut();
+            let link = w.link.clone();
+            let h = w.helpers.get_mut(self.idx).ok_or_else(gone)?;
+            let mut dups = Vec::new();
+            for (name, fd) in claimed {
+                dups.push((Helper::store_name(&h.name, &name), fd.try_clone()?));
+                match h.fds.iter_mut().find(|(n, _)| *n == name) {
+                    Some(slot) => slot.1 = fd,
+                    None => h.fds.push((name, fd)),
+                }
+            }
+            (link, h.name.clone(), dups)
+        };
+        if let Some(link) = link {
+            let entries: Vec<(&str, _)> =
+                dups.iter().map(|(n, f)| (n.as_str(), f.as_fd())).collect();
+            link.store_fds(&entries).await.map_err(|e| {
+                capnp::Error::failed(format!("keeping fds of {helper} in pid1: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn remove_fds(
+        self: Rc<Self>,
+        params: registry::RemoveFdsParams,
+        _results: registry::RemoveFdsResults,
+    ) -> Result<(), capnp::Error> {
+        self.current()?;
+        let mut names = Vec::new();
+        for n in params.get()?.get_names()?.iter() {
+            names.push(n?.to_str()?.to_string());
+        }
+        let (link, stored) = {
+            let mut w = self.world.borrow_mut();
+            let link = w.link.clone();
+            let h = w.helpers.get_mut(self.idx).ok_or_else(gone)?;
+            h.fds.retain(|(n, _)| !names.contains(n));
+            let stored: Vec<String> = names
+                .iter()
+                .map(|n| Helper::store_name(&h.name, n))
+                .collect();
+            (link, stored)
+        };
+        if let Some(link) = link {
+            let refs: Vec<&str> = stored.iter().map(String::as_str).collect();
+            link.remove_fds(&refs)
+                .await
+                .map_err(|e| capnp::Error::failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+}

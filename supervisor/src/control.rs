@@ -1,0 +1,392 @@
+//! The control API on RUNTIME-DIR/control (proto/schema/control.capnp).
+//!
+//! The socket is mode 0666 in a 0755 directory: anyone may connect. What a peer may do is
+//! decided by its SO_PEERCRED uid, once, when it connects: uid 0 can obtain the `Manager`
+//! capability; every other uid only a `Viewer`, and `manager()` refuses with
+//! "permission denied". The listening socket lives in pid1's fd store, so a connection made
+//! while the supervisor restarts waits in the backlog instead of being refused.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
+
+use capnp_rpc::rpc_twoparty_capnp::Side;
+use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+use proto::control_capnp::{component_status, control, manager, viewer};
+use proto::fdstream;
+use proto::pid1_capnp::ShutdownKind;
+
+use crate::components::HelperState;
+use crate::info::Info;
+use crate::say;
+use crate::world::WorldRef;
+
+/// How long a component has to answer `introspect` before it is listed as not answering.
+const INTROSPECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot create the runtime directory {path}: {source}")]
+    RuntimeDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} exists and is not a socket; refusing to replace it")]
+    NotASocket { path: String },
+    #[error("cannot bind the control socket {path}: {source}")]
+    Bind {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Creates RUNTIME-DIR (0755) and binds `control` in it (0666), replacing a stale socket.
+pub fn bind(runtime_dir: &Path) -> Result<OwnedFd, ControlError> {
+    let dir_err = |source| ControlError::RuntimeDir {
+        path: runtime_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(runtime_dir).map_err(dir_err)?;
+    std::fs::set_permissions(runtime_dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(dir_err)?;
+    let path = runtime_dir.join("control");
+    let shown = path.display().to_string();
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        if !meta.file_type().is_socket() {
+            return Err(ControlError::NotASocket { path: shown });
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    let bind_err = |source| ControlError::Bind {
+        path: shown.clone(),
+        source,
+    };
+    let listener = std::os::unix::net::UnixListener::bind(&path).map_err(bind_err)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).map_err(bind_err)?;
+    Ok(OwnedFd::from(listener))
+}
+
+/// (st_dev, st_ino) of the file at `path`.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether the stored listener is still the socket at `path`: the file there must be the one
+/// recorded when it was bound. If someone removed or replaced it, bind again.
+pub fn still_bound(recorded: Option<(u64, u64)>, path: &Path) -> bool {
+    recorded.is_some() && file_id(path) == recorded
+}
+
+/// Accepts connections for ever.
+pub async fn serve(world: WorldRef, listener: OwnedFd) {
+    let std_listener = std::os::unix::net::UnixListener::from(listener);
+    if let Err(e) = std_listener.set_nonblocking(true) {
+        say!("control socket: {e}");
+    }
+    let listener = match tokio::net::UnixListener::from_std(std_listener) {
+        Ok(l) => l,
+        Err(e) => {
+            say!("control socket: {e}");
+            return;
+        }
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => accept(&world, stream),
+            Err(e) => {
+                say!("control socket: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn accept(world: &WorldRef, stream: tokio::net::UnixStream) {
+    let fd: OwnedFd = match stream.into_std() {
+        Ok(s) => s.into(),
+        Err(e) => {
+            say!("control socket: {e}");
+            return;
+        }
+    };
+    let cred = match getsockopt(&fd.as_fd(), PeerCredentials) {
+        Ok(c) => c,
+        Err(e) => {
+            say!("control socket: SO_PEERCRED: {e}");
+            return;
+        }
+    };
+    let server = ControlServer {
+        world: world.clone(),
+        uid: cred.uid(),
+        pid: cred.pid(),
+    };
+    let rpc = fdstream::rpc_system(fd, Side::Server, 64, |_| {
+        Some(capnp_rpc::new_client::<control::Client, _>(server).client)
+    });
+    match rpc {
+        Ok((rpc, _)) => {
+            tokio::task::spawn_local(async move {
+                let _ = rpc.await;
+            });
+        }
+        Err(e) => say!("control socket: {e}"),
+    }
+}
+
+struct ControlServer {
+    world: WorldRef,
+    uid: u32,
+    pid: i32,
+}
+
+fn count_call(world: &WorldRef) {
+    world.borrow_mut().calls += 1;
+}
+
+impl control::Server for ControlServer {
+    async fn whoami(
+        self: Rc<Self>,
+        _params: control::WhoamiParams,
+        mut results: control::WhoamiResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.world);
+        let mut r = results.get();
+        r.set_uid(self.uid);
+        r.set_pid(self.pid);
+        r.set_privileged(self.uid == 0);
+        Ok(())
+    }
+
+    async fn viewer(
+        self: Rc<Self>,
+        _params: control::ViewerParams,
+        mut results: control::ViewerResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.world);
+        results
+            .get()
+            .set_viewer(capnp_rpc::new_client(ViewerServer {
+                world: self.world.clone(),
+            }));
+        Ok(())
+    }
+
+    async fn manager(
+        self: Rc<Self>,
+        _params: control::ManagerParams,
+        mut results: control::ManagerResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.world);
+        if self.uid != 0 {
+            return Err(capnp::Error::failed(format!(
+                "permission denied: uid {} may only read; changing state needs root",
+                self.uid
+            )));
+        }
+        results
+            .get()
+            .set_manager(capnp_rpc::new_client(ManagerServer {
+                view: ViewerServer {
+                    world: self.world.clone(),
+                },
+            }));
+        Ok(())
+    }
+}
+
+/// Read-only methods.
+struct ViewerServer {
+    world: WorldRef,
+}
+
+/// One row of `component list`.
+struct Row {
+    info: Info,
+    state: String,
+    restarts: u32,
+}
+
+async fn with_timeout<T>(
+    f: impl std::future::Future<Output = Result<T, capnp::Error>>,
+) -> Result<T, capnp::Error> {
+    match tokio::time::timeout(INTROSPECT_TIMEOUT, f).await {
+        Ok(r) => r,
+        Err(_) => Err(capnp::Error::failed("no answer".into())),
+    }
+}
+
+impl ViewerServer {
+    async fn rows(&self) -> Vec<Row> {
+        let (link, me, helpers) = {
+            let w = self.world.borrow();
+            let me = Info::own("supervisor", w.started_realtime_usec, w.calls);
+            let helpers: Vec<_> = w
+                .helpers
+                .iter()
+                .map(|h| {
+                    (
+                        h.name.clone(),
+                        h.component.clone(),
+                        h.state,
+                        h.restarts,
+                        h.pid,
+                        h.info.clone(),
+                    )
+                })
+                .collect();
+            (w.link.clone(), me, helpers)
+        };
+        let mut rows = Vec::new();
+        let mut supervisor_restarts = 0;
+        if let Some(link) = link {
+            let status = tokio::time::timeout(INTROSPECT_TIMEOUT, link.introspect()).await;
+            if let Ok(Ok(s)) = &status {
+                // pid1 counts the supervisor's restarts; it outlives them.
+                supervisor_restarts = s.supervisor_restarts;
+            }
+            let row = match status {
+                Ok(Ok(s)) => Row {
+                    info: Info {
+                        name: "init".into(),
+                        pid: s.pid,
+                        version: s.version,
+                        binary: s.binary,
+                        started_realtime_usec: s.started_realtime_usec,
+                        rss_bytes: s.rss_bytes,
+                        open_fds: s.open_fds,
+                        calls_served: 0,
+                    },
+                    state: "running".into(),
+                    restarts: 0,
+                },
+                _ => Row {
+                    info: Info {
+                        name: "init".into(),
+                        ..Info::default()
+                    },
+                    state: "not answering".into(),
+                    restarts: 0,
+                },
+            };
+            rows.push(row);
+        }
+        rows.push(Row {
+            info: me,
+            state: "running".into(),
+            restarts: supervisor_restarts,
+        });
+        for (name, client, state, restarts, pid, cached) in helpers {
+            let mut row = Row {
+                info: cached.unwrap_or_else(|| Info {
+                    name: name.clone(),
+                    ..Info::default()
+                }),
+                state: state.as_str().to_string(),
+                restarts,
+            };
+            row.info.pid = pid.unwrap_or(0);
+            if let (Some(client), HelperState::Running) = (client, state) {
+                let req = client.introspect_request();
+                let answer = with_timeout(async move {
+                    let reply = req.send().promise.await?;
+                    Info::read(reply.get()?.get_info()?)
+                })
+                .await;
+                match answer {
+                    Ok(info) => row.info = info,
+                    Err(_) => row.state = "not answering".into(),
+                }
+            }
+            rows.push(row);
+        }
+        rows
+    }
+
+    async fn list_components_into(
+        &self,
+        mut results: viewer::ListComponentsResults,
+    ) -> Result<(), capnp::Error> {
+        let rows = self.rows().await;
+        let mut list = results
+            .get()
+            .init_components(u32::try_from(rows.len()).unwrap_or(0));
+        for (i, row) in rows.iter().enumerate() {
+            let mut b: component_status::Builder<'_> =
+                list.reborrow().get(u32::try_from(i).unwrap_or(0));
+            row.info.write(b.reborrow().init_info());
+            b.set_state(row.state.as_str());
+            b.set_restarts(row.restarts);
+        }
+        Ok(())
+    }
+}
+
+impl viewer::Server for ViewerServer {
+    async fn version(
+        self: Rc<Self>,
+        _params: viewer::VersionParams,
+        mut results: viewer::VersionResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.world);
+        results.get().set_version(proto::VERSION);
+        Ok(())
+    }
+
+    async fn list_components(
+        self: Rc<Self>,
+        _params: viewer::ListComponentsParams,
+        results: viewer::ListComponentsResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.world);
+        self.list_components_into(results).await
+    }
+}
+
+/// Everything a Viewer can do, and the methods that change state.
+struct ManagerServer {
+    view: ViewerServer,
+}
+
+impl viewer::Server for ManagerServer {
+    async fn version(
+        self: Rc<Self>,
+        _params: viewer::VersionParams,
+        mut results: viewer::VersionResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        results.get().set_version(proto::VERSION);
+        Ok(())
+    }
+
+    async fn list_components(
+        self: Rc<Self>,
+        _params: viewer::ListComponentsParams,
+        results: viewer::ListComponentsResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        self.view.list_components_into(results).await
+    }
+}
+
+impl manager::Server for ManagerServer {
+    async fn shutdown(
+        self: Rc<Self>,
+        params: manager::ShutdownParams,
+        _results: manager::ShutdownResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        let kind: ShutdownKind = params.get()?.get_kind()?;
+        // Answer first: the caller should hear "ok" before everything stops.
+        let world = self.view.world.clone();
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            crate::shutdown(&world, kind).await;
+        });
+        Ok(())
+    }
+}

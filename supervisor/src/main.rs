@@ -1,0 +1,11 @@
+//! cairn-supervisor. `cairn-supervisor --help` for the options; normally started by cairn-init.
+
+use clap::Parser;
+
+fn main() {
+    let config = cairn_supervisor::config::Config::parse();
+    if let Err(e) = cairn_supervisor::run(config) {
+        eprintln!("cairn-supervisor: {e}");
+        std::process::exit(1);
+    }
+}
