@@ -1,1 +1,383 @@
+//! The sandbox harness: cairn's real binaries with cairn-init as PID 1 of a fresh PID + mount
+//! namespace (`unshare --pid --mount --fork --mount-proc`), a temporary unit directory and
+//! runtime directory, and a cgroup subtree of its own under the host's cgroup2 tree.
+//!
+//! A [`Sandbox`] is always torn down when dropped (its namespace killed, its cgroups removed),
+//! and prints its log when the test is failing. Later issues build on this: start a sandbox
+//! on a temp unit dir, drive it with [`Sandbox::ctl`], look inside with [`Sandbox::nsenter`].
 
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// Where the binaries are: `CAIRN_BIN_DIR`, else the workspace's `target/debug`.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CAIRN_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug")
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: build the workspace first (`cargo build --workspace`; `make test` does)",
+        p.display()
+    );
+    p
+}
+
+/// The sandbox tier needs root (namespaces, cgroups). Fails loudly rather than skipping.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the sandbox tests need root (unshare, cgroups); run them through `make test` as root"
+    );
+}
+
+/// The host's cgroup2 mount point.
+pub fn cgroup2_mount() -> Result<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    for line in info.lines() {
+        if let Some((left, right)) = line.split_once(" - ") {
+            if right.split(' ').next() == Some("cgroup2") {
+                if let Some(mp) = left.split(' ').nth(4) {
+                    return Ok(PathBuf::from(mp));
+                }
+            }
+        }
+    }
+    bail!("no cgroup2 file system mounted")
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Files to put in the unit directory before the sandbox starts.
+#[derive(Default)]
+pub struct SandboxBuilder {
+    units: Vec<(String, String)>,
+    args: Vec<String>,
+    expect_components: usize,
+}
+
+impl SandboxBuilder {
+    pub fn unit(mut self, name: &str, text: &str) -> Self {
+        self.units.push((name.into(), text.into()));
+        self
+    }
+
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Wait for this many running components before returning (default 5).
+    pub fn expect_components(mut self, n: usize) -> Self {
+        self.expect_components = n;
+        self
+    }
+
+    pub fn start(self) -> Result<Sandbox> {
+        require_root();
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = tempfile::Builder::new()
+            .prefix("cairn-sandbox-")
+            .tempdir()?;
+        // Unprivileged clients must reach the control socket inside.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let units = dir.path().join("units");
+        let runtime = dir.path().join("run");
+        std::fs::create_dir_all(&units)?;
+        for (name, text) in &self.units {
+            std::fs::write(units.join(name), text)?;
+        }
+        let cgroup = cgroup2_mount()?.join(format!("cairn-test-{}-{n}", std::process::id()));
+        let log_path = dir.path().join("log");
+        let log = std::fs::File::create(&log_path)?;
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--mount", "--fork", "--mount-proc"])
+            .arg(bin("cairn-init"))
+            .arg("--units")
+            .arg(&units)
+            .arg("--runtime-dir")
+            .arg(&runtime)
+            .arg("--cgroup-root")
+            .arg(&cgroup)
+            .arg("--stop-timeout-ms")
+            .arg("2000")
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = cmd.spawn().context("spawning unshare")?;
+        let mut sb = Sandbox {
+            dir,
+            units,
+            runtime,
+            cgroup,
+            log: log_path,
+            child,
+            exit: None,
+        };
+        let want = if self.expect_components == 0 {
+            5
+        } else {
+            self.expect_components
+        };
+        sb.wait_until(Duration::from_secs(20), |sb| {
+            Ok(sb
+                .components()?
+                .iter()
+                .filter(|c| c.state == "running")
+                .count()
+                == want)
+        })
+        .context("the sandbox did not come up")?;
+        Ok(sb)
+    }
+}
+
+/// One row of `cairnctl component list --output json`.
+#[derive(Debug, Clone)]
+pub struct Component {
+    pub name: String,
+    pub pid: i64,
+    pub state: String,
+    pub restarts: u64,
+}
+
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    pub units: PathBuf,
+    pub runtime: PathBuf,
+    pub cgroup: PathBuf,
+    pub log: PathBuf,
+    child: Child,
+    exit: Option<ExitStatus>,
+}
+
+impl Sandbox {
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    pub fn start() -> Result<Sandbox> {
+        Self::builder().start()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.runtime.join("control")
+    }
+
+    /// Runs cairnctl against this sandbox.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        self.ctl_cmd(args).output().expect("running cairnctl")
+    }
+
+    pub fn ctl_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin("cairnctl"));
+        c.arg("--socket").arg(self.socket()).args(args);
+        c
+    }
+
+    /// Runs cairnctl as another user (through setpriv).
+    pub fn ctl_as(&self, uid: u32, args: &[&str]) -> Output {
+        Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .arg("--clear-groups")
+            .arg(bin("cairnctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .output()
+            .expect("running setpriv cairnctl")
+    }
+
+    pub fn components(&self) -> Result<Vec<Component>> {
+        let out = self.ctl(&["component", "list", "--output", "json"]);
+        if !out.status.success() {
+            bail!(
+                "component list failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let rows = v.as_array().context("not a list")?;
+        Ok(rows
+            .iter()
+            .map(|r| Component {
+                name: r["name"].as_str().unwrap_or_default().to_string(),
+                pid: r["pid"].as_i64().unwrap_or(0),
+                state: r["state"].as_str().unwrap_or_default().to_string(),
+                restarts: r["restarts"].as_u64().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    pub fn component(&self, name: &str) -> Result<Component> {
+        self.components()?
+            .into_iter()
+            .find(|c| c.name == name)
+            .with_context(|| format!("no component {name}"))
+    }
+
+    /// The host pid of cairn-init (unshare's child).
+    pub fn init_pid(&self) -> Result<i32> {
+        let pid = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .context("cairn-init is not running")
+    }
+
+    /// Runs a command inside the sandbox's PID and mount namespaces.
+    pub fn nsenter(&self, cmd: &[&str]) -> Result<Output> {
+        let pid = self.init_pid()?;
+        Ok(Command::new("nsenter")
+            .arg("-t")
+            .arg(pid.to_string())
+            .args(["-m", "-p", "--"])
+            .args(cmd)
+            .output()?)
+    }
+
+    /// Sends a signal to a process of the sandbox, by its pid inside.
+    pub fn kill(&self, pid_inside: i64, signal: &str) -> Result<()> {
+        let out = self.nsenter(&["/bin/kill", &format!("-{signal}"), &pid_inside.to_string()])?;
+        if !out.status.success() {
+            bail!("kill failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(())
+    }
+
+    /// Polls `cond` every 20 ms until it holds or `timeout` passes.
+    pub fn wait_until(
+        &mut self,
+        timeout: Duration,
+        mut cond: impl FnMut(&Sandbox) -> Result<bool>,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match cond(self) {
+                Ok(true) => return Ok(()),
+                Ok(false) => None,
+                Err(e) => Some(e),
+            };
+            if let Ok(Some(st)) = self.child.try_wait() {
+                self.exit = Some(st);
+                bail!("the sandbox exited ({st}) while waiting");
+            }
+            if Instant::now() > deadline {
+                match last {
+                    Some(e) => bail!("timed out after {timeout:?}; last error: {e:#}"),
+                    None => bail!("timed out after {timeout:?}"),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the sandbox to end; returns how unshare ended.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.exit {
+                return Ok(st);
+            }
+            if let Some(st) = self.child.try_wait()? {
+                self.exit = Some(st);
+                return Ok(st);
+            }
+            if Instant::now() > deadline {
+                bail!("the sandbox did not end within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    fn teardown(&mut self) {
+        if self.exit.is_none() {
+            if let Ok(pid) = self.init_pid() {
+                // SIGKILL of a namespace's init kills every process in it.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = self.child.kill();
+            self.exit = self.child.wait().ok();
+        }
+        remove_cgroup_tree(&self.cgroup);
+    }
+}
+
+/// Removes a cgroup directory tree, deepest first, waiting briefly for dying processes.
+pub fn remove_cgroup_tree(root: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while root.exists() && Instant::now() < deadline {
+        let mut dirs = Vec::new();
+        collect_dirs(root, &mut dirs);
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            let _ = std::fs::remove_dir(&d);
+        }
+        if root.exists() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_dirs(&e.path(), out);
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.teardown();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- sandbox log ({}) ----\n{}\n---- end of sandbox log ----",
+                self.log.display(),
+                self.log_text()
+            );
+        }
+    }
+}
+
+/// The signal that ended a process, if one did.
+pub fn signal_of(st: &ExitStatus) -> Option<i32> {
+    st.signal()
+}

@@ -1,0 +1,183 @@
+//! Tier 3: the real binaries in a sandbox (cairn-init as PID 1 of a fresh PID + mount
+//! namespace). Needs root; `make test` runs these.
+
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+use cairn_integration::{signal_of, Sandbox};
+
+const COMPONENTS: [&str; 5] = ["init", "supervisor", "activator", "mounter", "devmon"];
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn comes_up_with_five_components() {
+    let sb = Sandbox::start().unwrap();
+    let list = sb.components().unwrap();
+    let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, COMPONENTS);
+    for c in &list {
+        assert_eq!(c.state, "running", "{c:?}");
+        assert!(c.pid > 0, "{c:?}");
+    }
+    // pid1 is PID 1 of the sandbox, the supervisor its child.
+    assert_eq!(list[0].pid, 1);
+    // The table a person sees names every component.
+    let out = sb.ctl(&["component", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("NAME"), "{text}");
+    for name in COMPONENTS {
+        assert!(text.contains(name), "{name} missing in:\n{text}");
+    }
+    // Each of cairn's processes sits in init.scope of the sandbox's own cgroup tree.
+    let procs = std::fs::read_to_string(sb.cgroup.join("init.scope/cgroup.procs")).unwrap();
+    assert_eq!(procs.lines().count(), 5, "init.scope holds: {procs}");
+    assert!(sb.cgroup.join("system.slice").is_dir());
+}
+
+#[test]
+fn a_killed_helper_is_restarted() {
+    let mut sb = Sandbox::start().unwrap();
+    for name in ["activator", "mounter", "devmon"] {
+        let before = sb.component(name).unwrap();
+        sb.kill(before.pid, "KILL").unwrap();
+        sb.wait_until(Duration::from_secs(10), |sb| {
+            let c = sb.component(name)?;
+            Ok(c.state == "running" && c.pid != before.pid && c.restarts == before.restarts + 1)
+        })
+        .unwrap_or_else(|e| panic!("{name} was not restarted: {e:#}"));
+    }
+    // The others were not disturbed.
+    assert_eq!(sb.component("supervisor").unwrap().restarts, 0);
+    assert!(sb.log_text().contains("cairn-devmon (pid"));
+}
+
+#[test]
+fn a_killed_supervisor_is_restarted_and_its_socket_never_refuses() {
+    let mut sb = Sandbox::start().unwrap();
+    let sup = sb.component("supervisor").unwrap();
+    let helpers_before: Vec<i64> = sb.components().unwrap()[2..]
+        .iter()
+        .map(|c| c.pid)
+        .collect();
+    let inode = std::fs::metadata(sb.socket()).unwrap().ino();
+    sb.kill(sup.pid, "KILL").unwrap();
+    // A client connecting while no supervisor runs waits in the listen queue of the socket
+    // pid1 keeps, and is served by the next supervisor: no refusal, no reset.
+    let out = sb.ctl(&["version"]);
+    assert!(out.status.success(), "during restart: {}", stderr(&out));
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        let list = sb.components()?;
+        Ok(list.len() == 5 && list.iter().all(|c| c.state == "running"))
+    })
+    .unwrap();
+    let list = sb.components().unwrap();
+    assert_ne!(list[1].pid, sup.pid, "a new supervisor");
+    assert_eq!(list[1].restarts, 1, "pid1 counted the restart");
+    for (c, old) in list[2..].iter().zip(helpers_before) {
+        assert_ne!(
+            c.pid, old,
+            "{} was started afresh by the new supervisor",
+            c.name
+        );
+    }
+    // The socket was handed back through pid1's fd store, not bound again.
+    assert_eq!(std::fs::metadata(sb.socket()).unwrap().ino(), inode);
+    assert!(sb.log_text().contains("generation 2: took back"));
+}
+
+#[test]
+fn a_read_only_client_can_read_but_not_change_state() {
+    let mut sb = Sandbox::start().unwrap();
+    let nobody = 65534;
+    let out = sb.ctl_as(nobody, &["component", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("supervisor"));
+    let out = sb.ctl_as(nobody, &["whoami"]);
+    assert!(stdout(&out).contains("read-only"), "{}", stdout(&out));
+    let out = sb.ctl_as(nobody, &["poweroff"]);
+    assert_eq!(out.status.code(), Some(4), "LSB: insufficient privilege");
+    let err = stderr(&out);
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains("uid 65534"), "{err}");
+    // Still up.
+    std::thread::sleep(Duration::from_millis(200));
+    sb.wait_until(Duration::from_secs(2), |sb| Ok(sb.components()?.len() == 5))
+        .unwrap();
+}
+
+fn shutdown_ends_the_sandbox(verb: &str, signal: i32) {
+    let mut sb = Sandbox::start().unwrap();
+    let out = sb.ctl(&[verb]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let st = sb.wait_exit(Duration::from_secs(20)).unwrap();
+    // reboot(2) by PID 1 of a PID namespace ends it; unshare passes on the signal.
+    assert_eq!(signal_of(&st), Some(signal), "{verb}: {st}");
+    let log = sb.log_text();
+    assert!(log.contains(&format!("cairn-init: {verb}")), "{log}");
+}
+
+#[test]
+fn poweroff_ends_the_sandbox_with_sigint() {
+    shutdown_ends_the_sandbox("poweroff", libc::SIGINT);
+}
+
+#[test]
+fn halt_ends_the_sandbox_with_sigint() {
+    shutdown_ends_the_sandbox("halt", libc::SIGINT);
+}
+
+#[test]
+fn reboot_ends_the_sandbox_with_sighup() {
+    shutdown_ends_the_sandbox("reboot", libc::SIGHUP);
+}
+
+#[test]
+fn no_manager_gives_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(cairn_integration::bin("cairnctl"))
+        .arg("--socket")
+        .arg(dir.path().join("control"))
+        .args(["component", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("Failed to connect to"), "{err}");
+    assert!(err.contains("is cairn running?"), "{err}");
+}
+
+#[test]
+fn the_host_is_untouched() {
+    let hostname = nix::unistd::gethostname().unwrap();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let cgroup;
+    {
+        let mut sb = Sandbox::start().unwrap();
+        cgroup = sb.cgroup.clone();
+        assert!(cgroup.is_dir());
+        sb.ctl(&["poweroff"]);
+        sb.wait_exit(Duration::from_secs(20)).unwrap();
+    }
+    assert_eq!(nix::unistd::gethostname().unwrap(), hostname);
+    // The sandbox mounted its /proc in its own namespace; the host's table is as it was.
+    let after = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert_eq!(
+        mounts
+            .lines()
+            .filter(|l| !l.contains("cairn-sandbox"))
+            .count(),
+        after
+            .lines()
+            .filter(|l| !l.contains("cairn-sandbox"))
+            .count()
+    );
+    assert!(!cgroup.exists(), "the sandbox's cgroup tree is removed");
+}
