@@ -2,6 +2,7 @@
 //! (proto/schema/control.capnp) on RUNTIME-DIR/control.
 
 pub mod client;
+pub mod compat;
 pub mod output;
 
 use std::path::PathBuf;

@@ -1,0 +1,73 @@
+# cairn's build. `make demo` and `make test` are the two commands a fresh machine needs:
+# both install what they lack (Debian packages through apt-get, crates through cargo).
+
+CARGO      ?= cargo
+DESTDIR    ?=
+PREFIX     ?= /usr
+LIBDIR     := $(PREFIX)/lib/cairn
+UNITS      ?= $(CURDIR)/integration/examples/units
+SANDBOX_RUNTIME ?= /run/cairn-sandbox
+
+BINARIES   := cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-devmon
+# What the build and the test tiers need from Debian.
+#   capnproto, libcapnp-dev: the schema compiler (drift test, `make proto`) and stream.capnp
+#   util-linux: unshare, nsenter, setpriv for the sandbox tier
+APT_TEST   := capnproto libcapnp-dev util-linux
+
+.PHONY: all build release deps test lint unit proto install sandbox demo bench clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --workspace --release
+
+# Installs the Debian packages in $(APT) that are missing (nothing when all are there).
+deps:
+	@missing=""; for p in $(APT_TEST); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Every tier this machine can run: pure logic and components (cargo's unit and
+# integration tests), and the sandbox tier (integration/, as root).
+test: deps lint build
+	$(CARGO) test --workspace
+
+proto: deps
+	$(CARGO) run -q -p cairn-proto --example gen_proto
+
+install: release
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
+	for b in $(BINARIES); do install -m 0755 target/release/$$b $(DESTDIR)$(LIBDIR)/$$b; done
+	install -m 0755 target/release/cairnctl $(DESTDIR)$(PREFIX)/bin/cairnctl
+	for c in poweroff reboot halt shutdown; do ln -sf ../bin/cairnctl $(DESTDIR)$(PREFIX)/sbin/$$c; done
+
+# Try cairn by hand: cairn-init as PID 1 of a fresh PID + mount namespace on UNITS.
+# In another terminal: CAIRN_SOCKET=$(SANDBOX_RUNTIME)/control target/debug/cairnctl component list
+sandbox: deps build
+	@mkdir -p $(UNITS)
+	@cg=$$(integration/scripts/cgroup2-mount); \
+	echo "cairn sandbox: units $(UNITS), control socket $(SANDBOX_RUNTIME)/control, cgroup $$cg/cairn-sandbox"; \
+	echo "talk to it with: CAIRN_SOCKET=$(SANDBOX_RUNTIME)/control target/debug/cairnctl component list"; \
+	unshare --pid --mount --fork --mount-proc target/debug/cairn-init \
+	    --units $(UNITS) --runtime-dir $(SANDBOX_RUNTIME) --cgroup-root $$cg/cairn-sandbox; \
+	find $$cg/cairn-sandbox -depth -type d -exec rmdir {} \; 2>/dev/null || true
+
+demo: deps build
+	integration/scripts/demo.sh
+
+bench: deps release
+	CAIRN_BIN_DIR=$(CURDIR)/target/release $(CARGO) run -q --release -p cairn-integration --bin cairn-bench
+
+clean:
+	$(CARGO) clean
