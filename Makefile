@@ -40,8 +40,13 @@ lint:
 
 # Every tier this machine can run: pure logic and components (cargo's unit and
 # integration tests), and the sandbox tier (integration/, as root).
+# cargo-nextest when the machine has it (its summary is the closing line), else cargo test.
 test: deps lint build
-	$(CARGO) test --workspace
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	    $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	    $(CARGO) test --workspace --no-fail-fast; \
+	fi
 
 proto: deps
 	$(CARGO) run -q -p cairn-proto --example gen_proto

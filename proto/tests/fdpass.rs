@@ -4,7 +4,7 @@
 //! Registry. A second child instance gets all 301 back through `register`/`restoreMore` and
 //! accepts, on the restored listener, a connection that waited in its backlog.
 //!
-//! The child is this test binary run again with CAIRN_FDPASS_ROLE set.
+//! The child is `examples/fdpass_peer.rs` (cargo builds examples for `cargo test`).
 
 use std::cell::RefCell;
 use std::io::{Read, Write};
@@ -132,9 +132,20 @@ fn run_child(role: &str, kept: &Rc<RefCell<Kept>>) -> i32 {
     )
     .unwrap();
     let fd = theirs.as_raw_fd();
-    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_helper", "--nocapture", "--test-threads=1"])
-        .env("CAIRN_FDPASS_ROLE", role);
+    // target/debug/deps/fdpass-HASH → target/debug/examples/fdpass_peer
+    let exe = std::env::current_exe().unwrap();
+    let peer = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples/fdpass_peer");
+    assert!(
+        peer.is_file(),
+        "{} is not built: a full `cargo test` builds it, or `cargo build -p cairn-proto --example fdpass_peer`",
+        peer.display()
+    );
+    let mut cmd = std::process::Command::new(peer);
+    cmd.arg(role);
     // SAFETY: async-signal-safe calls only (dup2/fcntl) between fork and exec.
     unsafe {
         cmd.pre_exec(move || proto::child::place_fd(fd, proto::BUS_FD));
@@ -194,74 +205,4 @@ fn fds_cross_processes_and_come_back_after_a_restart() {
     let (_, pipe0) = k.fds.iter().find(|(n, _)| n == "pipe0").unwrap();
     let err = nix::unistd::write(pipe0, b"x").unwrap_err();
     assert_eq!(err, nix::errno::Errno::EPIPE);
-}
-
-/// The helper side; does nothing unless run by the test above.
-#[test]
-fn child_helper() {
-    let Ok(role) = std::env::var("CAIRN_FDPASS_ROLE") else {
-        return;
-    };
-    // SAFETY: ignoring SIGPIPE installs no handler code.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
-    let result = proto::component::run("activator", move |reg| async move {
-        let code = match role.as_str() {
-            "store" => store(reg).await,
-            _ => restore(reg),
-        };
-        std::process::exit(code);
-    });
-    eprintln!("child: {result:?}");
-    std::process::exit(3);
-}
-
-async fn store(reg: proto::component::Registered) -> i32 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut entries: Vec<(String, OwnedFd)> = vec![("listener".into(), OwnedFd::from(listener))];
-    for i in 0..PIPES {
-        let (_r, w) = nix::unistd::pipe().unwrap();
-        entries.push((format!("pipe{i}"), w));
-    }
-    for chunk in entries.chunks(proto::SCM_MAX_FD) {
-        let mut req = reg.registry.store_fds_request();
-        let mut list = req.get().init_fds(chunk.len() as u32);
-        for (i, (name, fd)) in chunk.iter().enumerate() {
-            let idx = reg.fds.send_dup(std::os::fd::AsFd::as_fd(fd)).unwrap();
-            let mut e = list.reborrow().get(i as u32);
-            e.set_name(name.as_str());
-            e.set_fd(idx);
-        }
-        if let Err(e) = req.send().promise.await {
-            eprintln!("storeFds: {e}");
-            return 1;
-        }
-    }
-    0
-}
-
-fn restore(reg: proto::component::Registered) -> i32 {
-    if reg.restored.len() != PIPES + 1 {
-        eprintln!(
-            "restored {} fds, expected {}",
-            reg.restored.len(),
-            PIPES + 1
-        );
-        return 1;
-    }
-    let (_, fd) = reg
-        .restored
-        .into_iter()
-        .find(|(n, _)| n == "listener")
-        .unwrap();
-    let listener = TcpListener::from(fd);
-    let (mut conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 4];
-    conn.read_exact(&mut buf).unwrap();
-    if &buf != b"ping" {
-        return 1;
-    }
-    conn.write_all(b"pong").unwrap();
-    0
 }
