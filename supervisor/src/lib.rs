@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod info;
 pub mod init_link;
+pub mod service;
 pub mod state;
 pub mod world;
 

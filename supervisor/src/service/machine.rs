@@ -1,0 +1,846 @@
+//! A service's lifecycle as a pure state machine: events in, actions out.
+//!
+//! It follows systemd's service.c (the states and the order of Exec* phases) without its
+//! syscalls: the runtime around it spawns, signals and arms timers as the actions say, and
+//! feeds back what happened (a process exited, READY=1 arrived, a timer fired, the cgroup
+//! emptied). It knows *whether* a main or control process exists, never their pids.
+//!
+//! The start path:  StartPre* → Start → StartPost* → Running (or Exited with RemainAfterExit)
+//! The stop path:   Stop* (ExecStop) → StopSigterm → StopSigkill → StopPost* → FinalSigterm
+//!                  → FinalSigkill → Dead | Failed → (AutoRestart → the start path)
+//!
+//! Every transition is a `match` over the state with no wildcard arm, so a new state does not
+//! compile until each event says what it does there.
+
+use std::time::Duration;
+
+use super::policy::{result_of, should_restart, ExitStatus, RestartPolicy, ServiceResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceType {
+    Simple,
+    Exec,
+    Forking,
+    Oneshot,
+    Notify,
+    Idle,
+}
+
+impl ServiceType {
+    pub fn parse(s: &str) -> Option<ServiceType> {
+        Some(match s {
+            "simple" => ServiceType::Simple,
+            "exec" => ServiceType::Exec,
+            "forking" => ServiceType::Forking,
+            "oneshot" => ServiceType::Oneshot,
+            "notify" => ServiceType::Notify,
+            "idle" => ServiceType::Idle,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::Simple => "simple",
+            ServiceType::Exec => "exec",
+            ServiceType::Forking => "forking",
+            ServiceType::Oneshot => "oneshot",
+            ServiceType::Notify => "notify",
+            ServiceType::Idle => "idle",
+        }
+    }
+}
+
+/// Which Exec* list a command comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecList {
+    StartPre,
+    Start,
+    StartPost,
+    Reload,
+    Stop,
+    StopPost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KillMode {
+    #[default]
+    ControlGroup,
+    Mixed,
+    Process,
+    None,
+}
+
+impl KillMode {
+    pub fn parse(s: &str) -> Option<KillMode> {
+        Some(match s {
+            "control-group" => KillMode::ControlGroup,
+            "mixed" => KillMode::Mixed,
+            "process" => KillMode::Process,
+            "none" => KillMode::None,
+            _ => return None,
+        })
+    }
+}
+
+/// What the machine needs to know of a service's configuration.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub stype: ServiceType,
+    pub remain_after_exit: bool,
+    pub has_pid_file: bool,
+    /// For each Exec* list, one entry per command: whether its failure is ignored ('-').
+    pub start_pre: Vec<bool>,
+    pub start: Vec<bool>,
+    pub start_post: Vec<bool>,
+    pub reload: Vec<bool>,
+    pub stop: Vec<bool>,
+    pub stop_post: Vec<bool>,
+    pub restart: RestartPolicy,
+    pub restart_sec: Duration,
+    pub timeout_start: Option<Duration>,
+    pub timeout_stop: Option<Duration>,
+    pub kill_mode: KillMode,
+    pub kill_signal: i32,
+    pub send_sigkill: bool,
+    pub success_codes: Vec<i32>,
+    pub success_signals: Vec<i32>,
+}
+
+impl Spec {
+    fn list(&self, l: ExecList) -> &[bool] {
+        match l {
+            ExecList::StartPre => &self.start_pre,
+            ExecList::Start => &self.start,
+            ExecList::StartPost => &self.start_post,
+            ExecList::Reload => &self.reload,
+            ExecList::Stop => &self.stop,
+            ExecList::StopPost => &self.stop_post,
+        }
+    }
+
+    fn ignores(&self, l: ExecList, i: usize) -> bool {
+        self.list(l).get(i).copied().unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Dead,
+    StartPre,
+    Start,
+    StartPost,
+    Running,
+    Exited,
+    Reload,
+    Stop,
+    StopSigterm,
+    StopSigkill,
+    StopPost,
+    FinalSigterm,
+    FinalSigkill,
+    Failed,
+    AutoRestart,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Dead => "dead",
+            State::StartPre => "start-pre",
+            State::Start => "start",
+            State::StartPost => "start-post",
+            State::Running => "running",
+            State::Exited => "exited",
+            State::Reload => "reload",
+            State::Stop => "stop",
+            State::StopSigterm => "stop-sigterm",
+            State::StopSigkill => "stop-sigkill",
+            State::StopPost => "stop-post",
+            State::FinalSigterm => "final-sigterm",
+            State::FinalSigkill => "final-sigkill",
+            State::Failed => "failed",
+            State::AutoRestart => "auto-restart",
+        }
+    }
+}
+
+/// systemd's unit active states, as `is-active` reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Active {
+    Active,
+    Reloading,
+    Inactive,
+    Failed,
+    Activating,
+    Deactivating,
+}
+
+impl Active {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Active::Active => "active",
+            Active::Reloading => "reloading",
+            Active::Inactive => "inactive",
+            Active::Failed => "failed",
+            Active::Activating => "activating",
+            Active::Deactivating => "deactivating",
+        }
+    }
+}
+
+pub fn active_of(s: State) -> Active {
+    match s {
+        State::Dead => Active::Inactive,
+        State::Failed => Active::Failed,
+        State::StartPre | State::Start | State::StartPost | State::AutoRestart => {
+            Active::Activating
+        }
+        State::Running | State::Exited => Active::Active,
+        State::Reload => Active::Reloading,
+        State::Stop
+        | State::StopSigterm
+        | State::StopSigkill
+        | State::StopPost
+        | State::FinalSigterm
+        | State::FinalSigkill => Active::Deactivating,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Start,
+    Stop,
+    Reload,
+    /// The main process exited.
+    MainExited(ExitStatus),
+    /// The current control process (an ExecStartPre/…/ExecStopPost command) exited.
+    ControlExited(ExitStatus),
+    /// A command could not be started at all (exec failed, no such user…).
+    SpawnFailed,
+    /// READY=1 from the main process (Type=notify).
+    Ready,
+    /// A main pid was learned (PIDFile=, MAINPID=, or the one process left after forking);
+    /// `false` when none could be found.
+    MainPidKnown(bool),
+    Timeout,
+    CgroupEmpty,
+    RestartTimer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whom {
+    Main,
+    Control,
+    /// Per KillMode: the whole cgroup (control-group), main gets the signal and the rest
+    /// SIGKILL only at the final stage (mixed), main only (process), nobody (none).
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run command `index` of `list`; as the main process if `main`, else as the control one.
+    Spawn {
+        list: ExecList,
+        index: usize,
+        main: bool,
+    },
+    Kill {
+        signal: i32,
+        whom: Whom,
+    },
+    ArmTimer(Duration),
+    DisarmTimer,
+    /// Find the main pid (PIDFile=, or guess); answer with `Event::MainPidKnown`.
+    FindMainPid,
+}
+
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub state: State,
+    pub result: ServiceResult,
+    pub has_main: bool,
+    pub has_control: bool,
+    pub cgroup_empty: bool,
+    /// The command running (or last run) and its list.
+    pub current: Option<(ExecList, usize)>,
+    /// Stop was asked for: no restart afterwards.
+    stop_requested: bool,
+    /// The start path got as far as running the main command (ExecStop runs only then).
+    started: bool,
+    pub restarts: u32,
+    pub last_exit: Option<ExitStatus>,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine {
+            state: State::Dead,
+            result: ServiceResult::Success,
+            has_main: false,
+            has_control: false,
+            cgroup_empty: true,
+            current: None,
+            stop_requested: false,
+            started: false,
+            restarts: 0,
+            last_exit: None,
+        }
+    }
+}
+
+type Out = Vec<Action>;
+
+impl Machine {
+    pub fn active(&self) -> Active {
+        active_of(self.state)
+    }
+
+    /// Feeds one event; returns what to do, in order.
+    pub fn handle(&mut self, spec: &Spec, ev: Event) -> Out {
+        let mut out = Vec::new();
+        match ev {
+            Event::Start => self.on_start(spec, &mut out),
+            Event::Stop => self.on_stop(spec, &mut out),
+            Event::Reload => self.on_reload(spec, &mut out),
+            Event::MainExited(st) => self.on_main_exited(spec, st, &mut out),
+            Event::ControlExited(st) => self.on_control_exited(spec, st, &mut out),
+            Event::SpawnFailed => self.on_spawn_failed(spec, &mut out),
+            Event::Ready => self.on_ready(spec, &mut out),
+            Event::MainPidKnown(found) => self.on_main_pid(spec, found, &mut out),
+            Event::Timeout => self.on_timeout(spec, &mut out),
+            Event::CgroupEmpty => self.on_cgroup_empty(spec, &mut out),
+            Event::RestartTimer => self.on_restart_timer(spec, &mut out),
+        }
+        out
+    }
+
+    fn fail(&mut self, r: ServiceResult) {
+        if self.result == ServiceResult::Success {
+            self.result = r;
+        }
+    }
+
+    fn spawn(&mut self, list: ExecList, index: usize, main: bool, out: &mut Out) {
+        self.current = Some((list, index));
+        if main {
+            self.has_main = true;
+        } else {
+            self.has_control = true;
+        }
+        self.cgroup_empty = false;
+        out.push(Action::Spawn { list, index, main });
+    }
+
+    fn arm(&self, t: Option<Duration>, out: &mut Out) {
+        match t {
+            Some(d) => out.push(Action::ArmTimer(d)),
+            None => out.push(Action::DisarmTimer),
+        }
+    }
+
+    // ---- the start path ----
+
+    fn enter_start_pre(&mut self, spec: &Spec, out: &mut Out) {
+        self.result = ServiceResult::Success;
+        self.stop_requested = false;
+        self.started = false;
+        self.last_exit = None;
+        if spec.start_pre.is_empty() {
+            self.enter_start(spec, out);
+        } else {
+            self.state = State::StartPre;
+            self.arm(spec.timeout_start, out);
+            self.spawn(ExecList::StartPre, 0, false, out);
+        }
+    }
+
+    fn enter_start(&mut self, spec: &Spec, out: &mut Out) {
+        self.started = true;
+        if spec.start.is_empty() {
+            // Only a oneshot with RemainAfterExit may have no ExecStart (checked at load).
+            self.enter_start_post(spec, out);
+            return;
+        }
+        match spec.stype {
+            ServiceType::Simple | ServiceType::Exec | ServiceType::Idle => {
+                // Active as soon as it runs (the spawner has seen exec succeed).
+                self.spawn(ExecList::Start, 0, true, out);
+                self.enter_start_post(spec, out);
+            }
+            ServiceType::Notify | ServiceType::Oneshot => {
+                self.state = State::Start;
+                self.arm(spec.timeout_start, out);
+                self.spawn(ExecList::Start, 0, true, out);
+            }
+            ServiceType::Forking => {
+                self.state = State::Start;
+                self.arm(spec.timeout_start, out);
+                self.spawn(ExecList::Start, 0, false, out);
+            }
+        }
+    }
+
+    fn enter_start_post(&mut self, spec: &Spec, out: &mut Out) {
+        if spec.start_post.is_empty() {
+            self.enter_running(spec, out);
+        } else {
+            self.state = State::StartPost;
+            self.arm(spec.timeout_start, out);
+            self.spawn(ExecList::StartPost, 0, false, out);
+        }
+    }
+
+    fn enter_running(&mut self, spec: &Spec, out: &mut Out) {
+        out.push(Action::DisarmTimer);
+        self.current = None;
+        if self.result != ServiceResult::Success {
+            self.enter_stop(spec, out);
+        } else if self.has_main {
+            self.state = State::Running;
+        } else if spec.remain_after_exit {
+            self.state = State::Exited;
+        } else if spec.stype == ServiceType::Forking && !self.cgroup_empty {
+            // Forked daemon without a known main pid: running while its cgroup is populated.
+            self.state = State::Running;
+        } else {
+            self.enter_stop(spec, out);
+        }
+    }
+
+    // ---- the stop path ----
+
+    fn enter_stop(&mut self, spec: &Spec, out: &mut Out) {
+        if self.started && !spec.stop.is_empty() {
+            self.state = State::Stop;
+            self.arm(spec.timeout_stop, out);
+            self.spawn(ExecList::Stop, 0, false, out);
+        } else {
+            self.enter_signal(spec, State::StopSigterm, out);
+        }
+    }
+
+    /// Something still to wait for after a signal?
+    fn anything_left(&self, spec: &Spec) -> bool {
+        self.has_main
+            || self.has_control
+            || (!self.cgroup_empty && spec.kill_mode == KillMode::ControlGroup)
+    }
+
+    fn enter_signal(&mut self, spec: &Spec, s: State, out: &mut Out) {
+        let signal = match s {
+            State::StopSigterm | State::FinalSigterm => spec.kill_signal,
+            _ => libc::SIGKILL,
+        };
+        let skip = matches!(s, State::StopSigkill | State::FinalSigkill) && !spec.send_sigkill;
+        if spec.kill_mode != KillMode::None && !skip && self.anything_left(spec) {
+            out.push(Action::Kill {
+                signal,
+                whom: Whom::All,
+            });
+            if signal != libc::SIGKILL {
+                out.push(Action::Kill {
+                    signal: libc::SIGCONT,
+                    whom: Whom::All,
+                });
+            }
+        }
+        if !skip && self.anything_left(spec) {
+            self.state = s;
+            self.arm(spec.timeout_stop, out);
+            return;
+        }
+        match s {
+            State::StopSigterm => self.enter_signal(spec, State::StopSigkill, out),
+            State::StopSigkill => self.enter_stop_post(spec, out),
+            State::FinalSigterm => self.enter_signal(spec, State::FinalSigkill, out),
+            _ => self.enter_dead(spec, out),
+        }
+    }
+
+    fn enter_stop_post(&mut self, spec: &Spec, out: &mut Out) {
+        if spec.stop_post.is_empty() {
+            self.enter_signal(spec, State::FinalSigterm, out);
+        } else {
+            self.state = State::StopPost;
+            self.arm(spec.timeout_stop, out);
+            self.spawn(ExecList::StopPost, 0, false, out);
+        }
+    }
+
+    fn enter_dead(&mut self, spec: &Spec, out: &mut Out) {
+        out.push(Action::DisarmTimer);
+        self.current = None;
+        self.has_main = false;
+        self.has_control = false;
+        if !self.stop_requested && should_restart(spec.restart, self.result) {
+            self.state = State::AutoRestart;
+            out.push(Action::ArmTimer(spec.restart_sec));
+        } else if self.result == ServiceResult::Success {
+            self.state = State::Dead;
+        } else {
+            self.state = State::Failed;
+        }
+    }
+
+    // ---- events ----
+
+    fn on_start(&mut self, spec: &Spec, out: &mut Out) {
+        match self.state {
+            State::Dead | State::Failed | State::AutoRestart => self.enter_start_pre(spec, out),
+            // Already on the way up or up; stopping states finish first (the job waits).
+            State::StartPre
+            | State::Start
+            | State::StartPost
+            | State::Running
+            | State::Exited
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill => {}
+        }
+    }
+
+    fn on_stop(&mut self, spec: &Spec, out: &mut Out) {
+        self.stop_requested = true;
+        match self.state {
+            State::Dead | State::Failed => {}
+            State::AutoRestart => {
+                out.push(Action::DisarmTimer);
+                self.state = if self.result == ServiceResult::Success {
+                    State::Dead
+                } else {
+                    State::Failed
+                };
+            }
+            State::StartPre | State::Start | State::StartPost | State::Reload => {
+                self.enter_signal(spec, State::StopSigterm, out)
+            }
+            State::Running | State::Exited => self.enter_stop(spec, out),
+            State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill => {}
+        }
+    }
+
+    fn on_reload(&mut self, spec: &Spec, out: &mut Out) {
+        match self.state {
+            State::Running | State::Exited if !spec.reload.is_empty() => {
+                self.state = State::Reload;
+                self.arm(spec.timeout_start, out);
+                self.spawn(ExecList::Reload, 0, false, out);
+            }
+            State::Dead
+            | State::StartPre
+            | State::Start
+            | State::StartPost
+            | State::Running
+            | State::Exited
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_main_exited(&mut self, spec: &Spec, st: ExitStatus, out: &mut Out) {
+        self.has_main = false;
+        self.last_exit = Some(st);
+        let r = result_of(st, &spec.success_codes, &spec.success_signals);
+        match self.state {
+            State::Start if spec.stype == ServiceType::Oneshot => {
+                let index = self.current.map(|c| c.1).unwrap_or(0);
+                if r == ServiceResult::Success || spec.ignores(ExecList::Start, index) {
+                    if index + 1 < spec.start.len() {
+                        self.spawn(ExecList::Start, index + 1, true, out);
+                    } else {
+                        self.enter_start_post(spec, out);
+                    }
+                } else {
+                    self.fail(r);
+                    self.enter_signal(spec, State::StopSigterm, out);
+                }
+            }
+            State::Start => {
+                // Type=notify's main died before READY=1.
+                self.fail(if r == ServiceResult::Success {
+                    ServiceResult::Protocol
+                } else {
+                    r
+                });
+                self.enter_signal(spec, State::StopSigterm, out);
+            }
+            State::StartPost | State::Reload => self.fail(r),
+            State::Running => {
+                self.fail(r);
+                self.enter_running(spec, out);
+            }
+            State::Stop | State::StopPost => self.fail_unless_stopping(r),
+            State::StopSigterm | State::StopSigkill => {
+                if !self.anything_left(spec) {
+                    self.enter_stop_post(spec, out);
+                }
+            }
+            State::FinalSigterm | State::FinalSigkill => {
+                if !self.anything_left(spec) {
+                    self.enter_dead(spec, out);
+                }
+            }
+            State::Dead | State::StartPre | State::Exited | State::Failed | State::AutoRestart => {}
+        }
+    }
+
+    /// A main process that exits while we stop it on request is not a failure.
+    fn fail_unless_stopping(&mut self, r: ServiceResult) {
+        if !self.stop_requested {
+            self.fail(r);
+        }
+    }
+
+    fn on_control_exited(&mut self, spec: &Spec, st: ExitStatus, out: &mut Out) {
+        self.has_control = false;
+        let (list, index) = self.current.unwrap_or((ExecList::Start, 0));
+        let r = result_of(st, &[], &[]);
+        let ok = r == ServiceResult::Success || spec.ignores(list, index);
+        let next = index + 1 < spec.list(list).len();
+        match self.state {
+            State::StartPre if ok && next => self.spawn(list, index + 1, false, out),
+            State::StartPre if ok => self.enter_start(spec, out),
+            State::StartPre => {
+                self.fail(r);
+                self.enter_signal(spec, State::StopSigterm, out);
+            }
+            State::Start if ok => {
+                // Type=forking: the parent exited; find the daemon it left.
+                out.push(Action::FindMainPid);
+            }
+            State::Start => {
+                self.fail(r);
+                self.enter_signal(spec, State::StopSigterm, out);
+            }
+            State::StartPost if ok && next => self.spawn(list, index + 1, false, out),
+            State::StartPost if ok => self.enter_running(spec, out),
+            State::StartPost => {
+                self.fail(r);
+                self.enter_stop(spec, out);
+            }
+            State::Reload if ok && next => self.spawn(list, index + 1, false, out),
+            State::Reload => {
+                out.push(Action::DisarmTimer);
+                self.current = None;
+                self.state = if self.has_main || !spec.remain_after_exit {
+                    State::Running
+                } else {
+                    State::Exited
+                };
+            }
+            State::Stop if next => self.spawn(list, index + 1, false, out),
+            State::Stop => self.enter_signal(spec, State::StopSigterm, out),
+            State::StopPost if next => self.spawn(list, index + 1, false, out),
+            State::StopPost => self.enter_signal(spec, State::FinalSigterm, out),
+            State::StopSigterm | State::StopSigkill => {
+                if !self.anything_left(spec) {
+                    self.enter_stop_post(spec, out);
+                }
+            }
+            State::FinalSigterm | State::FinalSigkill => {
+                if !self.anything_left(spec) {
+                    self.enter_dead(spec, out);
+                }
+            }
+            State::Dead | State::Running | State::Exited | State::Failed | State::AutoRestart => {}
+        }
+    }
+
+    fn on_spawn_failed(&mut self, spec: &Spec, out: &mut Out) {
+        let (list, index) = self.current.unwrap_or((ExecList::Start, 0));
+        // The process that was to run does not exist.
+        if matches!(
+            (list, spec.stype),
+            (
+                ExecList::Start,
+                ServiceType::Simple | ServiceType::Exec | ServiceType::Idle
+            ) | (ExecList::Start, ServiceType::Notify | ServiceType::Oneshot)
+        ) {
+            self.has_main = false;
+        } else {
+            self.has_control = false;
+        }
+        self.cgroup_empty = true;
+        self.fail(ServiceResult::Resources);
+        match self.state {
+            State::StartPre | State::Start => self.enter_signal(spec, State::StopSigterm, out),
+            State::StartPost | State::Running => self.enter_stop(spec, out),
+            State::Reload => {
+                self.state = State::Running;
+                out.push(Action::DisarmTimer);
+            }
+            State::Stop => self.enter_signal(spec, State::StopSigterm, out),
+            State::StopPost => self.enter_signal(spec, State::FinalSigterm, out),
+            State::StopSigterm
+            | State::StopSigkill
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Dead
+            | State::Exited
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_ready(&mut self, spec: &Spec, out: &mut Out) {
+        match self.state {
+            State::Start if spec.stype == ServiceType::Notify => self.enter_start_post(spec, out),
+            State::Dead
+            | State::StartPre
+            | State::Start
+            | State::StartPost
+            | State::Running
+            | State::Exited
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_main_pid(&mut self, spec: &Spec, found: bool, out: &mut Out) {
+        match self.state {
+            State::Start => {
+                self.has_main = found;
+                if !found && spec.has_pid_file {
+                    // PIDFile= was promised and is not there.
+                    self.fail(ServiceResult::Protocol);
+                    self.enter_signal(spec, State::StopSigterm, out);
+                } else {
+                    self.enter_start_post(spec, out);
+                }
+            }
+            State::Running | State::StartPost | State::Reload => self.has_main = found,
+            State::Dead
+            | State::StartPre
+            | State::Exited
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_timeout(&mut self, spec: &Spec, out: &mut Out) {
+        match self.state {
+            State::StartPre | State::Start | State::StartPost => {
+                self.fail(ServiceResult::Timeout);
+                self.enter_signal(spec, State::StopSigterm, out);
+            }
+            State::Reload => {
+                out.push(Action::Kill {
+                    signal: libc::SIGKILL,
+                    whom: Whom::Control,
+                });
+                self.state = State::Running;
+            }
+            State::Stop => {
+                self.fail(ServiceResult::Timeout);
+                self.enter_signal(spec, State::StopSigterm, out);
+            }
+            State::StopSigterm => {
+                self.fail(ServiceResult::Timeout);
+                if spec.send_sigkill {
+                    self.enter_signal(spec, State::StopSigkill, out);
+                } else {
+                    self.enter_stop_post(spec, out);
+                }
+            }
+            // Still not gone after SIGKILL: carry on and leave it behind (logged by caller).
+            State::StopSigkill => self.enter_stop_post(spec, out),
+            State::StopPost => {
+                self.fail(ServiceResult::Timeout);
+                self.enter_signal(spec, State::FinalSigterm, out);
+            }
+            State::FinalSigterm => {
+                if spec.send_sigkill {
+                    self.enter_signal(spec, State::FinalSigkill, out);
+                } else {
+                    self.enter_dead(spec, out);
+                }
+            }
+            State::FinalSigkill => self.enter_dead(spec, out),
+            State::Dead | State::Running | State::Exited | State::Failed | State::AutoRestart => {}
+        }
+    }
+
+    fn on_cgroup_empty(&mut self, spec: &Spec, out: &mut Out) {
+        self.cgroup_empty = true;
+        match self.state {
+            State::StopSigterm | State::StopSigkill if !self.anything_left(spec) => {
+                self.enter_stop_post(spec, out)
+            }
+            State::FinalSigterm | State::FinalSigkill if !self.anything_left(spec) => {
+                self.enter_dead(spec, out)
+            }
+            // A forking daemon without a main pid ends when its cgroup does.
+            State::Running if !self.has_main && spec.stype == ServiceType::Forking => {
+                self.enter_running(spec, out)
+            }
+            State::Dead
+            | State::StartPre
+            | State::Start
+            | State::StartPost
+            | State::Running
+            | State::Exited
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_restart_timer(&mut self, spec: &Spec, out: &mut Out) {
+        match self.state {
+            State::AutoRestart => {
+                self.restarts += 1;
+                self.enter_start_pre(spec, out);
+            }
+            State::Dead
+            | State::StartPre
+            | State::Start
+            | State::StartPost
+            | State::Running
+            | State::Exited
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed => {}
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The service state machine driven by events alone: no processes.
+
+use std::time::Duration;
+
+use super::machine::*;
+use super::policy::{ExitStatus, RestartPolicy, ServiceResult};
+
+fn spec(stype: ServiceType) -> Spec {
+    Spec {
+        stype,
+        remain_after_exit: false,
+        has_pid_file: false,
+        start_pre: vec![],
+        start: vec![false],
+        start_post: vec![],
+        reload: vec![],
+        stop: vec![],
+        stop_post: vec![],
+        restart: RestartPolicy::No,
+        restart_sec: Duration::from_millis(100),
+        timeout_start: Some(Duration::from_secs(90)),
+        timeout_stop: Some(Duration::from_secs(90)),
+        kill_mode: KillMode::ControlGroup,
+        kill_signal: libc::SIGTERM,
+        send_sigkill: true,
+        success_codes: vec![],
+        success_signals: vec![],
+    }
+}
+
+const OK: ExitStatus = ExitStatus::Code(0);
+const BAD: ExitStatus = ExitStatus::Code(1);
+
+fn spawned(out: &[Action]) -> Vec<(ExecList, usize, bool)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Spawn { list, index, main } => Some((*list, *index, *main)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn kills(out: &[Action]) -> Vec<i32> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::Kill { signal, .. } => Some(*signal),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Lets a service die quietly: main gone and cgroup empty.
+fn main_gone(m: &mut Machine, s: &Spec, st: ExitStatus) -> Vec<Action> {
+    let mut out = m.handle(s, Event::MainExited(st));
+    out.extend(m.handle(s, Event::CgroupEmpty));
+    out
+}
+
+#[test]
+fn simple_is_active_once_spawned_and_dead_after_a_clean_exit() {
+    let s = spec(ServiceType::Simple);
+    let mut m = Machine::default();
+    let out = m.handle(&s, Event::Start);
+    assert_eq!(spawned(&out), vec![(ExecList::Start, 0, true)]);
+    assert_eq!(m.state, State::Running);
+    assert_eq!(m.active(), Active::Active);
+    main_gone(&mut m, &s, OK);
+    assert_eq!(m.state, State::Dead);
+    assert_eq!(m.result, ServiceResult::Success);
+}
+
+#[test]
+fn a_failed_main_process_leaves_the_unit_failed_with_the_reason() {
+    let s = spec(ServiceType::Simple);
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    main_gone(&mut m, &s, BAD);
+    assert_eq!(m.state, State::Failed);
+    assert_eq!(m.result, ServiceResult::ExitCode);
+    assert_eq!(m.last_exit, Some(BAD));
+}
+
+#[test]
+fn oneshot_runs_every_execstart_in_turn_and_remains() {
+    let mut s = spec(ServiceType::Oneshot);
+    s.start = vec![false, false];
+    s.remain_after_exit = true;
+    let mut m = Machine::default();
+    let out = m.handle(&s, Event::Start);
+    assert_eq!(spawned(&out), vec![(ExecList::Start, 0, true)]);
+    assert_eq!(m.active(), Active::Activating);
+    let out = m.handle(&s, Event::MainExited(OK));
+    assert_eq!(spawned(&out), vec![(ExecList::Start, 1, true)]);
+    m.handle(&s, Event::MainExited(OK));
+    assert_eq!(m.state, State::Exited);
+    assert_eq!(m.active(), Active::Active);
+}
+
+#[test]
+fn oneshot_without_remain_ends_inactive_and_an_ignored_failure_goes_on() {
+    let mut s = spec(ServiceType::Oneshot);
+    s.start = vec![true, false];
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    let out = m.handle(&s, Event::MainExited(BAD));
+    assert_eq!(
+        spawned(&out),
+        vec![(ExecList::Start, 1, true)],
+        "'-' ignores the failure"
+    );
+    m.handle(&s, Event::MainExited(OK));
+    m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(m.state, State::Dead);
+    assert_eq!(m.result, ServiceResult::Success);
+}
+
+#[test]
+fn notify_waits_for_ready() {
+    let s = spec(ServiceType::Notify);
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    assert_eq!(m.state, State::Start);
+    m.handle(&s, Event::Ready);
+    assert_eq!(m.state, State::Running);
+}
+
+#[test]
+fn notify_dying_before_ready_is_a_protocol_failure() {
+    let s = spec(ServiceType::Notify);
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    main_gone(&mut m, &s, OK);
+    assert_eq!(m.state, State::Failed);
+    assert_eq!(m.result, ServiceResult::Protocol);
+}
+
+#[test]
+fn forking_finds_its_daemon_after_the_parent_exits() {
+    let mut s = spec(ServiceType::Forking);
+    s.has_pid_file = true;
+    let mut m = Machine::default();
+    let out = m.handle(&s, Event::Start);
+    assert_eq!(spawned(&out), vec![(ExecList::Start, 0, false)]);
+    let out = m.handle(&s, Event::ControlExited(OK));
+    assert!(out.contains(&Action::FindMainPid));
+    m.handle(&s, Event::MainPidKnown(true));
+    assert_eq!(m.state, State::Running);
+    // A missing PID file is a failure.
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    m.handle(&s, Event::ControlExited(OK));
+    m.handle(&s, Event::MainPidKnown(false));
+    m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(m.state, State::Failed);
+}
+
+#[test]
+fn restart_on_failure_arms_the_timer_then_starts_again() {
+    let mut s = spec(ServiceType::Simple);
+    s.restart = RestartPolicy::OnFailure;
+    s.restart_sec = Duration::from_millis(250);
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    let out = main_gone(&mut m, &s, BAD);
+    assert_eq!(m.state, State::AutoRestart);
+    assert!(out.contains(&Action::ArmTimer(Duration::from_millis(250))));
+    let out = m.handle(&s, Event::RestartTimer);
+    assert_eq!(spawned(&out), vec![(ExecList::Start, 0, true)]);
+    assert_eq!(m.restarts, 1);
+    assert_eq!(m.state, State::Running);
+    // A clean exit is not restarted under on-failure.
+    main_gone(&mut m, &s, OK);
+    assert_eq!(m.state, State::Dead);
+}
+
+#[test]
+fn a_requested_stop_runs_execstop_then_signals_and_never_restarts() {
+    let mut s = spec(ServiceType::Simple);
+    s.stop = vec![false];
+    s.stop_post = vec![false];
+    s.restart = RestartPolicy::Always;
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    let out = m.handle(&s, Event::Stop);
+    assert_eq!(spawned(&out), vec![(ExecList::Stop, 0, false)]);
+    assert_eq!(m.active(), Active::Deactivating);
+    let out = m.handle(&s, Event::ControlExited(OK));
+    assert_eq!(kills(&out), vec![libc::SIGTERM, libc::SIGCONT]);
+    assert_eq!(m.state, State::StopSigterm);
+    m.handle(
+        &s,
+        Event::MainExited(ExitStatus::Signal {
+            signal: libc::SIGTERM,
+            core_dumped: false,
+        }),
+    );
+    let out = m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(spawned(&out), vec![(ExecList::StopPost, 0, false)]);
+    m.handle(&s, Event::ControlExited(OK));
+    m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(m.state, State::Dead, "Restart=always does not undo a stop");
+    assert_eq!(m.result, ServiceResult::Success);
+}
+
+#[test]
+fn a_stop_that_times_out_escalates_to_sigkill() {
+    let s = spec(ServiceType::Simple);
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    m.handle(&s, Event::Stop);
+    assert_eq!(m.state, State::StopSigterm);
+    let out = m.handle(&s, Event::Timeout);
+    assert_eq!(kills(&out), vec![libc::SIGKILL]);
+    assert_eq!(m.state, State::StopSigkill);
+    main_gone(
+        &mut m,
+        &s,
+        ExitStatus::Signal {
+            signal: libc::SIGKILL,
+            core_dumped: false,
+        },
+    );
+    assert_eq!(m.state, State::Failed);
+    assert_eq!(m.result, ServiceResult::Timeout);
+}
+
+#[test]
+fn a_failing_start_pre_stops_the_start_unless_ignored() {
+    let mut s = spec(ServiceType::Simple);
+    s.start_pre = vec![false];
+    let mut m = Machine::default();
+    let out = m.handle(&s, Event::Start);
+    assert_eq!(spawned(&out), vec![(ExecList::StartPre, 0, false)]);
+    let out = m.handle(&s, Event::ControlExited(BAD));
+    assert!(spawned(&out).is_empty(), "ExecStart never runs");
+    m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(m.state, State::Failed);
+
+    s.start_pre = vec![true];
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    let out = m.handle(&s, Event::ControlExited(BAD));
+    assert_eq!(spawned(&out), vec![(ExecList::Start, 0, true)]);
+}
+
+#[test]
+fn an_exec_failure_fails_the_unit_with_resources() {
+    let s = spec(ServiceType::Simple);
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    m.handle(&s, Event::SpawnFailed);
+    assert_eq!(m.state, State::Failed);
+    assert_eq!(m.result, ServiceResult::Resources);
+}
+
+#[test]
+fn stopping_during_restart_delay_cancels_the_restart() {
+    let mut s = spec(ServiceType::Simple);
+    s.restart = RestartPolicy::Always;
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    main_gone(&mut m, &s, OK);
+    assert_eq!(m.state, State::AutoRestart);
+    let out = m.handle(&s, Event::Stop);
+    assert!(out.contains(&Action::DisarmTimer));
+    assert_eq!(m.state, State::Dead);
+    assert!(m.handle(&s, Event::RestartTimer).is_empty());
+}
+
+#[test]
+fn reload_runs_execreload_and_returns_to_running() {
+    let mut s = spec(ServiceType::Simple);
+    s.reload = vec![false];
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    let out = m.handle(&s, Event::Reload);
+    assert_eq!(spawned(&out), vec![(ExecList::Reload, 0, false)]);
+    assert_eq!(m.active(), Active::Reloading);
+    m.handle(&s, Event::ControlExited(OK));
+    assert_eq!(m.state, State::Running);
+}
