@@ -664,7 +664,7 @@ impl Machine {
     }
 
     fn on_spawn_failed(&mut self, spec: &Spec, out: &mut Out) {
-        let (list, index) = self.current.unwrap_or((ExecList::Start, 0));
+        let (list, _) = self.current.unwrap_or((ExecList::Start, 0));
         // The process that was to run does not exist.
         if matches!(
             (list, spec.stype),
