@@ -23,18 +23,27 @@ pub enum CtlError {
     },
     #[error("Access denied: {0}")]
     PermissionDenied(String),
-    #[error("Failed: {0}")]
+    #[error("{0}")]
     Rpc(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl CtlError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CtlError::PermissionDenied(_) => exit::PERMISSION,
+            CtlError::Usage(_) => exit::USAGE,
             _ => exit::FAILURE,
         }
+    }
+}
+
+impl From<std::str::Utf8Error> for CtlError {
+    fn from(e: std::str::Utf8Error) -> Self {
+        CtlError::Rpc(format!("the manager sent text that is not UTF-8: {e}"))
     }
 }
 
@@ -140,6 +149,7 @@ async fn session(cli: &Cli) -> Result<i32, CtlError> {
             );
             Ok(exit::OK)
         }
+        Command::Unit(u) => crate::units::run(&control, u, cli.output).await,
         Command::Version => {
             let v = viewer(&control).await?;
             let reply = v.version_request().send().promise.await?;

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod compat;
 pub mod output;
+pub mod units;
 
 use std::path::PathBuf;
 
@@ -64,6 +65,128 @@ pub enum Command {
     Whoami,
     /// Print the manager's version.
     Version,
+    #[command(flatten)]
+    Unit(UnitCommand),
+}
+
+/// systemctl's unit verbs. A name without a type suffix means NAME.service.
+#[derive(Debug, Subcommand)]
+pub enum UnitCommand {
+    /// Start units (and what they require), waiting for their jobs.
+    Start {
+        #[arg(required = true)]
+        units: Vec<String>,
+        /// Queue the jobs and return at once.
+        #[arg(long)]
+        no_block: bool,
+        /// replace, fail, isolate, ignore-dependencies, ignore-requirements, flush
+        #[arg(long, default_value = "replace")]
+        job_mode: String,
+    },
+    /// Stop units (and what requires them).
+    Stop {
+        #[arg(required = true)]
+        units: Vec<String>,
+        #[arg(long)]
+        no_block: bool,
+    },
+    /// Stop then start units.
+    Restart {
+        #[arg(required = true)]
+        units: Vec<String>,
+        #[arg(long)]
+        no_block: bool,
+    },
+    /// Restart units that are running; leave the others alone.
+    TryRestart {
+        #[arg(required = true)]
+        units: Vec<String>,
+        #[arg(long)]
+        no_block: bool,
+    },
+    /// Run the units' ExecReload=.
+    Reload {
+        #[arg(required = true)]
+        units: Vec<String>,
+        #[arg(long)]
+        no_block: bool,
+    },
+    /// Start a unit and stop everything it does not need.
+    Isolate {
+        unit: String,
+        #[arg(long)]
+        no_block: bool,
+    },
+    /// Send a signal to a unit's processes.
+    Kill {
+        #[arg(required = true)]
+        units: Vec<String>,
+        #[arg(long, short = 's', default_value = "SIGTERM")]
+        signal: String,
+        /// all, main or control
+        #[arg(long, default_value = "all")]
+        kill_whom: String,
+    },
+    /// A unit's state, recent log and what went wrong.
+    Status {
+        #[arg(required = true)]
+        units: Vec<String>,
+        /// How many log lines to show.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        lines: u32,
+    },
+    /// A unit's properties (KEY=VALUE).
+    Show {
+        unit: String,
+        /// Only these properties (repeat, or comma-separated).
+        #[arg(long, short = 'p')]
+        property: Vec<String>,
+    },
+    /// The files a unit was loaded from.
+    Cat {
+        #[arg(required = true)]
+        units: Vec<String>,
+    },
+    /// Loaded units that are active, failed or have a job (--all: every unit).
+    ListUnits {
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
+    /// What a unit pulls in (--reverse: what pulls it in).
+    ListDependencies {
+        unit: String,
+        #[arg(long)]
+        reverse: bool,
+    },
+    /// Queued and running jobs.
+    ListJobs,
+    /// Exit 0 if any unit is active, 3 otherwise.
+    IsActive {
+        #[arg(required = true)]
+        units: Vec<String>,
+    },
+    /// Exit 0 if any unit is failed, 1 otherwise.
+    IsFailed {
+        #[arg(required = true)]
+        units: Vec<String>,
+    },
+    /// Reread unit files.
+    DaemonReload,
+    /// Forget that units failed.
+    ResetFailed { units: Vec<String> },
+    /// The chain of dependencies that started a unit.
+    Why { unit: String },
+    /// What kept a unit from running: a failed job, a condition, a conflict, a dependency.
+    WhyNot { unit: String },
+    /// A unit's output.
+    Log {
+        unit: String,
+        /// Keep printing new lines.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        #[arg(long, short = 'n', default_value_t = 50)]
+        lines: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]

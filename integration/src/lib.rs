@@ -66,6 +66,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 #[derive(Default)]
 pub struct SandboxBuilder {
     units: Vec<(String, String)>,
+    links: Vec<(String, String)>,
     args: Vec<String>,
     expect_components: usize,
 }
@@ -73,6 +74,12 @@ pub struct SandboxBuilder {
 impl SandboxBuilder {
     pub fn unit(mut self, name: &str, text: &str) -> Self {
         self.units.push((name.into(), text.into()));
+        self
+    }
+
+    /// A symlink in the unit directory (aliases, `.wants/` entries).
+    pub fn link(mut self, path: &str, target: &str) -> Self {
+        self.links.push((path.into(), target.into()));
         self
     }
 
@@ -99,7 +106,17 @@ impl SandboxBuilder {
         let runtime = dir.path().join("run");
         std::fs::create_dir_all(&units)?;
         for (name, text) in &self.units {
-            std::fs::write(units.join(name), text)?;
+            std::fs::write(
+                units.join(name),
+                text.replace("@DIR@", &dir.path().display().to_string()),
+            )?;
+        }
+        for (path, target) in &self.links {
+            let p = units.join(path);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::os::unix::fs::symlink(target, p)?;
         }
         let cgroup = cgroup2_mount()?.join(format!("cairn-test-{}-{n}", std::process::id()));
         let log_path = dir.path().join("log");
@@ -227,6 +244,39 @@ impl Sandbox {
                 restarts: r["restarts"].as_u64().unwrap_or(0),
             })
             .collect())
+    }
+
+    /// `cairnctl is-active UNIT` says "active".
+    pub fn is_active(&self, unit: &str) -> bool {
+        String::from_utf8_lossy(&self.ctl(&["is-active", unit]).stdout).trim() == "active"
+    }
+
+    /// The state `is-active` prints.
+    pub fn active_state(&self, unit: &str) -> String {
+        String::from_utf8_lossy(&self.ctl(&["is-active", unit]).stdout)
+            .trim()
+            .to_string()
+    }
+
+    /// One property from `cairnctl show`.
+    pub fn property(&self, unit: &str, key: &str) -> String {
+        let out = self.ctl(&["show", unit, "-p", key]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
+            .unwrap_or_default()
+    }
+
+    /// The pids in a unit's cgroup, as the host sees them.
+    pub fn cgroup_procs(&self, unit: &str) -> Vec<i32> {
+        std::fs::read_to_string(
+            self.cgroup
+                .join("system.slice")
+                .join(unit)
+                .join("cgroup.procs"),
+        )
+        .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
     }
 
     pub fn component(&self, name: &str) -> Result<Component> {

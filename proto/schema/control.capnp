@@ -21,11 +21,87 @@ struct ComponentStatus {
   restarts @2 :UInt32;
 }
 
+# One row of list-units.
+struct UnitSummary {
+  name @0 :Text;
+  load @1 :Text;               # loaded, not-found, bad-setting, error, masked, not-supported
+  active @2 :Text;             # active, inactive, failed, activating, deactivating, reloading
+  sub @3 :Text;                # running, exited, dead, …
+  description @4 :Text;
+  job @5 :Text;                # "start", "stop", … or "" when none
+}
+
+struct LogLine {
+  seq @0 :UInt64;
+  realtimeUsec @1 :UInt64;
+  pid @2 :Int32;
+  priority @3 :UInt8;
+  text @4 :Text;
+}
+
+struct Property {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+struct UnitStatus {
+  summary @0 :UnitSummary;
+  loadReason @1 :Text;         # why bad-setting/error, else ""
+  fragment @2 :Text;
+  dropins @3 :List(Text);
+  aliases @4 :List(Text);
+  mainPid @5 :Int32;           # 0 when none
+  controlPid @6 :Int32;
+  sinceRealtimeUsec @7 :UInt64;
+  result @8 :Text;             # success, exit-code, signal, core-dump, timeout, resources, …
+  lastExit @9 :Text;           # "status=1", "signal=KILL (core dumped)", or ""
+  restarts @10 :UInt32;
+  conditionFailed @11 :Text;   # the condition that kept it from starting, or ""
+  assertFailed @12 :Text;
+  spawnError @13 :Text;
+  statusText @14 :Text;        # STATUS= from sd_notify
+  cgroup @15 :Text;
+  tasks @16 :List(Int32);
+  warnings @17 :List(Text);    # file:line: message, from loading
+  log @18 :List(LogLine);      # the last lines
+  serviceType @19 :Text;
+}
+
+struct JobInfo {
+  id @0 :UInt32;
+  unit @1 :Text;
+  type @2 :Text;
+  state @3 :Text;
+}
+
+struct DepNode {
+  depth @0 :UInt32;
+  name @1 :Text;
+  active @2 :Text;
+}
+
 interface Viewer {
   version @0 () -> (version :Text);
   listComponents @1 () -> (components :List(ComponentStatus));
+  listUnits @2 (all :Bool) -> (units :List(UnitSummary));
+  status @3 (name :Text, lines :UInt32) -> (status :UnitStatus);
+  show @4 (name :Text) -> (properties :List(Property));
+  cat @5 (name :Text) -> (files :List(Property));   # key = path, value = contents
+  listDependencies @6 (name :Text, reverse :Bool) -> (tree :List(DepNode));
+  listJobs @7 () -> (jobs :List(JobInfo));
+  # How the unit came to be started: each step from the anchor job (or the boot) to it.
+  why @8 (name :Text) -> (chain :List(Text));
+  # What kept it from starting: a job result, a condition, a conflict, a failed dependency.
+  whyNot @9 (name :Text) -> (reasons :List(Text));
+  # The unit's log after `after` (0: the last `lines`), and the cursor to ask from next.
+  log @10 (name :Text, lines :UInt32, after :UInt64) -> (lines :List(LogLine), cursor :UInt64);
 }
 
 interface Manager extends(Viewer) {
   shutdown @0 (kind :Pid1.ShutdownKind) -> ();
+  # Plans and queues a job; with `wait`, answers once it finished.
+  enqueue @1 (name :Text, type :Text, mode :Text, wait :Bool) -> (job :UInt32, result :Text);
+  kill @2 (name :Text, signal :Int32, whom :Text) -> ();
+  daemonReload @3 () -> ();
+  resetFailed @4 (name :Text) -> ();
 }

@@ -19,6 +19,7 @@ use proto::fdstream;
 use proto::pid1_capnp::ShutdownKind;
 
 use crate::components::HelperState;
+use crate::control_units as units;
 use crate::info::Info;
 use crate::say;
 use crate::world::WorldRef;
@@ -306,12 +307,18 @@ impl ViewerServer {
         }
         rows
     }
+}
 
-    async fn list_components_into(
-        &self,
-        mut results: viewer::ListComponentsResults,
-    ) -> Result<(), capnp::Error> {
-        let rows = self.rows().await;
+async fn list_components_into(
+    world: &WorldRef,
+    mut results: viewer::ListComponentsResults,
+) -> Result<(), capnp::Error> {
+    {
+        let rows = ViewerServer {
+            world: world.clone(),
+        }
+        .rows()
+        .await;
         let mut list = results
             .get()
             .init_components(u32::try_from(rows.len()).unwrap_or(0));
@@ -326,51 +333,131 @@ impl ViewerServer {
     }
 }
 
-impl viewer::Server for ViewerServer {
-    async fn version(
-        self: Rc<Self>,
-        _params: viewer::VersionParams,
-        mut results: viewer::VersionResults,
-    ) -> Result<(), capnp::Error> {
-        count_call(&self.world);
-        results.get().set_version(proto::VERSION);
-        Ok(())
-    }
+/// The read-only methods, shared by `Viewer` and `Manager` (which extends it).
+macro_rules! impl_viewer {
+    ($t:ty) => {
+        impl viewer::Server for $t {
+            async fn version(
+                self: Rc<Self>,
+                _params: viewer::VersionParams,
+                mut results: viewer::VersionResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                results.get().set_version(proto::VERSION);
+                Ok(())
+            }
 
-    async fn list_components(
-        self: Rc<Self>,
-        _params: viewer::ListComponentsParams,
-        results: viewer::ListComponentsResults,
-    ) -> Result<(), capnp::Error> {
-        count_call(&self.world);
-        self.list_components_into(results).await
+            async fn list_components(
+                self: Rc<Self>,
+                _params: viewer::ListComponentsParams,
+                results: viewer::ListComponentsResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                list_components_into(self.world(), results).await
+            }
+
+            async fn list_units(
+                self: Rc<Self>,
+                params: viewer::ListUnitsParams,
+                results: viewer::ListUnitsResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::list_units(self.world(), params, results)
+            }
+
+            async fn status(
+                self: Rc<Self>,
+                params: viewer::StatusParams,
+                results: viewer::StatusResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::status(self.world(), params, results)
+            }
+
+            async fn show(
+                self: Rc<Self>,
+                params: viewer::ShowParams,
+                results: viewer::ShowResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::show(self.world(), params, results)
+            }
+
+            async fn cat(
+                self: Rc<Self>,
+                params: viewer::CatParams,
+                results: viewer::CatResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::cat(self.world(), params, results)
+            }
+
+            async fn list_dependencies(
+                self: Rc<Self>,
+                params: viewer::ListDependenciesParams,
+                results: viewer::ListDependenciesResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::list_dependencies(self.world(), params, results)
+            }
+
+            async fn list_jobs(
+                self: Rc<Self>,
+                params: viewer::ListJobsParams,
+                results: viewer::ListJobsResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::list_jobs(self.world(), params, results)
+            }
+
+            async fn why(
+                self: Rc<Self>,
+                params: viewer::WhyParams,
+                results: viewer::WhyResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::why(self.world(), params, results)
+            }
+
+            async fn why_not(
+                self: Rc<Self>,
+                params: viewer::WhyNotParams,
+                results: viewer::WhyNotResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::why_not(self.world(), params, results)
+            }
+
+            async fn log(
+                self: Rc<Self>,
+                params: viewer::LogParams,
+                results: viewer::LogResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::log(self.world(), params, results)
+            }
+        }
+    };
+}
+
+impl ViewerServer {
+    fn world(&self) -> &WorldRef {
+        &self.world
     }
 }
+
+impl ManagerServer {
+    fn world(&self) -> &WorldRef {
+        &self.view.world
+    }
+}
+
+impl_viewer!(ViewerServer);
+impl_viewer!(ManagerServer);
 
 /// Everything a Viewer can do, and the methods that change state.
 struct ManagerServer {
     view: ViewerServer,
-}
-
-impl viewer::Server for ManagerServer {
-    async fn version(
-        self: Rc<Self>,
-        _params: viewer::VersionParams,
-        mut results: viewer::VersionResults,
-    ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
-        results.get().set_version(proto::VERSION);
-        Ok(())
-    }
-
-    async fn list_components(
-        self: Rc<Self>,
-        _params: viewer::ListComponentsParams,
-        results: viewer::ListComponentsResults,
-    ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
-        self.view.list_components_into(results).await
-    }
 }
 
 impl manager::Server for ManagerServer {
@@ -388,5 +475,42 @@ impl manager::Server for ManagerServer {
             crate::shutdown(&world, kind).await;
         });
         Ok(())
+    }
+
+    async fn enqueue(
+        self: Rc<Self>,
+        params: manager::EnqueueParams,
+        results: manager::EnqueueResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        units::enqueue(&self.view.world, params, results).await
+    }
+
+    async fn kill(
+        self: Rc<Self>,
+        params: manager::KillParams,
+        _results: manager::KillResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        units::kill(&self.view.world, params)
+    }
+
+    async fn daemon_reload(
+        self: Rc<Self>,
+        _params: manager::DaemonReloadParams,
+        _results: manager::DaemonReloadResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        crate::reload_units(&self.view.world);
+        Ok(())
+    }
+
+    async fn reset_failed(
+        self: Rc<Self>,
+        params: manager::ResetFailedParams,
+        _results: manager::ResetFailedResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        units::reset_failed(&self.view.world, params)
     }
 }

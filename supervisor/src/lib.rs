@@ -9,10 +9,18 @@ pub mod cgroup;
 pub mod components;
 pub mod config;
 pub mod control;
+pub mod control_units;
 pub mod info;
 pub mod init_link;
+pub mod job;
+pub mod manager;
+pub mod notify;
+pub mod runtime;
 pub mod service;
+pub mod spawn;
 pub mod state;
+pub mod unit;
+pub mod view;
 pub mod world;
 
 use std::cell::RefCell;
@@ -29,6 +37,7 @@ use crate::cgroup::Cgroups;
 use crate::components::Helper;
 use crate::config::Config;
 use crate::init_link::{Event, InitLink};
+use crate::service::policy::ExitStatus;
 use crate::state::{State, STATE_FD};
 use crate::world::{World, WorldRef};
 
@@ -161,7 +170,17 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         }
     }
 
+    let unit_dirs = unit_path(&config);
+    let spec = specifier_context(&config);
+    let units = load_units(&unit_dirs, &spec, &[]);
     let world: WorldRef = Rc::new(RefCell::new(World {
+        manager: crate::manager::Manager::new(units),
+        io: crate::runtime::Io {
+            echo_output: container,
+            ..Default::default()
+        },
+        unit_dirs,
+        spec,
         config,
         container,
         started_realtime_usec: started,
@@ -185,6 +204,18 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     }
     tokio::task::spawn_local(control::serve(world.clone(), listener));
     tokio::task::spawn_local(reaper(world.clone()));
+    let notify_path = world.borrow().config.runtime_dir.join("notify");
+    match notify::bind_socket(&notify_path) {
+        Ok(fd) => {
+            world.borrow_mut().io.notify_socket = Some(notify_path);
+            tokio::task::spawn_local(notify::serve(world.clone(), fd));
+        }
+        Err(e) => say!("notify socket {}: {e}", notify_path.display()),
+    }
+    if generation > 1 {
+        adopt_running(&world);
+    }
+    start_target(&world);
     if let Some(l) = link {
         tokio::task::spawn_local(link_events(world.clone(), l));
     }
@@ -235,11 +266,16 @@ fn reap_all(world: &WorldRef) {
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => {
-                child_exited(world, pid.as_raw(), &format!("exited with status {code}"))
+                child_exited(world, pid.as_raw(), ExitStatus::Code(code))
             }
-            Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                child_exited(world, pid.as_raw(), &format!("killed by {sig}"))
-            }
+            Ok(WaitStatus::Signaled(pid, sig, core)) => child_exited(
+                world,
+                pid.as_raw(),
+                ExitStatus::Signal {
+                    signal: sig as i32,
+                    core_dumped: core,
+                },
+            ),
             Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return,
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
@@ -250,8 +286,191 @@ fn reap_all(world: &WorldRef) {
     }
 }
 
-fn child_exited(world: &WorldRef, pid: i32, how: &str) {
-    components::on_exit(world, pid, how);
+fn child_exited(world: &WorldRef, pid: i32, status: ExitStatus) {
+    let how = match status {
+        ExitStatus::Code(c) => format!("exited with status {c}"),
+        ExitStatus::Signal { signal, .. } => format!("killed by signal {signal}"),
+    };
+    if !components::on_exit(world, pid, &how) {
+        runtime::child_exited(world, pid, status);
+    }
+}
+
+/// The unit search path (ARCHITECTURE.md §4): `--units DIR` alone (plus the shipped targets)
+/// in a sandbox; cairn's directories, then systemd's, otherwise.
+pub fn unit_path(config: &Config) -> Vec<PathBuf> {
+    match &config.units {
+        Some(dir) => vec![dir.clone()],
+        None => [
+            "/etc/cairn/system",
+            "/run/cairn/system",
+            "/usr/lib/cairn/system",
+            "/etc/systemd/system",
+            "/run/systemd/system",
+            "/usr/lib/systemd/system",
+            "/lib/systemd/system",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect(),
+    }
+}
+
+fn read_trim(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// What specifiers expand to on this machine (system manager: root, /run, /var/lib …).
+pub fn specifier_context(config: &Config) -> crate::unit::specifier::Context {
+    let uts = nix::sys::utsname::uname().ok();
+    crate::unit::specifier::Context {
+        unit: String::new(),
+        fragment_path: None,
+        runtime_dir: if config.units.is_some() {
+            config.runtime_dir.display().to_string()
+        } else {
+            "/run".into()
+        },
+        state_dir: "/var/lib".into(),
+        cache_dir: "/var/cache".into(),
+        logs_dir: "/var/log".into(),
+        config_dir: "/etc".into(),
+        user_name: "root".into(),
+        uid: 0,
+        group_name: "root".into(),
+        gid: 0,
+        home: "/root".into(),
+        shell: "/bin/sh".into(),
+        hostname: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        machine_id: read_trim("/etc/machine-id"),
+        boot_id: read_trim("/proc/sys/kernel/random/boot_id").replace('-', ""),
+        kernel_release: uts
+            .as_ref()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        architecture: match std::env::consts::ARCH {
+            "x86_64" => "x86-64".into(),
+            "aarch64" => "arm64".into(),
+            a => a.into(),
+        },
+    }
+}
+
+/// Scans the unit path and loads every unit; warnings are logged once, here.
+pub fn load_units(
+    dirs: &[PathBuf],
+    spec: &crate::unit::specifier::Context,
+    previous: &[String],
+) -> crate::manager::Units {
+    let catalog = crate::unit::load::Catalog::scan(dirs);
+    for w in &catalog.warnings {
+        say!("{w}");
+    }
+    let units = crate::manager::Units::build(&catalog, spec, previous);
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for u in &units.list {
+        *counts.entry(u.load.as_str()).or_default() += 1;
+        for w in &u.warnings {
+            say!("{w}");
+        }
+        if let Some(r) = u.load.reason() {
+            say!("{}: {}: {r}", u.name, u.load.as_str());
+        }
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    say!("units: {}", summary.join(", "));
+    units
+}
+
+/// `daemon-reload`: reread the unit path. Unit ids stay stable (units keep their slot), so
+/// jobs, pids, timers and log readers keep pointing at the right unit.
+pub fn reload_units(world: &WorldRef) {
+    let (dirs, spec, previous) = {
+        let w = world.borrow();
+        let names: Vec<String> = w
+            .manager
+            .units
+            .list
+            .iter()
+            .map(|u| u.name.clone())
+            .collect();
+        (w.unit_dirs.clone(), w.spec.clone(), names)
+    };
+    let units = load_units(&dirs, &spec, &previous);
+    world.borrow_mut().manager.reload(units);
+    runtime::process(world);
+}
+
+/// The unit to start: `cairn.unit=`/`systemd.unit=` on the kernel command line (system mode),
+/// else `--target`.
+fn start_target(world: &WorldRef) {
+    let target = {
+        let w = world.borrow();
+        let from_cmdline = w.config.kernel_args.iter().find_map(|a| {
+            a.strip_prefix("cairn.unit=")
+                .or_else(|| a.strip_prefix("systemd.unit="))
+                .map(str::to_string)
+        });
+        from_cmdline.unwrap_or_else(|| w.config.target.clone())
+    };
+    let mut out = Vec::new();
+    let result = {
+        let mut w = world.borrow_mut();
+        let Some(id) = w.manager.units.lookup(&target) else {
+            say!("the target {target} does not exist; nothing started");
+            return;
+        };
+        let r = w.manager.enqueue(
+            id,
+            job::types::JobType::Start,
+            job::types::JobMode::Replace,
+            &mut out,
+        );
+        w.manager.defer(out);
+        r
+    };
+    match result {
+        Ok(job) => say!("starting {target} (job {job})"),
+        Err(e) => say!("cannot start {target}: {e}"),
+    }
+    runtime::process(world);
+}
+
+/// After a supervisor restart: services are still running in their cgroups (reparented to
+/// pid1). Adopt each as running, with its lowest pid as the main one, so that stop, status and
+/// exits (forwarded by pid1) keep working. The full state hand-over is issue 9's.
+fn adopt_running(world: &WorldRef) {
+    let mut w = world.borrow_mut();
+    let Some(cg) = w.cgroups.clone() else { return };
+    let n = w.manager.units.list.len();
+    for i in 0..n {
+        let Ok(id) = u32::try_from(i) else { continue };
+        let Some(name) = w.manager.units.get(id).map(|u| u.name.clone()) else {
+            continue;
+        };
+        let dir = cg.service(&name);
+        let procs = cgroup::procs(&dir);
+        let Some(main) = procs.iter().min().copied() else {
+            continue;
+        };
+        let Some(s) = w.manager.service_mut(id) else {
+            continue;
+        };
+        s.machine.state = service::machine::State::Running;
+        s.machine.has_main = true;
+        s.machine.cgroup_empty = false;
+        s.main_pid = Some(main);
+        w.manager.pids.insert(main, (id, true));
+        w.io.units.entry(id).or_default().cgroup = Some(dir);
+        say!(
+            "{name}: adopted (main pid {main}, {} processes)",
+            procs.len()
+        );
+    }
 }
 
 /// Events pid1 forwards: exits of processes reparented to it, and signals sent to PID 1.
@@ -259,14 +478,20 @@ async fn link_events(world: WorldRef, link: Rc<InitLink>) {
     loop {
         match link.next_event().await {
             Ok(Event::ChildExited {
-                pid, code, signal, ..
+                pid,
+                code,
+                signal,
+                core_dumped,
             }) => {
-                let how = if signal != 0 {
-                    format!("killed by signal {signal} (reaped by pid1)")
+                let status = if signal != 0 {
+                    ExitStatus::Signal {
+                        signal,
+                        core_dumped,
+                    }
                 } else {
-                    format!("exited with status {code} (reaped by pid1)")
+                    ExitStatus::Code(code)
                 };
-                child_exited(&world, pid, &how);
+                child_exited(&world, pid, status);
             }
             Ok(Event::Signal(signo)) => on_init_signal(&world, signo).await,
             Err(e) => {
@@ -312,7 +537,46 @@ pub fn kind_name(kind: ShutdownKind) -> &'static str {
     }
 }
 
-/// Stops the helpers, then hands over to pid1 for the final kill, sync and reboot(2).
+/// Starts shutdown.target (which every unit with default dependencies conflicts with) and
+/// waits for its job, at most 90 s.
+async fn stop_units(world: &WorldRef) {
+    let rx = {
+        let mut w = world.borrow_mut();
+        let Some(id) = w.manager.units.lookup("shutdown.target") else {
+            return;
+        };
+        let mut out = Vec::new();
+        let r = w.manager.enqueue(
+            id,
+            job::types::JobType::Start,
+            job::types::JobMode::ReplaceIrreversibly,
+            &mut out,
+        );
+        w.manager.defer(out);
+        match r {
+            Ok(job) => {
+                let (tx, rx) = futures::channel::oneshot::channel();
+                w.io.waiters.entry(job).or_default().push(tx);
+                Some(rx)
+            }
+            Err(e) => {
+                say!("shutdown.target: {e}");
+                None
+            }
+        }
+    };
+    runtime::process(world);
+    if let Some(rx) = rx {
+        if tokio::time::timeout(Duration::from_secs(90), rx)
+            .await
+            .is_err()
+        {
+            say!("units did not all stop within 90 s; going on");
+        }
+    }
+}
+
+/// Stops the units and the helpers, then hands over to pid1 for the final kill, sync and reboot(2).
 pub async fn shutdown(world: &WorldRef, kind: ShutdownKind) {
     let (clients, link) = {
         let mut w = world.borrow_mut();
@@ -327,6 +591,7 @@ pub async fn shutdown(world: &WorldRef, kind: ShutdownKind) {
             .collect();
         (clients, w.link.clone())
     };
+    stop_units(world).await;
     say!("{}: stopping the helpers", kind_name(kind));
     let stops = clients.into_iter().map(|c| async move {
         let _ =

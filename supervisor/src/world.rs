@@ -27,6 +27,13 @@ pub struct World {
     pub helper_dir: PathBuf,
     pub state: State,
     pub shutting_down: bool,
+    /// Units, jobs, services.
+    pub manager: crate::manager::Manager,
+    /// What the outer loop keeps per unit (log pipes, timers, cgroups) and job waiters.
+    pub io: crate::runtime::Io,
+    /// The unit search path, first match wins.
+    pub unit_dirs: Vec<PathBuf>,
+    pub spec: crate::unit::specifier::Context,
 }
 
 pub type WorldRef = Rc<RefCell<World>>;

@@ -93,5 +93,146 @@ fn main() -> Result<()> {
         }
         println!("{name:<44} {:>10}", ms(median(times)));
     }
+    engine()?;
+    thousand_services()?;
+    Ok(())
+}
+
+/// Loading 10,000 unit files and planning the transaction of a target that pulls them all:
+/// the supervisor's own code, in this process, no sandbox.
+fn engine() -> Result<()> {
+    use cairn_supervisor::job::types::{JobMode, JobType};
+    use cairn_supervisor::manager::{Manager, Units};
+    use cairn_supervisor::unit::load::Catalog;
+    use cairn_supervisor::unit::specifier::Context;
+
+    const N: usize = 10_000;
+    let dir = tempfile::tempdir()?;
+    let mut wants = String::new();
+    for i in 0..N {
+        let name = format!("s{i}.service");
+        std::fs::write(
+            dir.path().join(&name),
+            format!("[Unit]\nDescription=s{i}\nAfter=s{}.service\n[Service]\nExecStart=/bin/sleep 1000\n", i / 2),
+        )?;
+        wants.push_str(&name);
+        wants.push(' ');
+    }
+    std::fs::write(
+        dir.path().join("big.target"),
+        format!("[Unit]\nWants={wants}\n"),
+    )?;
+    let ctx = Context {
+        runtime_dir: "/run".into(),
+        ..Default::default()
+    };
+    let dirs = vec![dir.path().to_path_buf()];
+    let mut load = Vec::new();
+    let mut plan = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let units = Units::build(&Catalog::scan(&dirs), &ctx, &[]);
+        load.push(t.elapsed());
+        let mut m = Manager::new(units);
+        let target = m.units.lookup("big.target").expect("big.target");
+        let t = Instant::now();
+        let mut out = Vec::new();
+        m.enqueue(target, JobType::Start, JobMode::Replace, &mut out)?;
+        plan.push(t.elapsed());
+        assert!(m.jobs.len() > N, "{} jobs", m.jobs.len());
+    }
+    println!();
+    println!("{:<44} {:>10}", "engine, 10,000 services (median of 3)", "");
+    println!(
+        "{:<44} {:>10}",
+        "  scan + load + build the unit table",
+        ms(median(load))
+    );
+    println!(
+        "{:<44} {:>10}",
+        "  transaction for a target pulling all",
+        ms(median(plan))
+    );
+    Ok(())
+}
+
+fn cpu_ticks(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
+fn host_pid_of(sb: &Sandbox, comm: &str) -> Option<i32> {
+    let procs = std::fs::read_to_string(sb.cgroup.join("init.scope/cgroup.procs")).ok()?;
+    procs
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|c| comm.starts_with(c.trim()))
+        })
+}
+
+/// 1,000 services started at once in the sandbox: wall time, supervisor CPU, memory.
+fn thousand_services() -> Result<()> {
+    const N: usize = 1000;
+    let mut b = Sandbox::builder();
+    let mut wants = String::new();
+    for i in 0..N {
+        let name = format!("t{i}.service");
+        b = b.unit(&name, "[Service]\nExecStart=/bin/sleep 1000\n");
+        wants.push_str(&name);
+        wants.push(' ');
+    }
+    b = b
+        .unit(
+            "thousand.target",
+            &format!("[Unit]\nWants={wants}\nAfter={wants}\n"),
+        )
+        .unit("default.target", "[Unit]\nDescription=nothing\n");
+    let sb = b.start()?;
+    let sup = host_pid_of(&sb, "cairn-supervisor").unwrap_or(0);
+    let ticks = cpu_ticks(sup);
+    let t = Instant::now();
+    let o = sb.ctl(&["start", "thousand.target"]);
+    let wall = t.elapsed();
+    anyhow::ensure!(
+        o.status.success(),
+        "start failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let cpu = (cpu_ticks(sup) - ticks) as f64 / hz;
+    let rows: serde_json::Value =
+        serde_json::from_slice(&sb.ctl(&["component", "list", "--output", "json"]).stdout)?;
+    let rss = |n: &str| {
+        rows.as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["name"] == n)
+            .and_then(|r| r["rss_bytes"].as_u64())
+            .unwrap_or(0)
+            / 1024
+    };
+    println!();
+    println!("{:<44} {:>10}", "1,000 services in the sandbox", "");
+    println!("{:<44} {:>10}", "  wall time to start them all", ms(wall));
+    println!(
+        "{:<44} {:>7.0} ms",
+        "  supervisor CPU for that",
+        cpu * 1000.0
+    );
+    println!("{:<44} {:>6} KiB", "  cairn-init RSS", rss("init"));
+    println!(
+        "{:<44} {:>6} KiB",
+        "  supervisor RSS, 1,000 units loaded",
+        rss("supervisor")
+    );
     Ok(())
 }

@@ -1,0 +1,529 @@
+//! Tier 3 for units, jobs and services: real binaries in a sandbox, real processes.
+
+use std::time::Duration;
+
+use cairn_integration::Sandbox;
+
+fn out(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn wait(
+    sb: &mut Sandbox,
+    what: &str,
+    secs: u64,
+    cond: impl FnMut(&Sandbox) -> anyhow::Result<bool>,
+) {
+    sb.wait_until(Duration::from_secs(secs), cond)
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+}
+
+/// 50 oneshot services that can only finish once all 50 have started: a serial start would
+/// never finish (each would hit its timeout). The target is active only if they ran at once.
+#[test]
+fn fifty_services_start_in_parallel() {
+    let mut b = Sandbox::builder();
+    let mut wants = String::new();
+    for i in 0..50 {
+        let name = format!("p{i}.service");
+        wants.push_str(&name);
+        wants.push(' ');
+        b = b.unit(
+            &name,
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nTimeoutStartSec=30\n\
+             ExecStart=/bin/sh -c 'touch @DIR@/barrier/%n; while [ $(ls @DIR@/barrier | wc -l) -lt 50 ]; do sleep 0.05; done'\n",
+        );
+    }
+    b = b.unit(
+        "fifty.target",
+        &format!("[Unit]\nDescription=Fifty\nRequires={wants}\nAfter={wants}\n"),
+    );
+    let mut sb = b
+        .unit("default.target", "[Unit]\nDescription=nothing\n")
+        .start()
+        .unwrap();
+    std::fs::create_dir_all(sb.dir().join("barrier")).unwrap();
+    let o = sb.ctl(&["start", "fifty.target"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(sb.is_active("fifty.target"));
+    for i in 0..50 {
+        assert!(sb.is_active(&format!("p{i}.service")), "p{i}");
+    }
+    wait(&mut sb, "jobs drained", 5, |sb| {
+        Ok(String::from_utf8_lossy(&sb.ctl(&["list-jobs"]).stdout).contains("No jobs"))
+    });
+}
+
+#[test]
+fn ordering_is_honoured() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "first.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh -c 'sleep 0.5; touch @DIR@/first-done'\n",
+        )
+        .unit(
+            "second.service",
+            "[Unit]\nAfter=first.service\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/test -e @DIR@/first-done\n",
+        )
+        .unit("default.target", "[Unit]\nWants=second.service first.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "both active", 10, |sb| {
+        Ok(sb.is_active("first.service") && sb.is_active("second.service"))
+    });
+}
+
+#[test]
+fn a_double_forking_service_is_fully_killed_on_stop() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "forker.service",
+            "[Service]\nType=forking\nExecStart=/bin/sh -c '(sleep 1001 &) ; (sh -c \"sleep 1002 & sleep 1003\" &) ; exit 0'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=forker.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "forker active with its processes", 10, |sb| {
+        Ok(sb.is_active("forker.service") && sb.cgroup_procs("forker.service").len() >= 3)
+    });
+    let procs = sb.cgroup_procs("forker.service");
+    let o = sb.ctl(&["stop", "forker.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(sb.active_state("forker.service"), "inactive");
+    assert!(sb.cgroup_procs("forker.service").is_empty());
+    for p in procs {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{p}")).exists()
+                || std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true),
+            "pid {p} survived"
+        );
+    }
+}
+
+#[test]
+fn a_crashing_service_is_restarted_per_restart_setting() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "crashy.service",
+            "[Service]\nRestart=on-failure\nRestartSec=100ms\nExecStart=/bin/sh -c 'echo run >> @DIR@/crashy.log; exit 3'\n",
+        )
+        .unit(
+            "once.service",
+            "[Service]\nRestart=no\nExecStart=/bin/sh -c 'echo run >> @DIR@/once.log; exit 3'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=crashy.service once.service\n")
+        .start()
+        .unwrap();
+    let dir = sb.dir().to_path_buf();
+    wait(&mut sb, "crashy restarted 3 times", 15, |_| {
+        Ok(std::fs::read_to_string(dir.join("crashy.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 4)
+    });
+    let restarts: u32 = sb.property("crashy.service", "NRestarts").parse().unwrap();
+    assert!(restarts >= 3, "{restarts}");
+    wait(&mut sb, "once failed", 10, |sb| {
+        Ok(sb.active_state("once.service") == "failed")
+    });
+    let status = out(&sb.ctl(&["status", "once.service"]));
+    assert!(status.contains("status=3"), "{status}");
+    assert!(status.contains("exit-code"), "{status}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("once.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    // Stopping ends the restart loop.
+    let o = sb.ctl(&["stop", "crashy.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let n = std::fs::read_to_string(dir.join("crashy.log"))
+        .unwrap()
+        .lines()
+        .count();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("crashy.log"))
+            .unwrap()
+            .lines()
+            .count(),
+        n
+    );
+}
+
+#[test]
+fn bad_settings_and_bad_values_fail_only_their_unit() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "noexec.service",
+            "[Unit]\nDescription=no ExecStart\n[Service]\nType=simple\n",
+        )
+        .unit(
+            "typo.service",
+            "[Service]\nExecStart=/bin/sleep 1000\nRestartSec=soon\n",
+        )
+        .unit("good.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit(
+            "default.target",
+            "[Unit]\nWants=noexec.service typo.service good.service\n",
+        )
+        .start()
+        .unwrap();
+    wait(&mut sb, "good and typo up", 10, |sb| {
+        Ok(sb.is_active("good.service") && sb.is_active("typo.service"))
+    });
+    let status = out(&sb.ctl(&["status", "noexec.service"]));
+    assert!(status.contains("bad-setting"), "{status}");
+    assert!(status.contains("no ExecStart="), "{status}");
+    let log = sb.log_text();
+    let units = sb.units.display().to_string();
+    assert!(
+        log.contains(&format!(
+            "{units}/typo.service:3: RestartSec: not a time span"
+        )),
+        "{log}"
+    );
+    let o = sb.ctl(&["start", "noexec.service"]);
+    assert!(!o.status.success());
+    assert!(
+        out(&o).contains("not loaded") || out(&o).contains("bad-setting"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
+fn conflicts_stop_the_other_unit() {
+    let mut sb = Sandbox::builder()
+        .unit("one.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit(
+            "two.service",
+            "[Unit]\nConflicts=one.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        )
+        .unit("default.target", "[Unit]\nWants=one.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "one up", 10, |sb| Ok(sb.is_active("one.service")));
+    let o = sb.ctl(&["start", "two.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(sb.is_active("two.service"));
+    assert_eq!(sb.active_state("one.service"), "inactive");
+    let why_not = out(&sb.ctl(&["why-not", "one.service"]));
+    assert!(why_not.contains("two.service"), "{why_not}");
+}
+
+#[test]
+fn isolate_stops_what_the_target_does_not_want() {
+    let mut sb = Sandbox::builder()
+        .unit("keep.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit("drop.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit(
+            "sticky.service",
+            "[Unit]\nIgnoreOnIsolate=yes\n[Service]\nExecStart=/bin/sleep 1000\n",
+        )
+        .unit(
+            "small.target",
+            "[Unit]\nAllowIsolate=yes\nWants=keep.service\n",
+        )
+        .unit(
+            "default.target",
+            "[Unit]\nWants=keep.service drop.service sticky.service\n",
+        )
+        .start()
+        .unwrap();
+    wait(&mut sb, "all three up", 10, |sb| {
+        Ok(sb.is_active("keep.service")
+            && sb.is_active("drop.service")
+            && sb.is_active("sticky.service"))
+    });
+    let o = sb.ctl(&["isolate", "small.target"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(sb.is_active("small.target"));
+    assert!(sb.is_active("keep.service"));
+    assert!(sb.is_active("sticky.service"), "IgnoreOnIsolate keeps it");
+    wait(&mut sb, "drop stopped", 10, |sb| {
+        Ok(sb.active_state("drop.service") == "inactive")
+    });
+    // A target without AllowIsolate= refuses.
+    let o = sb.ctl(&["isolate", "default.target"]);
+    assert!(!o.status.success());
+    assert!(out(&o).contains("may not be isolated"), "{}", out(&o));
+}
+
+#[test]
+fn a_failed_condition_skips_quietly_and_why_not_says_so() {
+    let sb = Sandbox::builder()
+        .unit(
+            "cond.service",
+            "[Unit]\nConditionPathExists=/nonexistent/cairn\n[Service]\nExecStart=/bin/sleep 1000\n",
+        )
+        .unit("default.target", "[Unit]\nDescription=none\n")
+        .start()
+        .unwrap();
+    let o = sb.ctl(&["start", "cond.service"]);
+    assert!(
+        o.status.success(),
+        "a failed condition is not a failure: {}",
+        out(&o)
+    );
+    assert_eq!(sb.active_state("cond.service"), "inactive");
+    let why_not = out(&sb.ctl(&["why-not", "cond.service"]));
+    assert!(
+        why_not.contains("ConditionPathExists=/nonexistent/cairn"),
+        "{why_not}"
+    );
+    let status = out(&sb.ctl(&["status", "cond.service"]));
+    assert!(
+        status.contains("Condition: start condition unmet"),
+        "{status}"
+    );
+}
+
+#[test]
+fn why_prints_the_chain_and_why_not_the_failed_dependency() {
+    let mut sb = Sandbox::builder()
+        .unit("leaf.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit("mid.target", "[Unit]\nWants=leaf.service\n")
+        .unit("broken.service", "[Service]\nType=oneshot\nExecStart=/bin/false\n")
+        .unit("needy.service", "[Unit]\nRequires=broken.service\nAfter=broken.service\n[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit("default.target", "[Unit]\nWants=mid.target needy.service\n")
+        .start()
+        .unwrap();
+    wait(
+        &mut sb,
+        "leaf up",
+        10,
+        |sb| Ok(sb.is_active("leaf.service")),
+    );
+    let why = out(&sb.ctl(&["why", "leaf.service"]));
+    let lines: Vec<&str> = why.lines().map(str::trim).collect();
+    assert_eq!(lines.len(), 3, "{why}");
+    assert!(lines[0].starts_with("default.target: requested"), "{why}");
+    assert!(
+        lines[1].contains("mid.target: pulled in by default.target (Wants=mid.target)"),
+        "{why}"
+    );
+    assert!(
+        lines[2].contains("leaf.service: pulled in by mid.target (Wants=leaf.service)"),
+        "{why}"
+    );
+    wait(&mut sb, "broken failed", 10, |sb| {
+        Ok(sb.active_state("broken.service") == "failed")
+    });
+    let why_not = out(&sb.ctl(&["why-not", "needy.service"]));
+    assert!(
+        why_not.contains("dependency failed: broken.service"),
+        "{why_not}"
+    );
+}
+
+#[test]
+fn services_survive_a_supervisor_crash_and_stay_tracked() {
+    let mut sb = Sandbox::builder()
+        .unit("long.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit("default.target", "[Unit]\nWants=long.service\n")
+        .start()
+        .unwrap();
+    wait(
+        &mut sb,
+        "long up",
+        10,
+        |sb| Ok(sb.is_active("long.service")),
+    );
+    let procs = sb.cgroup_procs("long.service");
+    assert_eq!(procs.len(), 1);
+    let sup = sb.component("supervisor").unwrap();
+    sb.kill(sup.pid, "KILL").unwrap();
+    wait(&mut sb, "supervisor back", 10, |sb| {
+        Ok(sb.component("supervisor")?.pid != sup.pid
+            && sb.components()?.iter().all(|c| c.state == "running"))
+    });
+    assert_eq!(
+        sb.cgroup_procs("long.service"),
+        procs,
+        "the service kept running, untouched"
+    );
+    assert!(sb.is_active("long.service"), "and is still tracked");
+    let o = sb.ctl(&["stop", "long.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(sb.cgroup_procs("long.service").is_empty());
+}
+
+#[test]
+fn unknown_units_and_exit_codes_follow_systemctl() {
+    let sb = Sandbox::builder()
+        .unit("up.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit("default.target", "[Unit]\nWants=up.service\n")
+        .start()
+        .unwrap();
+    assert_eq!(sb.ctl(&["start", "nope.service"]).status.code(), Some(5));
+    assert_eq!(sb.ctl(&["status", "nope.service"]).status.code(), Some(4));
+    assert_eq!(
+        sb.ctl(&["is-active", "nope.service"]).status.code(),
+        Some(3)
+    );
+    assert_eq!(sb.ctl(&["is-failed", "up.service"]).status.code(), Some(1));
+    let o = sb.ctl(&["list-units", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["unit"] == "up.service"));
+    let o = sb.ctl(&["show", "up.service", "--output", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["Id"], "up.service");
+    // A non-root client may read but not start.
+    assert!(sb.ctl_as(65534, &["status", "up.service"]).status.code() == Some(0));
+    assert_eq!(
+        sb.ctl_as(65534, &["stop", "up.service"]).status.code(),
+        Some(4)
+    );
+}
+
+#[test]
+fn logs_are_kept_per_unit() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "talker.service",
+            "[Service]\nExecStart=/bin/sh -c 'echo one; echo \"<3>two\"; echo three >&2; exec sleep 1000'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=talker.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "three lines", 10, |sb| {
+        Ok(
+            String::from_utf8_lossy(&sb.ctl(&["log", "talker.service"]).stdout)
+                .lines()
+                .count()
+                >= 3,
+        )
+    });
+    let log = String::from_utf8_lossy(&sb.ctl(&["log", "talker", "-n", "2"]).stdout).into_owned();
+    assert!(!log.contains("one"), "{log}");
+    assert!(log.contains("two") && log.contains("three"), "{log}");
+    let o = sb.ctl(&["log", "talker", "--output", "json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[1]["priority"], 3);
+    let status = out(&sb.ctl(&["status", "talker"]));
+    assert!(status.contains("three"), "{status}");
+}
+
+#[test]
+fn a_notify_service_is_active_only_once_it_says_ready() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "notifier.service",
+            "[Service]\nType=notify\nExecStart=/bin/sh -c 'while [ ! -e @DIR@/go ]; do sleep 0.05; done; systemd-notify --ready --status=serving; exec sleep 1000'\n",
+        )
+        .unit("default.target", "[Unit]\nDescription=none\n")
+        .start()
+        .unwrap();
+    let o = sb.ctl(&["start", "--no-block", "notifier.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    wait(&mut sb, "activating", 5, |sb| {
+        Ok(sb.active_state("notifier.service") == "activating")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sb.active_state("notifier.service"),
+        "activating",
+        "not ready yet"
+    );
+    std::fs::write(sb.dir().join("go"), "").unwrap();
+    wait(&mut sb, "active after READY=1", 10, |sb| {
+        Ok(sb.is_active("notifier.service"))
+    });
+    assert_eq!(sb.property("notifier.service", "StatusText"), "serving");
+}
+
+#[test]
+fn a_forking_service_with_a_pid_file_is_tracked_by_it() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "daemon.service",
+            "[Service]\nType=forking\nPIDFile=@DIR@/daemon.pid\n\
+             ExecStart=/bin/sh -c 'sleep 1000 & echo $! > @DIR@/daemon.pid'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=daemon.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "daemon active", 10, |sb| {
+        Ok(sb.is_active("daemon.service"))
+    });
+    let pid_in_file: i32 = std::fs::read_to_string(sb.dir().join("daemon.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let main: i32 = sb.property("daemon.service", "MainPID").parse().unwrap();
+    assert!(main > 0);
+    // The file holds the pid as the sandbox sees it; MainPID is the same number.
+    assert_eq!(main, pid_in_file);
+    // The main process dying takes the unit down.
+    sb.kill(i64::from(main), "KILL").unwrap();
+    wait(&mut sb, "daemon failed", 10, |sb| {
+        Ok(sb.active_state("daemon.service") == "failed")
+    });
+}
+
+#[test]
+fn on_failure_on_success_and_stop_when_unneeded() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "rescuer.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        )
+        .unit(
+            "cheer.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        )
+        .unit(
+            "fails.service",
+            "[Unit]\nOnFailure=rescuer.service\n[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        )
+        .unit(
+            "works.service",
+            "[Unit]\nOnSuccess=cheer.service\n[Service]\nType=oneshot\nExecStart=/bin/true\n",
+        )
+        .unit(
+            "helper.service",
+            "[Unit]\nStopWhenUnneeded=yes\n[Service]\nExecStart=/bin/sleep 1000\n",
+        )
+        .unit(
+            "user.service",
+            "[Unit]\nRequires=helper.service\n[Service]\nExecStart=/bin/sleep 1000\n",
+        )
+        .unit(
+            "default.target",
+            "[Unit]\nWants=fails.service works.service user.service\n",
+        )
+        .start()
+        .unwrap();
+    wait(&mut sb, "handlers ran", 10, |sb| {
+        Ok(sb.is_active("rescuer.service") && sb.is_active("cheer.service"))
+    });
+    let why = out(&sb.ctl(&["why", "rescuer.service"]));
+    assert!(why.contains("OnFailure=rescuer.service"), "{why}");
+    wait(&mut sb, "helper up", 10, |sb| {
+        Ok(sb.is_active("helper.service"))
+    });
+    let o = sb.ctl(&["stop", "user.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    wait(&mut sb, "helper stopped when unneeded", 10, |sb| {
+        Ok(sb.active_state("helper.service") == "inactive")
+    });
+}

@@ -1,0 +1,290 @@
+//! The unit methods of the control API: decode the request, ask the manager, fill the answer.
+
+use futures::channel::oneshot;
+use proto::control_capnp::{manager, viewer};
+
+use crate::job::types::{JobMode, JobResult, JobType};
+use crate::manager::Kind;
+use crate::service::machine::{State, Whom};
+use crate::view;
+use crate::world::WorldRef;
+
+fn idx(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+pub fn list_units(
+    world: &WorldRef,
+    params: viewer::ListUnitsParams,
+    mut results: viewer::ListUnitsResults,
+) -> Result<(), capnp::Error> {
+    let all = params.get()?.get_all();
+    let w = world.borrow();
+    let ids = view::listed(&w.manager, all);
+    let mut list = results.get().init_units(idx(ids.len()));
+    for (i, id) in ids.iter().enumerate() {
+        view::fill_summary(&w.manager, *id, list.reborrow().get(idx(i)));
+    }
+    Ok(())
+}
+
+pub fn status(
+    world: &WorldRef,
+    params: viewer::StatusParams,
+    mut results: viewer::StatusResults,
+) -> Result<(), capnp::Error> {
+    let p = params.get()?;
+    let name = p.get_name()?.to_str()?;
+    let w = world.borrow();
+    let id = view::lookup(&w, name)?;
+    view::fill_status(&w, id, p.get_lines() as usize, results.get().init_status());
+    Ok(())
+}
+
+pub fn show(
+    world: &WorldRef,
+    params: viewer::ShowParams,
+    mut results: viewer::ShowResults,
+) -> Result<(), capnp::Error> {
+    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let w = world.borrow();
+    let id = view::lookup(&w, &name)?;
+    let props = view::properties(&w, id);
+    let mut list = results.get().init_properties(idx(props.len()));
+    for (i, (k, v)) in props.iter().enumerate() {
+        let mut e = list.reborrow().get(idx(i));
+        e.set_key(k.as_str());
+        e.set_value(v.as_str());
+    }
+    Ok(())
+}
+
+pub fn cat(
+    world: &WorldRef,
+    params: viewer::CatParams,
+    mut results: viewer::CatResults,
+) -> Result<(), capnp::Error> {
+    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let w = world.borrow();
+    let id = view::lookup(&w, &name)?;
+    let files = view::cat(&w, id);
+    let mut list = results.get().init_files(idx(files.len()));
+    for (i, (k, v)) in files.iter().enumerate() {
+        let mut e = list.reborrow().get(idx(i));
+        e.set_key(k.as_str());
+        e.set_value(v.as_str());
+    }
+    Ok(())
+}
+
+pub fn list_dependencies(
+    world: &WorldRef,
+    params: viewer::ListDependenciesParams,
+    mut results: viewer::ListDependenciesResults,
+) -> Result<(), capnp::Error> {
+    let p = params.get()?;
+    let name = p.get_name()?.to_str()?.to_string();
+    let w = world.borrow();
+    let id = view::lookup(&w, &name)?;
+    let tree = view::dependency_tree(&w.manager, id, p.get_reverse());
+    let mut list = results.get().init_tree(idx(tree.len()));
+    for (i, (depth, u)) in tree.iter().enumerate() {
+        let mut e = list.reborrow().get(idx(i));
+        e.set_depth(*depth);
+        e.set_name(
+            w.manager
+                .units
+                .get(*u)
+                .map(|x| x.name.as_str())
+                .unwrap_or("?"),
+        );
+        e.set_active(crate::manager::units::active_state_name(
+            w.manager.active_state(*u),
+        ));
+    }
+    Ok(())
+}
+
+pub fn list_jobs(
+    world: &WorldRef,
+    _params: viewer::ListJobsParams,
+    mut results: viewer::ListJobsResults,
+) -> Result<(), capnp::Error> {
+    let w = world.borrow();
+    let jobs: Vec<_> = w.manager.jobs.iter().cloned().collect();
+    let mut list = results.get().init_jobs(idx(jobs.len()));
+    for (i, j) in jobs.iter().enumerate() {
+        let mut e = list.reborrow().get(idx(i));
+        e.set_id(j.id);
+        e.set_unit(
+            w.manager
+                .units
+                .get(j.unit)
+                .map(|x| x.name.as_str())
+                .unwrap_or("?"),
+        );
+        e.set_type(j.jtype.as_str());
+        e.set_state(j.state.as_str());
+    }
+    Ok(())
+}
+
+fn text_list(mut b: capnp::text_list::Builder<'_>, items: &[String]) {
+    for (i, t) in items.iter().enumerate() {
+        b.set(idx(i), t.as_str());
+    }
+}
+
+pub fn why(
+    world: &WorldRef,
+    params: viewer::WhyParams,
+    mut results: viewer::WhyResults,
+) -> Result<(), capnp::Error> {
+    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let w = world.borrow();
+    let id = view::lookup(&w, &name)?;
+    let chain = view::why(&w.manager, id);
+    text_list(results.get().init_chain(idx(chain.len())), &chain);
+    Ok(())
+}
+
+pub fn why_not(
+    world: &WorldRef,
+    params: viewer::WhyNotParams,
+    mut results: viewer::WhyNotResults,
+) -> Result<(), capnp::Error> {
+    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let w = world.borrow();
+    let id = view::lookup(&w, &name)?;
+    let reasons = view::why_not(&w.manager, id);
+    text_list(results.get().init_reasons(idx(reasons.len())), &reasons);
+    Ok(())
+}
+
+pub fn log(
+    world: &WorldRef,
+    params: viewer::LogParams,
+    mut results: viewer::LogResults,
+) -> Result<(), capnp::Error> {
+    let p = params.get()?;
+    let name = p.get_name()?.to_str()?.to_string();
+    let w = world.borrow();
+    let id = view::lookup(&w, &name)?;
+    let Some(rt) = w.manager.rt.get(id as usize) else {
+        return Err(view::not_found(&name));
+    };
+    let after = (p.get_after() > 0).then(|| p.get_after() - 1);
+    let recs = rt.log.tail(p.get_lines() as usize, after);
+    let mut r = results.get();
+    r.set_cursor(rt.log.next_seq());
+    let mut list = r.init_lines(idx(recs.len()));
+    for (i, rec) in recs.iter().enumerate() {
+        let mut e = list.reborrow().get(idx(i));
+        e.set_seq(rec.seq);
+        e.set_realtime_usec(rec.realtime_usec);
+        e.set_pid(rec.pid);
+        e.set_priority(rec.priority);
+        e.set_text(rec.text.as_str());
+    }
+    Ok(())
+}
+
+fn job_type(s: &str) -> Option<JobType> {
+    JobType::ALL.into_iter().find(|t| t.as_str() == s)
+}
+
+pub async fn enqueue(
+    world: &WorldRef,
+    params: manager::EnqueueParams,
+    mut results: manager::EnqueueResults,
+) -> Result<(), capnp::Error> {
+    let p = params.get()?;
+    let name = p.get_name()?.to_str()?.to_string();
+    let jtype = job_type(p.get_type()?.to_str()?)
+        .ok_or_else(|| capnp::Error::failed(format!("unknown job type {:?}", p.get_type())))?;
+    let mode_text = p.get_mode()?.to_str()?;
+    let mode = if mode_text.is_empty() {
+        JobMode::Replace
+    } else {
+        JobMode::parse(mode_text)
+            .ok_or_else(|| capnp::Error::failed(format!("unknown job mode {mode_text:?}")))?
+    };
+    let wait = p.get_wait();
+    let (id, rx) = {
+        let mut w = world.borrow_mut();
+        let unit = view::lookup(&w, &name)?;
+        let u = w
+            .manager
+            .units
+            .get(unit)
+            .ok_or_else(|| view::not_found(&name))?;
+        if matches!(jtype, JobType::Start | JobType::Restart) && u.config.unit.refuse_manual_start {
+            return Err(capnp::Error::failed(format!("operation refused, unit {name} may be requested by dependency only (it is configured to refuse manual start/stop)")));
+        }
+        if jtype == JobType::Stop && u.config.unit.refuse_manual_stop {
+            return Err(capnp::Error::failed(format!("operation refused, unit {name} may be requested by dependency only (it is configured to refuse manual start/stop)")));
+        }
+        let mut out = Vec::new();
+        let planned = w.manager.enqueue(unit, jtype, mode, &mut out);
+        // The effects of cancelled jobs etc. run below with the rest.
+        w.manager.defer(out);
+        let id = planned.map_err(|e| capnp::Error::failed(e.to_string()))?;
+        let (tx, rx) = oneshot::channel();
+        w.io.waiters.entry(id).or_default().push(tx);
+        (id, rx)
+    };
+    crate::runtime::process(world);
+    let mut r = results.get();
+    r.set_job(id);
+    if wait {
+        let result = rx.await.unwrap_or(JobResult::Canceled);
+        r.set_result(result.as_str());
+    }
+    Ok(())
+}
+
+pub fn kill(world: &WorldRef, params: manager::KillParams) -> Result<(), capnp::Error> {
+    let p = params.get()?;
+    let name = p.get_name()?.to_str()?.to_string();
+    let whom = match p.get_whom()?.to_str()? {
+        "main" => Whom::Main,
+        "control" => Whom::Control,
+        "" | "all" => Whom::All,
+        other => {
+            return Err(capnp::Error::failed(format!(
+                "--kill-whom: unknown value {other:?} (main, control, all)"
+            )))
+        }
+    };
+    let unit = view::lookup(&world.borrow(), &name)?;
+    crate::runtime::kill_unit(world, unit, p.get_signal(), whom, true);
+    crate::runtime::process(world);
+    Ok(())
+}
+
+pub fn reset_failed(
+    world: &WorldRef,
+    params: manager::ResetFailedParams,
+) -> Result<(), capnp::Error> {
+    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let mut w = world.borrow_mut();
+    let ids: Vec<u32> = if name.is_empty() {
+        (0..w.manager.rt.len())
+            .filter_map(|i| u32::try_from(i).ok())
+            .collect()
+    } else {
+        vec![view::lookup(&w, &name)?]
+    };
+    for id in ids {
+        if let Some(rt) = w.manager.rt_mut(id) {
+            rt.assert_failed = None;
+            if let Kind::Service(s) = &mut rt.kind {
+                if s.machine.state == State::Failed {
+                    s.machine.state = State::Dead;
+                    s.machine.result = crate::service::policy::ServiceResult::Success;
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,473 @@
+//! The manager: units, their run-time state, and the job queue.
+//!
+//! Pure in the sense of the brief (§5): it never forks, kills or sleeps. Events go in
+//! ([`Manager::push`]), and [`Manager::step`] turns them into [`Effect`]s — spawn, signal,
+//! arm a timer, find a main pid — for the thin loop in `runtime.rs` to carry out, which feeds
+//! back what happened as new events. Jobs run as soon as every job ordered before them has
+//! finished: that is the parallelism.
+
+pub mod jobs;
+pub mod log;
+pub mod units;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+
+use crate::job::graph::{ActiveState, Dep, Graph, UnitId};
+use crate::job::transaction::Reason;
+use crate::job::types::{JobResult, JobType};
+use crate::service::machine::{self, Action, Event, Machine, Spec};
+use crate::unit::config::ServiceSection;
+use crate::unit::load::LoadState;
+use crate::unit::name::UnitType;
+
+pub use jobs::{Job, JobId, JobState};
+pub use units::{UnitEntry, Units};
+
+/// What the outer loop must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Service {
+        unit: UnitId,
+        action: Action,
+    },
+    /// A job finished: wake whoever waits on it.
+    JobFinished {
+        job: JobId,
+        unit: UnitId,
+        result: JobResult,
+    },
+    /// Say something in the supervisor's log.
+    Log(String),
+}
+
+/// Run-time state of a target (and of every other unit without processes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Simple {
+    pub active: bool,
+}
+
+pub enum Kind {
+    Service(Box<ServiceRt>),
+    Simple(Simple),
+}
+
+pub struct ServiceRt {
+    pub machine: Machine,
+    pub spec: Spec,
+    pub main_pid: Option<i32>,
+    pub control_pid: Option<i32>,
+    /// Why the last spawn failed ("/bin/x: ENOENT"), for status.
+    pub spawn_error: Option<String>,
+    pub status_text: Option<String>,
+}
+
+/// A unit's life since the manager started.
+pub struct UnitRt {
+    pub job: Option<JobId>,
+    pub kind: Kind,
+    pub condition_failed: Option<String>,
+    pub assert_failed: Option<String>,
+    /// The last job that ran on this unit and how it ended, for `why-not`.
+    pub last_job: Option<(JobType, JobResult, Reason)>,
+    /// Why the unit is (or was last) started: the provenance of its last start job.
+    pub started_by: Option<Reason>,
+    pub state_change_usec: u64,
+    pub active_enter_usec: u64,
+    pub log: log::Ring,
+}
+
+impl UnitRt {
+    fn new(u: &UnitEntry) -> UnitRt {
+        let kind = match (u.utype, &u.load) {
+            (UnitType::Service, LoadState::Loaded) => Kind::Service(Box::new(ServiceRt {
+                machine: Machine::default(),
+                spec: spec_of(&u.config.service),
+                main_pid: None,
+                control_pid: None,
+                spawn_error: None,
+                status_text: None,
+            })),
+            _ => Kind::Simple(Simple::default()),
+        };
+        UnitRt {
+            job: None,
+            kind,
+            condition_failed: None,
+            assert_failed: None,
+            last_job: None,
+            started_by: None,
+            state_change_usec: 0,
+            active_enter_usec: 0,
+            log: log::Ring::default(),
+        }
+    }
+}
+
+/// What the machine needs from a service section.
+pub fn spec_of(s: &ServiceSection) -> Spec {
+    let ignores = |v: &[crate::unit::exec::ExecCommand]| -> Vec<bool> {
+        v.iter().map(|c| c.ignore_failure).collect()
+    };
+    let stype = s.stype.unwrap_or(if s.exec_start.is_empty() {
+        machine::ServiceType::Oneshot
+    } else {
+        machine::ServiceType::Simple
+    });
+    Spec {
+        stype,
+        remain_after_exit: s.remain_after_exit,
+        has_pid_file: s.pid_file.is_some(),
+        start_pre: ignores(&s.exec_start_pre),
+        start: ignores(&s.exec_start),
+        start_post: ignores(&s.exec_start_post),
+        reload: ignores(&s.exec_reload),
+        stop: ignores(&s.exec_stop),
+        stop_post: ignores(&s.exec_stop_post),
+        restart: s.restart,
+        restart_sec: s.restart_sec,
+        // oneshot: no start timeout unless one was given (systemd's default is infinity).
+        timeout_start: if stype == machine::ServiceType::Oneshot
+            && s.timeout_start == Some(crate::service::policy::DEFAULT_TIMEOUT)
+        {
+            None
+        } else {
+            s.timeout_start
+        },
+        timeout_stop: s.timeout_stop,
+        kill_mode: s.kill_mode,
+        kill_signal: s.kill_signal,
+        send_sigkill: s.send_sigkill,
+        success_codes: s.success_codes.clone(),
+        success_signals: s.success_signals.clone(),
+    }
+}
+
+pub struct Manager {
+    pub units: Units,
+    pub rt: Vec<UnitRt>,
+    pub jobs: jobs::Jobs,
+    events: VecDeque<(UnitId, Event)>,
+    /// Units whose state changed since the job queue last looked.
+    dirty: Vec<UnitId>,
+    /// pid → (unit, is the main process)
+    pub pids: BTreeMap<i32, (UnitId, bool)>,
+    pub now_usec: u64,
+    /// Effects produced outside `step` (by `enqueue`), returned by the next `step`.
+    deferred: Vec<Effect>,
+}
+
+impl Manager {
+    pub fn new(units: Units) -> Manager {
+        let rt = units.list.iter().map(UnitRt::new).collect();
+        Manager {
+            units,
+            rt,
+            jobs: jobs::Jobs::default(),
+            events: VecDeque::new(),
+            dirty: Vec::new(),
+            pids: BTreeMap::new(),
+            now_usec: 0,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Keeps effects for the next `step`.
+    pub fn defer(&mut self, mut out: Vec<Effect>) {
+        self.deferred.append(&mut out);
+    }
+
+    /// `daemon-reload`: the new table keeps every old unit at its id; units keep their
+    /// run-time state, services take their new settings (used from their next action on).
+    pub fn reload(&mut self, units: Units) {
+        for (i, u) in units.list.iter().enumerate() {
+            match self.rt.get_mut(i) {
+                Some(rt) => {
+                    let fresh = UnitRt::new(u);
+                    match (&mut rt.kind, fresh.kind) {
+                        (Kind::Service(s), Kind::Service(f)) => s.spec = f.spec,
+                        (kind @ Kind::Simple(_), k @ Kind::Service(_)) => *kind = k,
+                        (Kind::Service(_) | Kind::Simple(_), Kind::Simple(_)) => {}
+                    }
+                }
+                None => self.rt.push(UnitRt::new(u)),
+            }
+        }
+        self.units = units;
+    }
+
+    pub fn unit(&self, id: UnitId) -> Option<(&UnitEntry, &UnitRt)> {
+        Some((self.units.get(id)?, self.rt.get(id as usize)?))
+    }
+
+    pub fn rt_mut(&mut self, id: UnitId) -> Option<&mut UnitRt> {
+        self.rt.get_mut(id as usize)
+    }
+
+    pub fn service_mut(&mut self, id: UnitId) -> Option<&mut ServiceRt> {
+        match &mut self.rt.get_mut(id as usize)?.kind {
+            Kind::Service(s) => Some(s),
+            Kind::Simple(_) => None,
+        }
+    }
+
+    pub fn active_state(&self, id: UnitId) -> ActiveState {
+        let Some(rt) = self.rt.get(id as usize) else {
+            return ActiveState::Inactive;
+        };
+        match &rt.kind {
+            Kind::Service(s) => match s.machine.active() {
+                machine::Active::Active => ActiveState::Active,
+                machine::Active::Reloading => ActiveState::Reloading,
+                machine::Active::Inactive => ActiveState::Inactive,
+                machine::Active::Failed => ActiveState::Failed,
+                machine::Active::Activating => ActiveState::Activating,
+                machine::Active::Deactivating => ActiveState::Deactivating,
+            },
+            Kind::Simple(t) if t.active => ActiveState::Active,
+            Kind::Simple(_) => {
+                if rt.assert_failed.is_some() {
+                    ActiveState::Failed
+                } else {
+                    ActiveState::Inactive
+                }
+            }
+        }
+    }
+
+    /// The sub-state systemd would show (`running`, `exited`, `dead`, …).
+    pub fn sub_state(&self, id: UnitId) -> &'static str {
+        match self.rt.get(id as usize).map(|r| &r.kind) {
+            Some(Kind::Service(s)) => s.machine.state.as_str(),
+            Some(Kind::Simple(t)) if t.active => "active",
+            _ => "dead",
+        }
+    }
+
+    /// Queues an event for a unit.
+    pub fn push(&mut self, unit: UnitId, ev: Event) {
+        self.events.push_back((unit, ev));
+    }
+
+    /// A process was reaped. Returns false if it belonged to no unit.
+    pub fn child_exited(&mut self, pid: i32, status: crate::service::policy::ExitStatus) -> bool {
+        let Some((unit, main)) = self.pids.remove(&pid) else {
+            return false;
+        };
+        if let Some(s) = self.service_mut(unit) {
+            if main && s.main_pid == Some(pid) {
+                s.main_pid = None;
+                self.push(unit, Event::MainExited(status));
+            } else if !main && s.control_pid == Some(pid) {
+                s.control_pid = None;
+                self.push(unit, Event::ControlExited(status));
+            }
+        }
+        true
+    }
+
+    /// Runs queued events and runnable jobs until nothing changes. Returns the effects, in
+    /// order.
+    pub fn step(&mut self) -> Vec<Effect> {
+        let mut out = std::mem::take(&mut self.deferred);
+        loop {
+            while let Some((unit, ev)) = self.events.pop_front() {
+                self.feed(unit, ev, &mut out);
+            }
+            let dirty = std::mem::take(&mut self.dirty);
+            for u in dirty {
+                self.check_job(u, &mut out);
+            }
+            if !self.events.is_empty() || !self.dirty.is_empty() {
+                continue;
+            }
+            if !self.run_runnable(&mut out) && self.events.is_empty() && self.dirty.is_empty() {
+                if self.stop_unneeded(&mut out) {
+                    continue;
+                }
+                break;
+            }
+        }
+        out
+    }
+
+    fn feed(&mut self, unit: UnitId, ev: Event, out: &mut Vec<Effect>) {
+        let before = self.active_state(unit);
+        let Some(s) = self.service_mut(unit) else {
+            return;
+        };
+        let spec = s.spec.clone();
+        let actions = s.machine.handle(&spec, ev);
+        for action in actions {
+            out.push(Effect::Service { unit, action });
+        }
+        self.state_changed(unit, before, out);
+    }
+
+    /// Bookkeeping after a unit may have changed state: timestamps, OnFailure, BindsTo.
+    pub fn state_changed(&mut self, unit: UnitId, before: ActiveState, out: &mut Vec<Effect>) {
+        let after = self.active_state(unit);
+        self.dirty.push(unit);
+        if before == after {
+            return;
+        }
+        let now = self.now_usec;
+        if let Some(rt) = self.rt_mut(unit) {
+            rt.state_change_usec = now;
+            if after == ActiveState::Active {
+                rt.active_enter_usec = now;
+            }
+        }
+        let Some(u) = self.units.get(unit) else {
+            return;
+        };
+        let name = u.name.clone();
+        let bound: Vec<UnitId> = u.deps(Dep::BoundBy).collect();
+        let handlers: Vec<UnitId> = u.deps(Dep::OnFailure).collect();
+        let on_success: Vec<UnitId> = u.deps(Dep::OnSuccess).collect();
+        let clean = match self.rt.get(unit as usize).map(|r| &r.kind) {
+            Some(Kind::Service(s)) => {
+                s.machine.result == crate::service::policy::ServiceResult::Success
+            }
+            _ => true,
+        };
+        if after == ActiveState::Inactive && before != ActiveState::Inactive && clean {
+            for h in on_success {
+                self.enqueue_quiet(
+                    h,
+                    JobType::Start,
+                    Reason::Dep {
+                        from: unit,
+                        dep: Dep::OnSuccess,
+                    },
+                    out,
+                );
+            }
+        }
+        if after == ActiveState::Failed {
+            out.push(Effect::Log(format!("{name}: failed")));
+            for h in handlers {
+                self.enqueue_quiet(
+                    h,
+                    JobType::Start,
+                    Reason::Dep {
+                        from: unit,
+                        dep: Dep::OnFailure,
+                    },
+                    out,
+                );
+            }
+        }
+        // A unit that goes down takes down what is bound to it (BindsTo=), unless a job of its
+        // own is bringing it back.
+        let down = matches!(after, ActiveState::Inactive | ActiveState::Failed)
+            && matches!(before, ActiveState::Active | ActiveState::Reloading);
+        if down {
+            for b in bound {
+                if matches!(
+                    self.active_state(b),
+                    ActiveState::Active | ActiveState::Activating
+                ) {
+                    self.enqueue_quiet(
+                        b,
+                        JobType::Stop,
+                        Reason::Dep {
+                            from: unit,
+                            dep: Dep::BindsTo,
+                        },
+                        out,
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Manager {
+    /// StopWhenUnneeded=: a unit nobody active needs any more is stopped. Returns whether a
+    /// stop was queued.
+    fn stop_unneeded(&mut self, out: &mut Vec<Effect>) -> bool {
+        let candidates: Vec<UnitId> = self
+            .units
+            .list
+            .iter()
+            .filter(|u| u.config.unit.stop_when_unneeded)
+            .map(|u| u.id)
+            .collect();
+        let mut queued = false;
+        for id in candidates {
+            let has_job = self.rt.get(id as usize).is_some_and(|r| r.job.is_some());
+            if has_job || !matches!(self.active_state(id), ActiveState::Active) {
+                continue;
+            }
+            let Some(u) = self.units.get(id) else {
+                continue;
+            };
+            let needed = [
+                Dep::RequiredBy,
+                Dep::WantedBy,
+                Dep::BoundBy,
+                Dep::RequisiteOf,
+            ]
+            .iter()
+            .flat_map(|d| u.deps(*d))
+            .any(|o| {
+                matches!(
+                    self.active_state(o),
+                    ActiveState::Active | ActiveState::Activating | ActiveState::Reloading
+                ) || self.rt.get(o as usize).is_some_and(|r| r.job.is_some())
+            });
+            if !needed {
+                out.push(Effect::Log(format!("{}: unneeded, stopping", u.name)));
+                self.enqueue_quiet(id, JobType::Stop, Reason::Anchor, out);
+                queued = true;
+            }
+        }
+        queued
+    }
+}
+
+impl Graph for Manager {
+    fn deps(&self, u: UnitId, d: Dep) -> Vec<UnitId> {
+        self.units
+            .get(u)
+            .map(|e| e.deps(d).collect())
+            .unwrap_or_default()
+    }
+    fn name(&self, u: UnitId) -> &str {
+        self.units.get(u).map(|e| e.name.as_str()).unwrap_or("?")
+    }
+    fn active_state(&self, u: UnitId) -> ActiveState {
+        Manager::active_state(self, u)
+    }
+    fn ignore_on_isolate(&self, u: UnitId) -> bool {
+        self.units.get(u).is_some_and(|e| e.ignore_on_isolate())
+    }
+    fn allow_isolate(&self, u: UnitId) -> bool {
+        self.units
+            .get(u)
+            .is_some_and(|e| e.config.unit.allow_isolate)
+    }
+    fn can_reload(&self, u: UnitId) -> bool {
+        matches!(self.rt.get(u as usize).map(|r| &r.kind), Some(Kind::Service(s)) if !s.spec.reload.is_empty())
+    }
+    fn is_loaded(&self, u: UnitId) -> bool {
+        self.units
+            .get(u)
+            .is_some_and(|e| e.load == LoadState::Loaded)
+    }
+    fn installed_job(&self, u: UnitId) -> Option<(JobType, bool)> {
+        let id = self.rt.get(u as usize)?.job?;
+        self.jobs.get(id).map(|j| (j.jtype, false))
+    }
+    fn all_units(&self) -> Vec<UnitId> {
+        (0..self.units.list.len())
+            .filter_map(|i| UnitId::try_from(i).ok())
+            .collect()
+    }
+}
+
+/// A shared handle to the config of a unit (for spawning without holding a borrow).
+pub fn config_of(m: &Manager, id: UnitId) -> Option<Rc<crate::unit::config::UnitConfig>> {
+    m.units.get(id).map(|u| u.config.clone())
+}

@@ -1,0 +1,256 @@
+//! The unit table: every loaded unit, its names, and its dependency edges in both directions.
+//! Built from the catalog at start and at `daemon-reload`; units referenced but not found are
+//! kept as `not-found` placeholders, as systemd does, so that a dependency on them fails
+//! visibly instead of vanishing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use crate::job::graph::{ActiveState, Dep, UnitId};
+use crate::unit::config::{UnitConfig, Warning};
+use crate::unit::load::{self, Catalog, LoadState};
+use crate::unit::name::{self, UnitType};
+use crate::unit::specifier;
+
+pub struct UnitEntry {
+    pub id: UnitId,
+    pub name: String,
+    /// Other names (aliases) this unit answers to.
+    pub aliases: Vec<String>,
+    pub utype: UnitType,
+    pub load: LoadState,
+    pub fragment: Option<PathBuf>,
+    pub dropins: Vec<PathBuf>,
+    pub config: Rc<UnitConfig>,
+    pub warnings: Vec<Warning>,
+    pub deps: BTreeMap<Dep, BTreeSet<UnitId>>,
+}
+
+impl UnitEntry {
+    pub fn deps(&self, d: Dep) -> impl Iterator<Item = UnitId> + '_ {
+        self.deps.get(&d).into_iter().flatten().copied()
+    }
+
+    pub fn description(&self) -> &str {
+        self.config
+            .unit
+            .description
+            .as_deref()
+            .unwrap_or(&self.name)
+    }
+
+    /// systemd's defaults: mounts, devices and snapshots are kept on isolate.
+    pub fn ignore_on_isolate(&self) -> bool {
+        self.config.unit.ignore_on_isolate.unwrap_or(matches!(
+            self.utype,
+            UnitType::Mount | UnitType::Device | UnitType::Snapshot | UnitType::Automount
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct Units {
+    pub list: Vec<UnitEntry>,
+    pub by_name: BTreeMap<String, UnitId>,
+}
+
+/// The inverse of each dependency kind, as systemd records both ends.
+pub fn inverse(d: Dep) -> Option<Dep> {
+    d.inverse()
+}
+
+impl Units {
+    pub fn get(&self, id: UnitId) -> Option<&UnitEntry> {
+        self.list.get(id as usize)
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<UnitId> {
+        self.by_name.get(name).copied()
+    }
+
+    fn add(&mut self, l: load::Loaded) -> UnitId {
+        let id = UnitId::try_from(self.list.len()).unwrap_or(UnitId::MAX);
+        self.by_name.insert(l.name.clone(), id);
+        self.list.push(UnitEntry {
+            id,
+            name: l.name,
+            aliases: Vec::new(),
+            utype: l.utype,
+            load: l.state,
+            fragment: l.fragment,
+            dropins: l.dropins,
+            config: Rc::new(l.config),
+            warnings: l.warnings,
+            deps: BTreeMap::new(),
+        });
+        id
+    }
+
+    fn edge(&mut self, from: UnitId, d: Dep, to: UnitId) {
+        if from == to {
+            return;
+        }
+        if let Some(u) = self.list.get_mut(from as usize) {
+            u.deps.entry(d).or_default().insert(to);
+        }
+        if let (Some(inv), Some(u)) = (inverse(d), self.list.get_mut(to as usize)) {
+            u.deps.entry(inv).or_default().insert(from);
+        }
+    }
+
+    /// Builds the table: every unit the catalog has, then whatever they reference.
+    ///
+    /// `previous` (the names of the table being replaced, by id) come first, so that a
+    /// `daemon-reload` keeps every unit at its id.
+    pub fn build(cat: &Catalog, spec: &specifier::Context, previous: &[String]) -> Units {
+        let mut units = Units::default();
+        let mut queue: Vec<String> = Vec::new();
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        for n in previous.iter().cloned().chain(cat.names()) {
+            if seen.insert(n.clone()) {
+                queue.push(n);
+            }
+        }
+        let mut i = 0;
+        while let Some(name) = queue.get(i).cloned() {
+            i += 1;
+            let l = load::load(cat, &name, spec);
+            let referenced = referenced_names(&l);
+            units.add(l);
+            for r in referenced {
+                let canon = cat.resolve(&r);
+                if name::parse(&canon).is_ok() && seen.insert(canon.clone()) {
+                    queue.push(canon);
+                }
+            }
+        }
+        // Aliases answer to their canonical unit.
+        for (alias, target) in &cat.aliases {
+            let canon = cat.resolve(target);
+            if let Some(id) = units.lookup(&canon) {
+                units.by_name.insert(alias.clone(), id);
+                if let Some(u) = units.list.get_mut(id as usize) {
+                    u.aliases.push(alias.clone());
+                }
+            }
+        }
+        let ids: Vec<UnitId> = (0..units.list.len())
+            .filter_map(|i| UnitId::try_from(i).ok())
+            .collect();
+        for id in ids {
+            units.add_edges(cat, id);
+        }
+        units
+    }
+
+    fn add_edges(&mut self, cat: &Catalog, id: UnitId) {
+        let Some(u) = self.get(id) else { return };
+        let c = u.config.clone();
+        let utype = u.utype;
+        let default_deps = c.unit.default_dependencies.unwrap_or(true);
+        let mut edges: Vec<(Dep, String)> = Vec::new();
+        let un = &c.unit;
+        for (d, names) in [
+            (Dep::Requires, &un.requires),
+            (Dep::Requisite, &un.requisite),
+            (Dep::Wants, &un.wants),
+            (Dep::BindsTo, &un.binds_to),
+            (Dep::PartOf, &un.part_of),
+            (Dep::Conflicts, &un.conflicts),
+            (Dep::Before, &un.before),
+            (Dep::After, &un.after),
+            (Dep::OnFailure, &un.on_failure),
+            (Dep::OnSuccess, &un.on_success),
+        ] {
+            edges.extend(names.iter().map(|n| (d, n.clone())));
+        }
+        if let Some(u) = self.get(id) {
+            let name = u.name.clone();
+            for w in cat.wants.get(&name).into_iter().flatten() {
+                edges.push((Dep::Wants, w.clone()));
+            }
+            for r in cat.requires.get(&name).into_iter().flatten() {
+                edges.push((Dep::Requires, r.clone()));
+            }
+        }
+        // [Install] WantedBy=/RequiredBy= of a unit is honoured once it is enabled, which is the
+        // `.wants/` symlink scanned above (enable/disable: issue 12).
+        if default_deps {
+            match utype {
+                UnitType::Service => {
+                    edges.push((Dep::Requires, "sysinit.target".into()));
+                    edges.push((Dep::After, "sysinit.target".into()));
+                    edges.push((Dep::After, "basic.target".into()));
+                    edges.push((Dep::Conflicts, "shutdown.target".into()));
+                    edges.push((Dep::Before, "shutdown.target".into()));
+                }
+                UnitType::Target => {
+                    edges.push((Dep::Conflicts, "shutdown.target".into()));
+                    edges.push((Dep::Before, "shutdown.target".into()));
+                }
+                _ => {}
+            }
+        }
+        let self_name = self.get(id).map(|u| u.name.clone()).unwrap_or_default();
+        for (d, n) in edges {
+            let canon = cat.resolve(&n);
+            if canon == self_name {
+                continue;
+            }
+            if let Some(to) = self.lookup(&canon) {
+                self.edge(id, d, to);
+            }
+        }
+        // A target is ordered after what it wants or requires (unless that unit opted out of
+        // default dependencies), so that reaching it means they are up.
+        if utype == UnitType::Target && default_deps {
+            let pulled: Vec<UnitId> = self
+                .get(id)
+                .map(|u| u.deps(Dep::Wants).chain(u.deps(Dep::Requires)).collect())
+                .unwrap_or_default();
+            for p in pulled {
+                let opted_out = self
+                    .get(p)
+                    .is_some_and(|o| o.config.unit.default_dependencies == Some(false));
+                if !opted_out {
+                    self.edge(id, Dep::After, p);
+                }
+            }
+        }
+    }
+}
+
+fn referenced_names(l: &load::Loaded) -> Vec<String> {
+    let u = &l.config.unit;
+    let mut v: Vec<String> = [
+        &u.requires,
+        &u.requisite,
+        &u.wants,
+        &u.binds_to,
+        &u.part_of,
+        &u.conflicts,
+        &u.on_failure,
+        &u.on_success,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect();
+    v.extend(l.extra_wants.iter().cloned());
+    v.extend(l.extra_requires.iter().cloned());
+    v
+}
+
+/// What `list-units` shows of a unit's load state and activity.
+pub fn active_state_name(s: ActiveState) -> &'static str {
+    match s {
+        ActiveState::Active => "active",
+        ActiveState::Reloading => "reloading",
+        ActiveState::Inactive => "inactive",
+        ActiveState::Failed => "failed",
+        ActiveState::Activating => "activating",
+        ActiveState::Deactivating => "deactivating",
+        ActiveState::Maintenance => "maintenance",
+    }
+}

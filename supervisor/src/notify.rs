@@ -1,0 +1,158 @@
+//! The notify socket (sd_notify(3)): services say READY=1, STATUS=…, MAINPID=…, STOPPING=1 in
+//! datagrams to RUNTIME-DIR/notify. The sender is identified by its credentials
+//! (SO_PASSCRED), never by what it claims. The full set (WATCHDOG, FDSTORE, RELOADING,
+//! EXTEND_TIMEOUT_USEC) and NotifyAccess= come with issue 4; until then any process of the
+//! unit (its main pid, or any pid in its cgroup) may speak for it.
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::sys::socket::{
+    bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType, UnixAddr,
+};
+
+use crate::job::graph::UnitId;
+use crate::manager::Kind;
+use crate::say;
+use crate::service::machine::Event;
+use crate::world::WorldRef;
+
+/// The largest datagram read (systemd reads up to a page per message plus fds).
+pub const MAX_DATAGRAM: usize = 4096;
+
+/// `KEY=VALUE` lines; lines without `=` and empty lines are ignored (as systemd does).
+pub fn parse(datagram: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(datagram)
+        .split('\n')
+        .filter_map(|l| l.split_once('='))
+        .filter(|(k, _)| {
+            !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+        })
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub fn bind_socket(path: &Path) -> nix::Result<OwnedFd> {
+    let _ = std::fs::remove_file(path);
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    setsockopt(&fd, sockopt::PassCred, &true)?;
+    bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    Ok(fd)
+}
+
+/// Which unit a pid belongs to: its main/control pid, else its cgroup.
+fn unit_of(world: &WorldRef, pid: i32) -> Option<UnitId> {
+    let w = world.borrow();
+    if let Some((u, _)) = w.manager.pids.get(&pid) {
+        return Some(*u);
+    }
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let path = crate::cgroup::own_path(&text)?;
+    let name = path.rsplit('/').next()?;
+    w.manager.units.lookup(name)
+}
+
+pub async fn serve(world: WorldRef, fd: OwnedFd) {
+    let Ok(afd) = proto::fdstream::register(fd) else {
+        return;
+    };
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let Ok(mut guard) = afd.readable().await else {
+            return;
+        };
+        let mut cmsg = nix::cmsg_space!(libc::ucred, [std::os::fd::RawFd; 16]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let received = recvmsg::<()>(
+            afd.get_ref().as_fd().as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_TRUNC,
+        );
+        let (len, pid) = match received {
+            Ok(msg) => {
+                let mut pid = None;
+                if let Ok(cmsgs) = msg.cmsgs() {
+                    for c in cmsgs {
+                        match c {
+                            ControlMessageOwned::ScmCredentials(cred) => pid = Some(cred.pid()),
+                            // fds are not taken yet (FDSTORE: issue 4): close them.
+                            ControlMessageOwned::ScmRights(fds) => {
+                                for f in fds {
+                                    let _ = nix::unistd::close(f);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                (msg.bytes, pid)
+            }
+            Err(nix::errno::Errno::EAGAIN) => {
+                guard.clear_ready();
+                continue;
+            }
+            Err(e) => {
+                say!("notify socket: {e}");
+                continue;
+            }
+        };
+        let Some(pid) = pid else { continue };
+        let Some(unit) = unit_of(&world, pid) else {
+            say!("notify: message from pid {pid}, which belongs to no unit; ignoring");
+            continue;
+        };
+        let data = buf.get(..len.min(MAX_DATAGRAM)).unwrap_or(&[]);
+        for (k, v) in parse(data) {
+            let mut w = world.borrow_mut();
+            match k.as_str() {
+                "READY" if v == "1" => w.manager.push(unit, Event::Ready),
+                "STATUS" => {
+                    if let Some(Kind::Service(s)) = w.manager.rt_mut(unit).map(|r| &mut r.kind) {
+                        s.status_text = Some(v);
+                    }
+                }
+                "MAINPID" => {
+                    if let Ok(p) = v.parse::<i32>() {
+                        if p > 0 {
+                            w.manager.pids.insert(p, (unit, true));
+                            if let Some(s) = w.manager.service_mut(unit) {
+                                s.main_pid = Some(p);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        crate::runtime::process(&world);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+
+    #[test]
+    fn lines_become_assignments() {
+        let p = parse(b"READY=1\nSTATUS=Serving 3 clients\nnonsense\n=x\nMAINPID=42");
+        assert_eq!(
+            p,
+            vec![
+                ("READY".into(), "1".into()),
+                ("STATUS".into(), "Serving 3 clients".into()),
+                ("MAINPID".into(), "42".into()),
+            ]
+        );
+        assert!(parse(&[0xff, 0, b'=', b'\n']).is_empty());
+    }
+}

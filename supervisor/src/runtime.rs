@@ -1,0 +1,544 @@
+//! The thin outer loop: carries out what the manager decided (spawn into a cgroup, signal,
+//! arm a timer, read a PID file, collect output) and feeds back what happened.
+
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::job::graph::UnitId;
+use crate::job::types::JobResult;
+use crate::manager::{Effect, Kind};
+use crate::say;
+use crate::service::machine::{Action, Event, ExecList, KillMode, ServiceType, State, Whom};
+use crate::service::policy::ExitStatus;
+use crate::spawn::{self, cstring, SpawnError};
+use crate::unit::config::ServiceSection;
+use crate::unit::exec::{self, ExecCommand};
+use crate::world::WorldRef;
+
+/// systemd's PATH for system services.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Per-unit things of the outer loop: the log pipe's write end and the timer generation.
+#[derive(Default)]
+pub struct UnitIo {
+    pub log_w: Option<OwnedFd>,
+    pub timer_gen: u64,
+    pub cgroup: Option<PathBuf>,
+}
+
+#[derive(Default)]
+pub struct Io {
+    pub units: BTreeMap<UnitId, UnitIo>,
+    pub waiters: BTreeMap<crate::manager::JobId, Vec<futures::channel::oneshot::Sender<JobResult>>>,
+    pub notify_socket: Option<PathBuf>,
+    pub echo_output: bool,
+}
+
+/// Runs the manager until it has nothing more to do, carrying out each effect.
+pub fn process(world: &WorldRef) {
+    for _ in 0..10_000 {
+        let effects = {
+            let mut w = world.borrow_mut();
+            w.manager.now_usec = proto::procinfo::realtime_usec();
+            w.manager.step()
+        };
+        if effects.is_empty() {
+            return;
+        }
+        for e in effects {
+            execute(world, e);
+        }
+    }
+    say!("manager: still busy after 10000 rounds; yielding");
+}
+
+fn execute(world: &WorldRef, e: Effect) {
+    match e {
+        Effect::Log(text) => say!("{text}"),
+        Effect::JobFinished { job, unit, result } => {
+            let waiters = world.borrow_mut().io.waiters.remove(&job);
+            for w in waiters.into_iter().flatten() {
+                let _ = w.send(result);
+            }
+            if !matches!(result, JobResult::Done | JobResult::Skipped) {
+                let name = unit_name(world, unit);
+                say!("job {job} for {name} finished: {}", result.as_str());
+            }
+        }
+        Effect::Service { unit, action } => service_action(world, unit, action),
+    }
+}
+
+fn unit_name(world: &WorldRef, unit: UnitId) -> String {
+    world
+        .borrow()
+        .manager
+        .units
+        .get(unit)
+        .map(|u| u.name.clone())
+        .unwrap_or_default()
+}
+
+fn push(world: &WorldRef, unit: UnitId, ev: Event) {
+    world.borrow_mut().manager.push(unit, ev);
+}
+
+fn service_action(world: &WorldRef, unit: UnitId, action: Action) {
+    match action {
+        Action::Spawn { list, index, main } => {
+            if let Err(e) = spawn_command(world, unit, list, index, main) {
+                let name = unit_name(world, unit);
+                say!("{name}: {e}");
+                if let Some(s) = world.borrow_mut().manager.service_mut(unit) {
+                    s.spawn_error = Some(e.to_string());
+                }
+                push(world, unit, Event::SpawnFailed);
+            }
+        }
+        Action::Kill { signal, whom } => kill_unit(world, unit, signal, whom, false),
+        Action::ArmTimer(d) => arm_timer(world, unit, d),
+        Action::DisarmTimer => {
+            let mut w = world.borrow_mut();
+            w.io.units.entry(unit).or_default().timer_gen += 1;
+        }
+        Action::FindMainPid => {
+            let found = find_main_pid(world, unit);
+            push(world, unit, Event::MainPidKnown(found));
+        }
+    }
+}
+
+fn arm_timer(world: &WorldRef, unit: UnitId, d: Duration) {
+    let gen = {
+        let mut w = world.borrow_mut();
+        let io = w.io.units.entry(unit).or_default();
+        io.timer_gen += 1;
+        io.timer_gen
+    };
+    let world = world.clone();
+    tokio::task::spawn_local(async move {
+        tokio::time::sleep(d).await;
+        let ev = {
+            let w = world.borrow();
+            if w.io.units.get(&unit).map(|i| i.timer_gen) != Some(gen) {
+                return;
+            }
+            match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
+                Some(Kind::Service(s)) if s.machine.state == State::AutoRestart => {
+                    Event::RestartTimer
+                }
+                _ => Event::Timeout,
+            }
+        };
+        push(&world, unit, ev);
+        process(&world);
+    });
+}
+
+/// The cgroup directory of a unit, created on first use.
+fn cgroup_dir(world: &WorldRef, unit: UnitId) -> Option<PathBuf> {
+    let mut w = world.borrow_mut();
+    if let Some(p) = w.io.units.get(&unit).and_then(|i| i.cgroup.clone()) {
+        return Some(p);
+    }
+    let name = w.manager.units.get(unit)?.name.clone();
+    let dir = w.cgroups.as_ref()?.service(&name);
+    if let Err(e) = crate::cgroup::create(&dir) {
+        say!("{name}: {e}; running it without its own cgroup");
+        return None;
+    }
+    w.io.units.entry(unit).or_default().cgroup = Some(dir.clone());
+    Some(dir)
+}
+
+fn log_pipe(world: &WorldRef, unit: UnitId) -> Option<i32> {
+    {
+        let w = world.borrow();
+        if let Some(fd) = w.io.units.get(&unit).and_then(|i| i.log_w.as_ref()) {
+            return Some(fd.as_raw_fd());
+        }
+    }
+    let (r, wfd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+    let raw = wfd.as_raw_fd();
+    world.borrow_mut().io.units.entry(unit).or_default().log_w = Some(wfd);
+    tokio::task::spawn_local(read_log(world.clone(), unit, r));
+    Some(raw)
+}
+
+thread_local! {
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 16384]);
+}
+
+async fn read_log(world: WorldRef, unit: UnitId, r: OwnedFd) {
+    if proto::seqpacket::set_nonblocking(r.as_fd()).is_err() {
+        return;
+    }
+    let Ok(afd) = proto::fdstream::register(r) else {
+        return;
+    };
+    let mut buf = vec![0u8; 16384];
+    loop {
+        let Ok(mut guard) = afd.readable().await else {
+            return;
+        };
+        match nix::unistd::read(afd.get_ref(), &mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                let mut w = world.borrow_mut();
+                let echo = w.io.echo_output;
+                let name = w
+                    .manager
+                    .units
+                    .get(unit)
+                    .map(|u| u.name.clone())
+                    .unwrap_or_default();
+                let pid = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
+                    Some(Kind::Service(s)) => s.main_pid.or(s.control_pid).unwrap_or(0),
+                    _ => 0,
+                };
+                let now = proto::procinfo::realtime_usec();
+                let chunk = buf.get(..n).unwrap_or(&[]);
+                if echo {
+                    for line in String::from_utf8_lossy(chunk).lines() {
+                        eprintln!("{name}[{pid}]: {line}");
+                    }
+                }
+                if let Some(rt) = w.manager.rt_mut(unit) {
+                    rt.log.feed(pid, now, chunk);
+                }
+            }
+            Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),
+            Err(_) => return,
+        }
+    }
+}
+
+fn exec_list(s: &ServiceSection, list: ExecList) -> &[ExecCommand] {
+    match list {
+        ExecList::StartPre => &s.exec_start_pre,
+        ExecList::Start => &s.exec_start,
+        ExecList::StartPost => &s.exec_start_post,
+        ExecList::Reload => &s.exec_reload,
+        ExecList::Stop => &s.exec_stop,
+        ExecList::StopPost => &s.exec_stop_post,
+    }
+}
+
+/// KEY=VALUE lines; `#`/`;` comments; surrounding quotes removed.
+fn read_env_file(path: &str) -> std::io::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
+                .unwrap_or(v);
+            (k.trim().to_string(), v.to_string())
+        })
+        .collect())
+}
+
+fn resolve_path(p: &str) -> String {
+    if p.starts_with('/') {
+        return p.to_string();
+    }
+    exec::DEFAULT_SEARCH_PATH
+        .iter()
+        .map(|d| format!("{d}/{p}"))
+        .find(|c| Path::new(c).is_file())
+        .unwrap_or_else(|| p.to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("no such command (index {0})")]
+    NoCommand(usize),
+    #[error("failed to determine user credentials: {0}")]
+    User(String),
+    #[error("EnvironmentFile={path}: {source}")]
+    EnvFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn spawn_command(
+    world: &WorldRef,
+    unit: UnitId,
+    list: ExecList,
+    index: usize,
+    main: bool,
+) -> Result<(), StartError> {
+    let (cfg, name, main_pid, stype) = {
+        let w = world.borrow();
+        let u = w
+            .manager
+            .units
+            .get(unit)
+            .ok_or(StartError::NoCommand(index))?;
+        let (main_pid, stype) = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
+            Some(Kind::Service(s)) => (s.main_pid, s.spec.stype),
+            _ => (None, ServiceType::Simple),
+        };
+        (u.config.clone(), u.name.clone(), main_pid, stype)
+    };
+    let s = &cfg.service;
+    let cmd = exec_list(s, list)
+        .get(index)
+        .ok_or(StartError::NoCommand(index))?;
+
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    // '+': full privileges, User=/Group= not applied.
+    let user = if cmd.full_privileges {
+        None
+    } else {
+        s.user.as_ref()
+    };
+    let ids = match user {
+        Some(user) => {
+            let u = match user.parse::<u32>() {
+                Ok(uid) => nix::unistd::User::from_uid(uid.into()),
+                Err(_) => nix::unistd::User::from_name(user),
+            }
+            .map_err(|e| StartError::User(e.to_string()))?
+            .ok_or_else(|| StartError::User(format!("no such user {user:?}")))?;
+            let gid = match &s.group {
+                Some(g) => nix::unistd::Group::from_name(g)
+                    .map_err(|e| StartError::User(e.to_string()))?
+                    .ok_or_else(|| StartError::User(format!("no such group {g:?}")))?
+                    .gid
+                    .as_raw(),
+                None => u.gid.as_raw(),
+            };
+            env.insert("USER".into(), u.name.clone());
+            env.insert("LOGNAME".into(), u.name.clone());
+            env.insert("HOME".into(), u.dir.display().to_string());
+            env.insert("SHELL".into(), u.shell.display().to_string());
+            Some((u.uid.as_raw(), gid))
+        }
+        None => None,
+    };
+    for (path, optional) in &s.environment_files {
+        match read_env_file(path) {
+            Ok(vars) => env.extend(vars),
+            Err(_) if *optional => {}
+            Err(source) => {
+                return Err(StartError::EnvFile {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    for (k, v) in &s.environment {
+        env.insert(k.clone(), v.clone());
+    }
+    if stype == ServiceType::Notify {
+        if let Some(p) = &world.borrow().io.notify_socket {
+            env.insert("NOTIFY_SOCKET".into(), p.display().to_string());
+        }
+    }
+    if let (Some(pid), false) = (main_pid, main) {
+        env.insert("MAINPID".into(), pid.to_string());
+    }
+    let argv: Vec<String> = if cmd.no_env_expand {
+        cmd.argv.clone()
+    } else {
+        exec::expand_env(&cmd.argv, &env)
+    };
+    let path = resolve_path(&cmd.path);
+    let command = spawn::Command {
+        path: cstring(&path)?,
+        argv: argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
+        env: env
+            .iter()
+            .map(|(k, v)| cstring(&format!("{k}={v}")))
+            .collect::<Result<_, _>>()?,
+        working_directory: cstring(s.working_directory.as_deref().unwrap_or("/"))?,
+        output: log_pipe(world, unit),
+        ids,
+        pass_fds: Vec::new(),
+    };
+    let cgroup = cgroup_dir(world, unit);
+    let cgroup_fd = cgroup.as_ref().and_then(|d| {
+        nix::fcntl::open(
+            d.as_path(),
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
+    });
+    let spawned = spawn::spawn(&command, cgroup_fd.as_ref().map(|f| f.as_fd()))?;
+    let _ = CString::default();
+    let mut w = world.borrow_mut();
+    w.manager.pids.insert(spawned.pid, (unit, main));
+    if let Some(svc) = w.manager.service_mut(unit) {
+        svc.spawn_error = None;
+        if main {
+            svc.main_pid = Some(spawned.pid);
+        } else {
+            svc.control_pid = Some(spawned.pid);
+        }
+    }
+    drop(w);
+    let _ = name;
+    Ok(())
+}
+
+fn signal_of(n: i32) -> Option<Signal> {
+    Signal::try_from(n).ok()
+}
+
+/// Signals a unit's processes. `manual` (cairnctl kill): `All` means every process of the
+/// cgroup whatever KillMode= says, as `systemctl kill` does.
+pub fn kill_unit(world: &WorldRef, unit: UnitId, signal: i32, whom: Whom, manual: bool) {
+    let Some(sig) = signal_of(signal) else { return };
+    let (main, control, mode, cgroup) = {
+        let w = world.borrow();
+        let (main, control, mode) = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
+            Some(Kind::Service(s)) => (s.main_pid, s.control_pid, s.spec.kill_mode),
+            _ => (None, None, KillMode::ControlGroup),
+        };
+        (
+            main,
+            control,
+            mode,
+            w.io.units.get(&unit).and_then(|i| i.cgroup.clone()),
+        )
+    };
+    let send = |pid: i32| {
+        let _ = kill(Pid::from_raw(pid), sig);
+    };
+    match whom {
+        Whom::Main => main.into_iter().for_each(send),
+        Whom::Control => control.into_iter().for_each(send),
+        Whom::All => match (if manual { KillMode::ControlGroup } else { mode }, &cgroup) {
+            (KillMode::None, _) => {}
+            (KillMode::Process, _) => main.into_iter().for_each(send),
+            (KillMode::Mixed, _) if sig != Signal::SIGKILL => {
+                main.into_iter().for_each(send);
+                control.into_iter().for_each(send);
+            }
+            (KillMode::ControlGroup | KillMode::Mixed, Some(dir)) => {
+                if sig == Signal::SIGKILL && dir.join("cgroup.kill").exists() {
+                    let _ = crate::cgroup::write_file(&dir.join("cgroup.kill"), "1");
+                } else {
+                    // Twice: a process may fork between the read and the kill.
+                    for _ in 0..2 {
+                        crate::cgroup::procs(dir).into_iter().for_each(send);
+                    }
+                }
+            }
+            (KillMode::ControlGroup | KillMode::Mixed, None) => {
+                main.into_iter().for_each(send);
+                control.into_iter().for_each(send);
+            }
+        },
+    }
+    check_empty(world, unit);
+}
+
+/// Feeds CgroupEmpty when a unit's cgroup (or, without cgroups, its known processes) is gone.
+pub fn check_empty(world: &WorldRef, unit: UnitId) {
+    let empty = {
+        let w = world.borrow();
+        let Some(Kind::Service(s)) = w.manager.rt.get(unit as usize).map(|r| &r.kind) else {
+            return;
+        };
+        if s.machine.cgroup_empty {
+            return;
+        }
+        match w.io.units.get(&unit).and_then(|i| i.cgroup.as_ref()) {
+            Some(dir) => crate::cgroup::procs(dir).is_empty(),
+            None => s.main_pid.is_none() && s.control_pid.is_none(),
+        }
+    };
+    if empty {
+        push(world, unit, Event::CgroupEmpty);
+    }
+}
+
+/// After any reap: every unit waiting for its cgroup to empty looks again.
+pub fn check_all_empty(world: &WorldRef) {
+    let units: Vec<UnitId> = {
+        let w = world.borrow();
+        w.manager
+            .rt
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(&r.kind, Kind::Service(s) if !s.machine.cgroup_empty))
+            .filter_map(|(i, _)| UnitId::try_from(i).ok())
+            .collect()
+    };
+    for u in units {
+        check_empty(world, u);
+    }
+}
+
+/// A reaped child: route it to its unit.
+pub fn child_exited(world: &WorldRef, pid: i32, status: ExitStatus) -> bool {
+    let known = world.borrow_mut().manager.child_exited(pid, status);
+    check_all_empty(world);
+    process(world);
+    known
+}
+
+fn find_main_pid(world: &WorldRef, unit: UnitId) -> bool {
+    let (pid_file, control, cgroup) = {
+        let w = world.borrow();
+        let pid_file = w
+            .manager
+            .units
+            .get(unit)
+            .and_then(|u| u.config.service.pid_file.clone());
+        let control = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
+            Some(Kind::Service(s)) => s.control_pid,
+            _ => None,
+        };
+        (
+            pid_file,
+            control,
+            w.io.units.get(&unit).and_then(|i| i.cgroup.clone()),
+        )
+    };
+    let pid = match pid_file {
+        Some(f) => std::fs::read_to_string(&f)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .filter(|p| *p > 0 && kill(Pid::from_raw(*p), None).is_ok()),
+        None => cgroup.and_then(|dir| {
+            let procs: Vec<i32> = crate::cgroup::procs(&dir)
+                .into_iter()
+                .filter(|p| Some(*p) != control)
+                .collect();
+            match procs.as_slice() {
+                [only] => Some(*only),
+                _ => None,
+            }
+        }),
+    };
+    let Some(pid) = pid else { return false };
+    let mut w = world.borrow_mut();
+    w.manager.pids.insert(pid, (unit, true));
+    if let Some(s) = w.manager.service_mut(unit) {
+        s.main_pid = Some(pid);
+    }
+    true
+}

@@ -1,0 +1,90 @@
+//! The standard targets cairn ships (systemd.special(7)), embedded so that a sandbox's unit
+//! path is its unit directory plus these. `make install` also writes them to
+//! /usr/lib/cairn/system. They are the lowest-priority source: any unit directory may
+//! override one.
+
+/// (name, contents). A contents of the form `@alias NAME` makes `name` an alias of NAME.
+pub const UNITS: &[(&str, &str)] = &[
+    ("default.target", "@alias multi-user.target"),
+    ("ctrl-alt-del.target", "@alias reboot.target"),
+    ("runlevel0.target", "@alias poweroff.target"),
+    ("runlevel1.target", "@alias rescue.target"),
+    ("runlevel2.target", "@alias multi-user.target"),
+    ("runlevel3.target", "@alias multi-user.target"),
+    ("runlevel4.target", "@alias multi-user.target"),
+    ("runlevel5.target", "@alias graphical.target"),
+    ("runlevel6.target", "@alias reboot.target"),
+    (
+        "basic.target",
+        "[Unit]\nDescription=Basic System\nRequires=sysinit.target\n\
+         Wants=sockets.target timers.target paths.target slices.target\n\
+         After=sysinit.target sockets.target paths.target slices.target tmp.mount\n",
+    ),
+    (
+        "sysinit.target",
+        "[Unit]\nDescription=System Initialization\nConflicts=emergency.service emergency.target\n\
+         Wants=local-fs.target swap.target\n\
+         After=local-fs.target swap.target emergency.service emergency.target\n",
+    ),
+    (
+        "local-fs.target",
+        "[Unit]\nDescription=Local File Systems\nDefaultDependencies=no\n\
+         Conflicts=shutdown.target\nAfter=local-fs-pre.target\nOnFailure=emergency.target\n",
+    ),
+    ("local-fs-pre.target", "[Unit]\nDescription=Preparation for Local File Systems\nDefaultDependencies=no\nRefuseManualStart=yes\n"),
+    ("remote-fs.target", "[Unit]\nDescription=Remote File Systems\nAfter=remote-fs-pre.target\n"),
+    ("remote-fs-pre.target", "[Unit]\nDescription=Preparation for Remote File Systems\nRefuseManualStart=yes\n"),
+    ("swap.target", "[Unit]\nDescription=Swaps\n"),
+    ("sockets.target", "[Unit]\nDescription=Sockets\n"),
+    ("timers.target", "[Unit]\nDescription=Timer Units\nDefaultDependencies=no\nConflicts=shutdown.target\n"),
+    ("paths.target", "[Unit]\nDescription=Path Units\n"),
+    ("slices.target", "[Unit]\nDescription=Slice Units\n"),
+    ("network-pre.target", "[Unit]\nDescription=Preparation for Network\nRefuseManualStart=yes\n"),
+    ("network.target", "[Unit]\nDescription=Network\nAfter=network-pre.target\nRefuseManualStart=yes\n"),
+    ("network-online.target", "[Unit]\nDescription=Network is Online\nRequires=network.target\nAfter=network.target\n"),
+    ("nss-lookup.target", "[Unit]\nDescription=Host and Network Name Lookups\nRefuseManualStart=yes\n"),
+    ("time-sync.target", "[Unit]\nDescription=System Time Synchronized\nRefuseManualStart=yes\n"),
+    ("getty.target", "[Unit]\nDescription=Login Prompts\n"),
+    (
+        "multi-user.target",
+        "[Unit]\nDescription=Multi-User System\nRequires=basic.target\n\
+         Conflicts=rescue.service rescue.target\n\
+         After=basic.target rescue.service rescue.target\nAllowIsolate=yes\n",
+    ),
+    (
+        "graphical.target",
+        "[Unit]\nDescription=Graphical Interface\nRequires=multi-user.target\n\
+         Conflicts=rescue.service rescue.target\n\
+         After=multi-user.target rescue.service rescue.target\nAllowIsolate=yes\n",
+    ),
+    (
+        "rescue.target",
+        "[Unit]\nDescription=Rescue Mode\nRequires=sysinit.target\nAfter=sysinit.target\n\
+         Conflicts=multi-user.target\nAllowIsolate=yes\n",
+    ),
+    (
+        "emergency.target",
+        "[Unit]\nDescription=Emergency Mode\nAllowIsolate=yes\n",
+    ),
+    (
+        "shutdown.target",
+        "[Unit]\nDescription=Shutdown\nDefaultDependencies=no\nRefuseManualStart=yes\n",
+    ),
+    ("umount.target", "[Unit]\nDescription=Unmount All Filesystems\nDefaultDependencies=no\nConflicts=shutdown.target\n"),
+    ("final.target", "[Unit]\nDescription=Late Shutdown Services\nDefaultDependencies=no\nRefuseManualStart=yes\nAfter=shutdown.target umount.target\n"),
+    (
+        "poweroff.target",
+        "[Unit]\nDescription=Power-Off\nDefaultDependencies=no\nAfter=shutdown.target umount.target final.target\nAllowIsolate=yes\n",
+    ),
+    (
+        "reboot.target",
+        "[Unit]\nDescription=Reboot\nDefaultDependencies=no\nAfter=shutdown.target umount.target final.target\nAllowIsolate=yes\n",
+    ),
+    (
+        "halt.target",
+        "[Unit]\nDescription=System Halt\nDefaultDependencies=no\nAfter=shutdown.target umount.target final.target\nAllowIsolate=yes\n",
+    ),
+];
+
+/// Where the shipped targets are shown to come from.
+pub const PATH: &str = "/usr/lib/cairn/system";

@@ -1,0 +1,415 @@
+//! Finding and reading unit files: the search path (first match wins), aliases (symlinks,
+//! `Alias=` of the shipped targets), masks (symlinks to /dev/null), drop-ins (`NAME.d/*.conf`
+//! from every directory, sorted by file name, an earlier directory's file of the same name
+//! hiding a later one's), `.wants/` and `.requires/` directories, templates and instances.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::builtin;
+use super::config::{self, UnitConfig, Warning};
+use super::name::{self, UnitType};
+use super::specifier;
+use super::syntax;
+
+/// Largest unit file read; longer ones are refused (systemd refuses over 4 MiB too).
+pub const MAX_FILE: u64 = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadState {
+    Loaded,
+    NotFound,
+    /// The unit cannot work as written; the reason says why.
+    BadSetting(String),
+    /// The file could not be read or parsed at all.
+    Error(String),
+    Masked,
+    /// A unit type cairn does not run (timer, path, slice, swap, scope).
+    NotSupported,
+}
+
+impl LoadState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LoadState::Loaded => "loaded",
+            LoadState::NotFound => "not-found",
+            LoadState::BadSetting(_) => "bad-setting",
+            LoadState::Error(_) => "error",
+            LoadState::Masked => "masked",
+            LoadState::NotSupported => "not-supported",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            LoadState::BadSetting(r) | LoadState::Error(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Where a unit's text comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fragment {
+    File(PathBuf),
+    Builtin(&'static str),
+}
+
+impl Fragment {
+    pub fn path(&self, name: &str) -> PathBuf {
+        match self {
+            Fragment::File(p) => p.clone(),
+            Fragment::Builtin(_) => Path::new(builtin::PATH).join(name),
+        }
+    }
+}
+
+/// Everything the search path holds, by name.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub dirs: Vec<PathBuf>,
+    pub fragments: BTreeMap<String, Fragment>,
+    /// alias name → canonical name
+    pub aliases: BTreeMap<String, String>,
+    pub masked: BTreeSet<String>,
+    pub wants: BTreeMap<String, Vec<String>>,
+    pub requires: BTreeMap<String, Vec<String>>,
+    /// unit name → drop-in file name → path (first directory wins)
+    pub dropins: BTreeMap<String, BTreeMap<String, PathBuf>>,
+    pub warnings: Vec<String>,
+}
+
+impl Catalog {
+    /// Scans `dirs` in priority order, then the shipped units.
+    pub fn scan(dirs: &[PathBuf]) -> Catalog {
+        let mut c = Catalog {
+            dirs: dirs.to_vec(),
+            ..Catalog::default()
+        };
+        for dir in dirs {
+            c.scan_dir(dir);
+        }
+        for (name, text) in builtin::UNITS {
+            if c.fragments.contains_key(*name)
+                || c.aliases.contains_key(*name)
+                || c.masked.contains(*name)
+            {
+                continue;
+            }
+            match text.strip_prefix("@alias ") {
+                Some(target) => {
+                    c.aliases.insert(name.to_string(), target.to_string());
+                }
+                None => {
+                    c.fragments
+                        .insert(name.to_string(), Fragment::Builtin(text));
+                }
+            }
+        }
+        c
+    }
+
+    fn taken(&self, name: &str) -> bool {
+        self.fragments.contains_key(name)
+            || self.aliases.contains_key(name)
+            || self.masked.contains(name)
+    }
+
+    fn scan_dir(&mut self, dir: &Path) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = rd.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let Some(fname) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let path = e.path();
+            if let Some(unit) = fname.strip_suffix(".wants") {
+                self.scan_deps_dir(&path, unit, true);
+                continue;
+            }
+            if let Some(unit) = fname.strip_suffix(".requires") {
+                self.scan_deps_dir(&path, unit, false);
+                continue;
+            }
+            if let Some(unit) = fname.strip_suffix(".d") {
+                if name::parse(unit).is_ok() && path.is_dir() {
+                    self.scan_dropins(&path, unit);
+                }
+                continue;
+            }
+            if name::parse(&fname).is_err() || self.taken(&fname) {
+                continue;
+            }
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap_or_default();
+                if target == Path::new("/dev/null") {
+                    self.masked.insert(fname);
+                    continue;
+                }
+                let tname = target
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                if !tname.is_empty() && tname != fname && name::parse(&tname).is_ok() {
+                    self.aliases.insert(fname, tname);
+                    continue;
+                }
+            }
+            if path.is_dir() {
+                self.warnings.push(format!(
+                    "{}: is a directory, not a unit file; ignoring",
+                    path.display()
+                ));
+                continue;
+            }
+            self.fragments.insert(fname, Fragment::File(path));
+        }
+    }
+
+    fn scan_deps_dir(&mut self, dir: &Path, unit: &str, wants: bool) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut names: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| name::parse(n).is_ok())
+            .collect();
+        names.sort();
+        let map = if wants {
+            &mut self.wants
+        } else {
+            &mut self.requires
+        };
+        let list = map.entry(unit.to_string()).or_default();
+        for n in names {
+            if !list.contains(&n) {
+                list.push(n);
+            }
+        }
+    }
+
+    fn scan_dropins(&mut self, dir: &Path, unit: &str) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let map = self.dropins.entry(unit.to_string()).or_default();
+        for e in rd.flatten() {
+            if let Some(n) = e.file_name().to_str() {
+                if n.ends_with(".conf") && !map.contains_key(n) {
+                    map.insert(n.to_string(), e.path());
+                }
+            }
+        }
+    }
+
+    /// The canonical name for `name` (following aliases, at most 32 hops).
+    pub fn resolve(&self, name: &str) -> String {
+        let mut n = name.to_string();
+        for _ in 0..32 {
+            match self.aliases.get(&n) {
+                Some(t) => n = t.clone(),
+                None => break,
+            }
+        }
+        n
+    }
+
+    /// Every name this catalog can load (canonical names).
+    pub fn names(&self) -> Vec<String> {
+        let mut v: BTreeSet<String> = self.fragments.keys().cloned().collect();
+        v.extend(self.masked.iter().cloned());
+        v.into_iter().filter(|n| !n.contains("@.")).collect()
+    }
+}
+
+/// A unit read from disk, before its dependencies are resolved to other units.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub name: String,
+    pub utype: UnitType,
+    pub fragment: Option<PathBuf>,
+    pub dropins: Vec<PathBuf>,
+    pub config: UnitConfig,
+    pub state: LoadState,
+    pub warnings: Vec<Warning>,
+    /// From `.wants/` and `.requires/` directories.
+    pub extra_wants: Vec<String>,
+    pub extra_requires: Vec<String>,
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_FILE {
+        return Err(format!(
+            "{}: {} bytes, over the {MAX_FILE}-byte limit",
+            path.display(),
+            meta.len()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| format!("{}: not valid UTF-8", path.display()))
+}
+
+/// Loads one unit by canonical name. A name with no file (and no template for its instance)
+/// is `NotFound`; foreign types are `NotSupported`; bad files `Error`/`BadSetting`.
+pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> Loaded {
+    let parsed = name::parse(unit_name);
+    let utype = parsed
+        .as_ref()
+        .map(|n| n.utype)
+        .unwrap_or(UnitType::Service);
+    let mut l = Loaded {
+        name: unit_name.to_string(),
+        utype,
+        fragment: None,
+        dropins: Vec::new(),
+        config: UnitConfig::default(),
+        state: LoadState::NotFound,
+        warnings: Vec::new(),
+        extra_wants: cat.wants.get(unit_name).cloned().unwrap_or_default(),
+        extra_requires: cat.requires.get(unit_name).cloned().unwrap_or_default(),
+    };
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            l.state = LoadState::Error(e.to_string());
+            return l;
+        }
+    };
+    if cat.masked.contains(unit_name) {
+        l.state = LoadState::Masked;
+        return l;
+    }
+    let template = parsed.template();
+    if let Some(t) = &template {
+        for dep in cat.wants.get(t).into_iter().flatten() {
+            l.extra_wants.push(dep.replace(
+                "@.",
+                &format!("@{}.", parsed.instance.clone().unwrap_or_default()),
+            ));
+        }
+    }
+    let fragment = cat
+        .fragments
+        .get(unit_name)
+        .or_else(|| template.as_ref().and_then(|t| cat.fragments.get(t)));
+    let Some(fragment) = fragment else {
+        return l;
+    };
+    // Foreign types, and cairn's own types whose helpers do not run them yet (sockets: issue
+    // 5, mounts and automounts: issue 6, devices: issue 7, snapshots: issue 12), load as
+    // not-supported, visibly, rather than pretend to work.
+    if matches!(
+        utype,
+        UnitType::Timer
+            | UnitType::Path
+            | UnitType::Slice
+            | UnitType::Swap
+            | UnitType::Scope
+            | UnitType::Socket
+            | UnitType::Mount
+            | UnitType::Automount
+            | UnitType::Device
+            | UnitType::Snapshot
+    ) {
+        l.fragment = Some(fragment.path(unit_name));
+        l.state = LoadState::NotSupported;
+        return l;
+    }
+    let frag_path = fragment.path(unit_name);
+    let text = match fragment {
+        Fragment::File(p) => match read(p) {
+            Ok(t) => t,
+            Err(e) => {
+                l.fragment = Some(frag_path);
+                l.state = LoadState::Error(e);
+                return l;
+            }
+        },
+        Fragment::Builtin(t) => t.to_string(),
+    };
+    let mut spec = spec_base.clone();
+    spec.unit = unit_name.to_string();
+    spec.fragment_path = Some(frag_path.display().to_string());
+    let mut files = vec![(frag_path.clone(), text)];
+    // Drop-ins: the template's, then the instance's; by file name across both.
+    let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for key in template.iter().map(String::as_str).chain([unit_name]) {
+        if let Some(m) = cat.dropins.get(key) {
+            for (n, p) in m {
+                dropins.insert(n.clone(), p.clone());
+            }
+        }
+    }
+    for p in dropins.values() {
+        match read(p) {
+            Ok(t) => {
+                l.dropins.push(p.clone());
+                files.push((p.clone(), t));
+            }
+            Err(e) => l.warnings.push(Warning {
+                file: p.clone(),
+                line: 0,
+                message: format!("cannot read drop-in: {e}"),
+            }),
+        }
+    }
+    for (path, text) in &files {
+        let (file, syntax_warnings) = syntax::parse(text);
+        l.warnings
+            .extend(syntax_warnings.into_iter().map(|w| Warning {
+                file: path.clone(),
+                line: w.line,
+                message: w.message,
+            }));
+        config::apply(&mut l.config, utype, &file, path, &spec, &mut l.warnings);
+    }
+    l.fragment = Some(frag_path);
+    l.state = match verify(&l) {
+        Ok(()) => LoadState::Loaded,
+        Err(reason) => LoadState::BadSetting(reason),
+    };
+    l
+}
+
+/// The settings a unit cannot work without (systemd's `service_verify`).
+fn verify(l: &Loaded) -> Result<(), String> {
+    if let Some(first) = l.config.fatal.first() {
+        return Err(first.clone());
+    }
+    if l.utype != UnitType::Service {
+        return Ok(());
+    }
+    let s = &l.config.service;
+    use crate::service::machine::ServiceType;
+    let stype = s.stype.unwrap_or(if s.exec_start.is_empty() {
+        ServiceType::Oneshot
+    } else {
+        ServiceType::Simple
+    });
+    if s.exec_start.is_empty() && s.exec_stop.is_empty() && l.config.unit.success_action.is_none() {
+        return Err("service has no ExecStart=, ExecStop=, or SuccessAction=; refusing".into());
+    }
+    if s.exec_start.is_empty() && stype != ServiceType::Oneshot {
+        return Err("service has no ExecStart= setting, which is only allowed for Type=oneshot services; refusing".into());
+    }
+    if s.exec_start.len() > 1 && stype != ServiceType::Oneshot {
+        return Err("service has more than one ExecStart= setting, which is only allowed for Type=oneshot services; refusing".into());
+    }
+    use crate::service::policy::RestartPolicy;
+    if stype == ServiceType::Oneshot
+        && matches!(s.restart, RestartPolicy::Always | RestartPolicy::OnSuccess)
+    {
+        return Err("service has Restart= set to either always or on-success, which isn't allowed for Type=oneshot services; refusing".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Units as files: the syntax, names, specifiers, command lines and values of systemd's unit
+//! files; typed settings; conditions; finding and loading them along the unit path.
+
+pub mod builtin;
+pub mod condition;
+pub mod config;
+pub mod exec;
+pub mod load;
+pub mod name;
+pub mod specifier;
+pub mod syntax;
+pub mod values;
