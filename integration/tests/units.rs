@@ -527,3 +527,33 @@ fn on_failure_on_success_and_stop_when_unneeded() {
         Ok(sb.active_state("helper.service") == "inactive")
     });
 }
+
+#[test]
+fn a_start_that_times_out_fails_and_is_killed() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "slow.service",
+            "[Service]\nType=notify\nTimeoutStartSec=1\nExecStart=/bin/sleep 1000\n",
+        )
+        .unit("default.target", "[Unit]\nDescription=none\n")
+        .start()
+        .unwrap();
+    let o = sb.ctl(&["start", "slow.service"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        out(&o).contains("Job for slow.service failed"),
+        "{}",
+        out(&o)
+    );
+    assert_eq!(sb.active_state("slow.service"), "failed");
+    assert_eq!(sb.property("slow.service", "Result"), "timeout");
+    assert!(
+        sb.cgroup_procs("slow.service").is_empty(),
+        "the process was killed"
+    );
+    let why_not = out(&sb.ctl(&["why-not", "slow.service"]));
+    assert!(why_not.contains("timeout"), "{why_not}");
+    wait(&mut sb, "nothing left", 2, |sb| {
+        Ok(sb.cgroup_procs("slow.service").is_empty())
+    });
+}

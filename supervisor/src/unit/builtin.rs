@@ -1,7 +1,7 @@
-//! The standard targets cairn ships (systemd.special(7)), embedded so that a sandbox's unit
-//! path is its unit directory plus these. `make install` also writes them to
-//! /usr/lib/cairn/system. They are the lowest-priority source: any unit directory may
-//! override one.
+//! The standard targets cairn ships (systemd.special(7)), embedded in the supervisor so that
+//! a sandbox's unit path is its unit directory plus these, and an installed system needs no
+//! files for them. They are the lowest-priority source: a file of the same name in any unit
+//! directory overrides one; `cairnctl cat` shows them under /usr/lib/cairn/system.
 
 /// (name, contents). A contents of the form `@alias NAME` makes `name` an alias of NAME.
 pub const UNITS: &[(&str, &str)] = &[

@@ -264,8 +264,15 @@ impl Probe for Host {
     fn virtualization(&self) -> Option<String> {
         std::env::var("container").ok().filter(|s| !s.is_empty())
     }
-    fn has_capability(&self, _cap: &str) -> bool {
-        nix::unistd::geteuid().is_root()
+    /// As systemd: the capability is in the manager's bounding set.
+    fn has_capability(&self, cap: &str) -> bool {
+        let Some(n) = super::capability::parse(cap) else {
+            return false;
+        };
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| super::capability::mask_of(&s, "CapBnd"))
+            .is_some_and(|m| m & (1u64 << n) != 0)
     }
     fn hostname(&self) -> String {
         nix::unistd::gethostname()

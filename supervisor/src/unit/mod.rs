@@ -2,6 +2,7 @@
 //! files; typed settings; conditions; finding and loading them along the unit path.
 
 pub mod builtin;
+pub mod capability;
 pub mod condition;
 pub mod config;
 pub mod exec;
