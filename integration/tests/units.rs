@@ -557,3 +557,97 @@ fn a_start_that_times_out_fails_and_is_killed() {
         Ok(sb.cgroup_procs("slow.service").is_empty())
     });
 }
+
+#[test]
+fn an_exec_failure_fails_the_start_with_the_errno() {
+    let sb = Sandbox::builder()
+        .unit("missing.service", "[Service]\nExecStart=/nonexistent/binary --flag\n")
+        .unit("after.service", "[Unit]\nRequires=missing.service\nAfter=missing.service\n[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit("default.target", "[Unit]\nDescription=none\n")
+        .start()
+        .unwrap();
+    let o = sb.ctl(&["start", "after.service"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert_eq!(sb.active_state("missing.service"), "failed");
+    let status = out(&sb.ctl(&["status", "missing.service"]));
+    assert!(status.contains("/nonexistent/binary: ENOENT"), "{status}");
+    assert!(status.contains("resources"), "{status}");
+    assert_eq!(
+        sb.active_state("after.service"),
+        "inactive",
+        "its requirement failed first"
+    );
+}
+
+#[test]
+fn the_start_limit_stops_a_restart_loop_until_reset_failed() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "loop.service",
+            "[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst=3\n[Service]\nRestart=always\nRestartSec=50ms\nExecStart=/bin/sh -c 'echo run >> @DIR@/loop.log; exit 1'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=loop.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "start limit hit", 10, |sb| {
+        Ok(sb.property("loop.service", "Result") == "start-limit-hit")
+    });
+    assert_eq!(sb.active_state("loop.service"), "failed");
+    std::thread::sleep(Duration::from_millis(300));
+    let runs = std::fs::read_to_string(sb.dir().join("loop.log"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(runs, 3, "StartLimitBurst=3");
+    assert_eq!(
+        sb.ctl(&["start", "loop.service"]).status.code(),
+        Some(1),
+        "still refused"
+    );
+    let o = sb.ctl(&["reset-failed", "loop.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let dir = sb.dir().to_path_buf();
+    sb.ctl(&["start", "--no-block", "loop.service"]);
+    wait(&mut sb, "it runs again", 10, |_| {
+        Ok(std::fs::read_to_string(dir.join("loop.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+            > 3)
+    });
+}
+
+#[test]
+fn output_of_a_running_service_is_still_read_after_a_supervisor_crash() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "ticker.service",
+            "[Service]\nExecStart=/bin/sh -c 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=ticker.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "ticking", 10, |sb| {
+        Ok(out(&sb.ctl(&["log", "ticker"])).contains("tick 3"))
+    });
+    let procs = sb.cgroup_procs("ticker.service");
+    let sup = sb.component("supervisor").unwrap();
+    sb.kill(sup.pid, "KILL").unwrap();
+    wait(&mut sb, "supervisor back", 10, |sb| {
+        Ok(sb.component("supervisor")?.pid != sup.pid)
+    });
+    // The writer never saw a broken pipe: the same process is still ticking, and the new
+    // supervisor reads it from the pipe pid1 kept.
+    wait(&mut sb, "new ticks read", 10, |sb| {
+        let log = out(&sb.ctl(&["log", "ticker", "-n", "3"]));
+        Ok(log.contains("tick") && !log.contains("tick 1\n"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        sb.cgroup_procs("ticker.service")
+            .iter()
+            .any(|p| procs.contains(p)),
+        "same shell"
+    );
+    assert!(sb.is_active("ticker.service"));
+}

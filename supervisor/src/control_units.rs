@@ -278,6 +278,7 @@ pub fn reset_failed(
     for id in ids {
         if let Some(rt) = w.manager.rt_mut(id) {
             rt.assert_failed = None;
+            rt.starts.clear();
             if let Kind::Service(s) = &mut rt.kind {
                 if s.machine.state == State::Failed {
                     s.machine.state = State::Dead;

@@ -158,6 +158,9 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         .iter()
         .map(|n| Helper::new(n, state.helper_restarts.get(n).copied().unwrap_or(0)))
         .collect();
+    // Services' log pipes come back under log.UNIT: their writers may still be running.
+    let (log_fds, fds): (Vec<_>, Vec<_>) =
+        fds.into_iter().partition(|(n, _)| n.starts_with("log."));
     // A helper's stored fds come back under helper.NAME.FD.
     for (name, fd) in fds {
         let owner = helpers.iter_mut().find_map(|h| {
@@ -215,6 +218,15 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     if generation > 1 {
         adopt_running(&world);
     }
+    for (name, fd) in log_fds {
+        let unit = name
+            .strip_prefix("log.")
+            .and_then(|u| world.borrow().manager.units.lookup(u));
+        match unit {
+            Some(id) => runtime::keep_reading_log(&world, id, fd),
+            None => say!("log pipe {name} from pid1's store has no unit any more; closing it"),
+        }
+    }
     start_target(&world);
     if let Some(l) = link {
         tokio::task::spawn_local(link_events(world.clone(), l));
@@ -263,6 +275,7 @@ async fn reaper(world: WorldRef) {
 }
 
 fn reap_all(world: &WorldRef) {
+    notify::drain_pending(world);
     loop {
         match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => {
@@ -460,9 +473,7 @@ fn adopt_running(world: &WorldRef) {
         let Some(s) = w.manager.service_mut(id) else {
             continue;
         };
-        s.machine.state = service::machine::State::Running;
-        s.machine.has_main = true;
-        s.machine.cgroup_empty = false;
+        s.machine.adopt_running();
         s.main_pid = Some(main);
         w.manager.pids.insert(main, (id, true));
         w.io.units.entry(id).or_default().cgroup = Some(dir);
@@ -493,7 +504,12 @@ async fn link_events(world: WorldRef, link: Rc<InitLink>) {
                 };
                 child_exited(&world, pid, status);
             }
-            Ok(Event::Signal(signo)) => on_init_signal(&world, signo).await,
+            // Spawned, so that this loop goes on reading the exits pid1 forwards while the
+            // units stop.
+            Ok(Event::Signal(signo)) => {
+                let w = world.clone();
+                tokio::task::spawn_local(async move { on_init_signal(&w, signo).await });
+            }
             Err(e) => {
                 // Without pid1 there is nothing to supervise for: it is gone or re-executing
                 // without us. Exit; a new pid1 starts a new supervisor.

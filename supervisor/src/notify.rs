@@ -61,15 +61,38 @@ fn unit_of(world: &WorldRef, pid: i32) -> Option<UnitId> {
     w.manager.units.lookup(name)
 }
 
+/// Serves the notify socket for ever.
 pub async fn serve(world: WorldRef, fd: OwnedFd) {
     let Ok(afd) = proto::fdstream::register(fd) else {
         return;
     };
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let afd = std::rc::Rc::new(afd);
+    world.borrow_mut().io.notify = Some(afd.clone());
     loop {
         let Ok(mut guard) = afd.readable().await else {
             return;
         };
+        if drain(&world, &afd) {
+            crate::runtime::process(&world);
+        }
+        guard.clear_ready();
+    }
+}
+
+/// Handles every datagram waiting on the socket; returns whether there were any. The reaper
+/// calls this before it routes exits, so that a READY=1 sent just before exiting is seen
+/// before the exit (as systemd reads the notify socket before SIGCHLD).
+pub fn drain_pending(world: &WorldRef) {
+    let afd = world.borrow().io.notify.clone();
+    if let Some(afd) = afd {
+        drain(world, &afd);
+    }
+}
+
+fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> bool {
+    let mut any = false;
+    let mut buf = [0u8; MAX_DATAGRAM];
+    loop {
         let mut cmsg = nix::cmsg_space!(libc::ucred, [std::os::fd::RawFd; 16]);
         let mut iov = [IoSliceMut::new(&mut buf)];
         let received = recvmsg::<()>(
@@ -97,44 +120,48 @@ pub async fn serve(world: WorldRef, fd: OwnedFd) {
                 }
                 (msg.bytes, pid)
             }
-            Err(nix::errno::Errno::EAGAIN) => {
-                guard.clear_ready();
-                continue;
-            }
+            Err(nix::errno::Errno::EAGAIN) => return any,
+            Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
                 say!("notify socket: {e}");
-                continue;
+                return any;
             }
         };
+        any = true;
         let Some(pid) = pid else { continue };
-        let Some(unit) = unit_of(&world, pid) else {
+        let Some(unit) = unit_of(world, pid) else {
             say!("notify: message from pid {pid}, which belongs to no unit; ignoring");
             continue;
         };
         let data = buf.get(..len.min(MAX_DATAGRAM)).unwrap_or(&[]);
-        for (k, v) in parse(data) {
-            let mut w = world.borrow_mut();
-            match k.as_str() {
-                "READY" if v == "1" => w.manager.push(unit, Event::Ready),
-                "STATUS" => {
-                    if let Some(Kind::Service(s)) = w.manager.rt_mut(unit).map(|r| &mut r.kind) {
-                        s.status_text = Some(v);
-                    }
+        apply(world, unit, &parse(data));
+    }
+}
+
+fn apply(world: &WorldRef, unit: UnitId, assignments: &[(String, String)]) {
+    for (k, v) in assignments {
+        match k.as_str() {
+            "READY" if v == "1" => world.borrow_mut().manager.push(unit, Event::Ready),
+            "STATUS" => {
+                let mut w = world.borrow_mut();
+                if let Some(Kind::Service(s)) = w.manager.rt_mut(unit).map(|r| &mut r.kind) {
+                    s.status_text = Some(v.clone());
                 }
-                "MAINPID" => {
-                    if let Ok(p) = v.parse::<i32>() {
-                        if p > 0 {
-                            w.manager.pids.insert(p, (unit, true));
-                            if let Some(s) = w.manager.service_mut(unit) {
-                                s.main_pid = Some(p);
-                            }
-                        }
-                    }
-                }
-                _ => {}
             }
+            "MAINPID" => {
+                let Ok(p) = v.parse::<i32>() else { continue };
+                if !crate::runtime::pid_belongs(world, unit, p) {
+                    say!("notify: MAINPID={p} is not a process of that unit; ignoring");
+                    continue;
+                }
+                let mut w = world.borrow_mut();
+                w.manager.pids.insert(p, (unit, true));
+                if let Some(s) = w.manager.service_mut(unit) {
+                    s.main_pid = Some(p);
+                }
+            }
+            _ => {}
         }
-        crate::runtime::process(&world);
     }
 }
 

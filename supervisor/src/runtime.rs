@@ -2,7 +2,6 @@
 //! arm a timer, read a PID file, collect output) and feeds back what happened.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,14 +28,26 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct UnitIo {
     pub log_w: Option<OwnedFd>,
     pub timer_gen: u64,
+    /// The armed timer's task, aborted when the timer is re-armed or disarmed.
+    pub timer: Option<tokio::task::AbortHandle>,
     pub cgroup: Option<PathBuf>,
+}
+
+/// A spawned process whose exec is not confirmed yet.
+pub struct PendingSpawn {
+    pub unit: UnitId,
+    pub main: bool,
+    pub path: String,
+    pub report: OwnedFd,
 }
 
 #[derive(Default)]
 pub struct Io {
     pub units: BTreeMap<UnitId, UnitIo>,
+    pub pending_spawns: BTreeMap<i32, PendingSpawn>,
     pub waiters: BTreeMap<crate::manager::JobId, Vec<futures::channel::oneshot::Sender<JobResult>>>,
     pub notify_socket: Option<PathBuf>,
+    pub notify: Option<std::rc::Rc<tokio::io::unix::AsyncFd<OwnedFd>>>,
     pub echo_output: bool,
 }
 
@@ -55,7 +66,9 @@ pub fn process(world: &WorldRef) {
             execute(world, e);
         }
     }
-    say!("manager: still busy after 10000 rounds; yielding");
+    say!("manager: still busy after 10000 rounds; yielding to the loop");
+    let world = world.clone();
+    tokio::task::spawn_local(async move { process(&world) });
 }
 
 fn execute(world: &WorldRef, e: Effect) {
@@ -93,19 +106,18 @@ fn service_action(world: &WorldRef, unit: UnitId, action: Action) {
     match action {
         Action::Spawn { list, index, main } => {
             if let Err(e) = spawn_command(world, unit, list, index, main) {
-                let name = unit_name(world, unit);
-                say!("{name}: {e}");
-                if let Some(s) = world.borrow_mut().manager.service_mut(unit) {
-                    s.spawn_error = Some(e.to_string());
-                }
-                push(world, unit, Event::SpawnFailed);
+                spawn_failed(world, unit, main, &e.to_string());
             }
         }
         Action::Kill { signal, whom } => kill_unit(world, unit, signal, whom, false),
         Action::ArmTimer(d) => arm_timer(world, unit, d),
         Action::DisarmTimer => {
             let mut w = world.borrow_mut();
-            w.io.units.entry(unit).or_default().timer_gen += 1;
+            let io = w.io.units.entry(unit).or_default();
+            io.timer_gen += 1;
+            if let Some(t) = io.timer.take() {
+                t.abort();
+            }
         }
         Action::FindMainPid => {
             let found = find_main_pid(world, unit);
@@ -114,15 +126,81 @@ fn service_action(world: &WorldRef, unit: UnitId, action: Action) {
     }
 }
 
+fn spawn_failed(world: &WorldRef, unit: UnitId, main: bool, error: &str) {
+    let name = unit_name(world, unit);
+    say!("{name}: {error}");
+    if let Some(s) = world.borrow_mut().manager.service_mut(unit) {
+        s.spawn_error = Some(error.to_string());
+    }
+    push(world, unit, Event::SpawnFailed { main });
+}
+
+/// Settles a pending spawn from its report pipe: `Spawned` or `SpawnFailed` (the process is
+/// then forgotten: its exit is not the unit's main or control process ending). Returns false
+/// while the child has not reached exec.
+fn settle_spawn(world: &WorldRef, pid: i32) -> bool {
+    let report = {
+        let w = world.borrow();
+        let Some(p) = w.io.pending_spawns.get(&pid) else {
+            return true;
+        };
+        spawn::read_report(&p.report)
+    };
+    if report == spawn::Report::Pending {
+        return false;
+    }
+    let Some(p) = world.borrow_mut().io.pending_spawns.remove(&pid) else {
+        return true;
+    };
+    match report {
+        spawn::Report::Exec | spawn::Report::Pending => {
+            push(world, p.unit, Event::Spawned { main: p.main })
+        }
+        spawn::Report::Failed(errno) => {
+            world.borrow_mut().manager.forget_pid(pid);
+            spawn_failed(world, p.unit, p.main, &format!("{}: {errno}", p.path));
+        }
+    }
+    true
+}
+
+/// Waits for a spawn's report without blocking the loop.
+async fn await_report(world: WorldRef, pid: i32) {
+    let dup = {
+        let w = world.borrow();
+        w.io.pending_spawns
+            .get(&pid)
+            .and_then(|p| p.report.try_clone().ok())
+    };
+    let Some(fd) = dup else { return };
+    let Ok(afd) = proto::fdstream::register(fd) else {
+        return;
+    };
+    loop {
+        let Ok(mut guard) = afd.readable().await else {
+            return;
+        };
+        if settle_spawn(&world, pid) {
+            process(&world);
+            return;
+        }
+        guard.clear_ready();
+    }
+}
+
 fn arm_timer(world: &WorldRef, unit: UnitId, d: Duration) {
     let gen = {
         let mut w = world.borrow_mut();
         let io = w.io.units.entry(unit).or_default();
         io.timer_gen += 1;
+        if let Some(t) = io.timer.take() {
+            t.abort();
+        }
         io.timer_gen
     };
+    let w2 = world.clone();
     let world = world.clone();
-    tokio::task::spawn_local(async move {
+    let handle = tokio::task::spawn_local(async move {
         tokio::time::sleep(d).await;
         let ev = {
             let w = world.borrow();
@@ -139,6 +217,7 @@ fn arm_timer(world: &WorldRef, unit: UnitId, d: Duration) {
         push(&world, unit, ev);
         process(&world);
     });
+    w2.borrow_mut().io.units.entry(unit).or_default().timer = Some(handle.abort_handle());
 }
 
 /// The cgroup directory of a unit, created on first use.
@@ -167,8 +246,30 @@ fn log_pipe(world: &WorldRef, unit: UnitId) -> Option<i32> {
     let (r, wfd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
     let raw = wfd.as_raw_fd();
     world.borrow_mut().io.units.entry(unit).or_default().log_w = Some(wfd);
+    // The read end also goes to pid1's store, so that a restarted supervisor goes on reading
+    // what running services write (without it they would die of SIGPIPE).
+    let (link, name) = {
+        let w = world.borrow();
+        (
+            w.link.clone(),
+            w.manager.units.get(unit).map(|u| u.name.clone()),
+        )
+    };
+    if let (Some(link), Some(name), Ok(dup)) = (link, name, r.try_clone()) {
+        tokio::task::spawn_local(async move {
+            let key = format!("log.{name}");
+            if let Err(e) = link.store_fds(&[(key.as_str(), dup.as_fd())]).await {
+                say!("cannot keep the log pipe of {name} in pid1: {e}");
+            }
+        });
+    }
     tokio::task::spawn_local(read_log(world.clone(), unit, r));
     Some(raw)
+}
+
+/// Reads a log pipe handed back by pid1 after a supervisor restart.
+pub fn keep_reading_log(world: &WorldRef, unit: UnitId, r: OwnedFd) {
+    tokio::task::spawn_local(read_log(world.clone(), unit, r));
 }
 
 thread_local! {
@@ -269,6 +370,8 @@ enum StartError {
     NoCommand(usize),
     #[error("failed to determine user credentials: {0}")]
     User(String),
+    #[error("cannot open the cgroup {0}: {1}")]
+    Cgroup(String, nix::Error),
     #[error("EnvironmentFile={path}: {source}")]
     EnvFile {
         path: String,
@@ -375,30 +478,48 @@ fn spawn_command(
         pass_fds: Vec::new(),
     };
     let cgroup = cgroup_dir(world, unit);
-    let cgroup_fd = cgroup.as_ref().and_then(|d| {
-        nix::fcntl::open(
-            d.as_path(),
-            nix::fcntl::OFlag::O_RDONLY
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ok()
-    });
-    let spawned = spawn::spawn(&command, cgroup_fd.as_ref().map(|f| f.as_fd()))?;
-    let _ = CString::default();
-    let mut w = world.borrow_mut();
-    w.manager.pids.insert(spawned.pid, (unit, main));
-    if let Some(svc) = w.manager.service_mut(unit) {
-        svc.spawn_error = None;
-        if main {
-            svc.main_pid = Some(spawned.pid);
-        } else {
-            svc.control_pid = Some(spawned.pid);
+    let cgroup_fd = match &cgroup {
+        Some(d) => Some(
+            nix::fcntl::open(
+                d.as_path(),
+                nix::fcntl::OFlag::O_RDONLY
+                    | nix::fcntl::OFlag::O_DIRECTORY
+                    | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| StartError::Cgroup(d.display().to_string(), e))?,
+        ),
+        None => None,
+    };
+    let target = match (&cgroup_fd, &cgroup) {
+        (Some(fd), Some(p)) => Some((fd.as_fd(), p.as_path())),
+        _ => None,
+    };
+    let spawned = spawn::spawn(&command, target)?;
+    let pid = spawned.pid;
+    {
+        let mut w = world.borrow_mut();
+        w.manager.pids.insert(pid, (unit, main));
+        if let Some(svc) = w.manager.service_mut(unit) {
+            svc.spawn_error = None;
+            if main {
+                svc.main_pid = Some(pid);
+            } else {
+                svc.control_pid = Some(pid);
+            }
         }
+        w.io.pending_spawns.insert(
+            pid,
+            PendingSpawn {
+                unit,
+                main,
+                path,
+                report: spawned.report,
+            },
+        );
     }
-    drop(w);
     let _ = name;
+    tokio::task::spawn_local(await_report(world.clone(), pid));
     Ok(())
 }
 
@@ -431,7 +552,10 @@ pub fn kill_unit(world: &WorldRef, unit: UnitId, signal: i32, whom: Whom, manual
         Whom::Control => control.into_iter().for_each(send),
         Whom::All => match (if manual { KillMode::ControlGroup } else { mode }, &cgroup) {
             (KillMode::None, _) => {}
-            (KillMode::Process, _) => main.into_iter().for_each(send),
+            (KillMode::Process, _) => {
+                main.into_iter().for_each(send);
+                control.into_iter().for_each(send);
+            }
             (KillMode::Mixed, _) if sig != Signal::SIGKILL => {
                 main.into_iter().for_each(send);
                 control.into_iter().for_each(send);
@@ -492,12 +616,42 @@ pub fn check_all_empty(world: &WorldRef) {
     }
 }
 
-/// A reaped child: route it to its unit.
+/// A reaped child: route it to its unit. A child that died before its exec was confirmed is
+/// settled first: its report pipe holds the errno if exec failed, and then its exit is not a
+/// crash of the service.
 pub fn child_exited(world: &WorldRef, pid: i32, status: ExitStatus) -> bool {
-    let known = world.borrow_mut().manager.child_exited(pid, status);
+    let pending = world.borrow().io.pending_spawns.contains_key(&pid);
+    if pending {
+        settle_spawn(world, pid);
+    }
+    let failed_exec = pending && !world.borrow().manager.pids.contains_key(&pid);
+    let known = failed_exec || world.borrow_mut().manager.child_exited(pid, status);
     check_all_empty(world);
     process(world);
     known
+}
+
+/// Whether `pid` may be a unit's main process: never PID 1 or the supervisor, and (where
+/// the unit has a cgroup) a member of it. A PID file or MAINPID= naming anything else is
+/// refused, so that a stop never signals a stranger.
+pub fn pid_belongs(world: &WorldRef, unit: UnitId, pid: i32) -> bool {
+    if pid <= 1 || u32::try_from(pid).ok() == Some(std::process::id()) {
+        return false;
+    }
+    let name = unit_name(world, unit);
+    let has_cgroup = world
+        .borrow()
+        .io
+        .units
+        .get(&unit)
+        .is_some_and(|i| i.cgroup.is_some());
+    if !has_cgroup {
+        return kill(Pid::from_raw(pid), None).is_ok();
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .ok()
+        .and_then(|t| crate::cgroup::own_path(&t))
+        .is_some_and(|p| p.rsplit('/').next() == Some(name.as_str()))
 }
 
 fn find_main_pid(world: &WorldRef, unit: UnitId) -> bool {
@@ -522,7 +676,7 @@ fn find_main_pid(world: &WorldRef, unit: UnitId) -> bool {
         Some(f) => std::fs::read_to_string(&f)
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
-            .filter(|p| *p > 0 && kill(Pid::from_raw(*p), None).is_ok()),
+            .filter(|p| pid_belongs(world, unit, *p)),
         None => cgroup.and_then(|dir| {
             let procs: Vec<i32> = crate::cgroup::procs(&dir)
                 .into_iter()

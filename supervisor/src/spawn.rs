@@ -8,9 +8,11 @@
 //! clone: the child allocates nothing, logs nothing, takes no lock.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow};
 
 /// systemd's default for services: DefaultLimitNOFILE=1024:524288.
 pub const NOFILE_SOFT: u64 = 1024;
@@ -44,12 +46,6 @@ pub fn cstring(s: &str) -> Result<CString, SpawnError> {
     CString::new(s).map_err(|_| SpawnError::Nul(s.to_string()))
 }
 
-/// A spawned child.
-pub struct Spawned {
-    pub pid: i32,
-    pub pidfd: Option<OwnedFd>,
-}
-
 #[repr(C)]
 #[derive(Default)]
 struct CloneArgs {
@@ -69,10 +65,78 @@ struct CloneArgs {
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
-/// Starts `cmd` in the cgroup whose directory fd is `cgroup` (or in ours when None).
-pub fn spawn(cmd: &Command, cgroup: Option<BorrowedFd<'_>>) -> Result<Spawned, SpawnError> {
+/// A spawned child. Whether its exec succeeded is learned from `report`: EOF means it did
+/// (the pipe closed on exec), four bytes are the errno of what failed. The supervisor never
+/// blocks on it (a child may hang before exec on a dead NFS path): see [`read_report`].
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: Option<OwnedFd>,
+    pub report: OwnedFd,
+}
+
+/// What the report pipe says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// Nothing yet: the child has not reached exec.
+    Pending,
+    Exec,
+    Failed(Errno),
+}
+
+/// Reads the report pipe without blocking.
+pub fn read_report(report: &OwnedFd) -> Report {
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    loop {
+        match nix::unistd::read(report, buf.get_mut(got..).unwrap_or(&mut [])) {
+            Ok(0) if got == 0 => return Report::Exec,
+            Ok(0) => return Report::Failed(Errno::EIO),
+            Ok(n) => {
+                got += n;
+                if got >= buf.len() {
+                    return Report::Failed(Errno::from_raw(i32::from_ne_bytes(buf)));
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) if got == 0 => return Report::Pending,
+            // The child writes its four bytes in one write(2): a partial read cannot stay
+            // partial; treat anything odd as a failure rather than wait.
+            Err(_) => return Report::Failed(Errno::EIO),
+        }
+    }
+}
+
+fn clone3(args: &mut CloneArgs) -> Result<i32, Errno> {
+    // SAFETY: clone3 without CLONE_VM duplicates the process like fork(2); the args struct
+    // lives across the call. The supervisor is single-threaded, so no lock can be held by
+    // another thread in the child.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(i32::try_from(rc).unwrap_or(-1))
+    }
+}
+
+/// Starts `cmd` in the cgroup `cgroup` (its directory fd and path), or in ours when None.
+///
+/// Born in its cgroup with `CLONE_INTO_CGROUP`; where the kernel cannot do that (before 5.7,
+/// or EBUSY), the child is cloned plainly and moved by a `cgroup.procs` write right after,
+/// before anything waits on it.
+pub fn spawn(
+    cmd: &Command,
+    cgroup: Option<(BorrowedFd<'_>, &Path)>,
+) -> Result<Spawned, SpawnError> {
     let (report_r, report_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Setup)?;
+    proto::seqpacket::set_nonblocking(report_r.as_fd())
+        .map_err(|e| SpawnError::Setup(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
     let devnull = nix::fcntl::open(
         c"/dev/null",
         nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
@@ -93,7 +157,6 @@ pub fn spawn(cmd: &Command, cgroup: Option<BorrowedFd<'_>>) -> Result<Spawned, S
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-
     // systemd's 1024:524288, within what we may grant: without CAP_SYS_RESOURCE (as in a
     // container) the hard limit cannot rise above our own.
     let (_, our_hard) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
@@ -103,6 +166,15 @@ pub fn spawn(cmd: &Command, cgroup: Option<BorrowedFd<'_>>) -> Result<Spawned, S
         rlim_cur: NOFILE_SOFT.min(hard),
         rlim_max: hard,
     };
+
+    // Signals are blocked around the clone so that none runs a handler of ours in the child
+    // before it resets them.
+    let mut old = SigSet::empty();
+    let _ = nix::sys::signal::sigprocmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    );
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
         flags: CLONE_PIDFD,
@@ -110,68 +182,61 @@ pub fn spawn(cmd: &Command, cgroup: Option<BorrowedFd<'_>>) -> Result<Spawned, S
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
-    if let Some(cg) = cgroup {
+    let mut move_after = None;
+    if let Some((fd, _)) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = cg.as_raw_fd() as u64;
+        args.cgroup = fd.as_raw_fd() as u64;
     }
-    // SAFETY: clone3 without CLONE_VM duplicates the process like fork(2); the args struct
-    // lives across the call. The supervisor is single-threaded, so no lock can be held by
-    // another thread in the child.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if rc < 0 {
-        return Err(SpawnError::Setup(Errno::last()));
+    let mut result = clone3(&mut args);
+    if let (Err(_), Some((_, path))) = (result, cgroup) {
+        args.flags &= !CLONE_INTO_CGROUP;
+        args.cgroup = 0;
+        move_after = Some(path);
+        result = clone3(&mut args);
     }
-    if rc == 0 {
-        // SAFETY: we are the child of a clone without CLONE_VM; `child` makes only
-        // async-signal-safe calls and never returns.
-        unsafe {
-            child(
-                cmd,
-                &argv,
-                &envp,
-                &nofile,
-                devnull.as_raw_fd(),
-                report_w.as_raw_fd(),
-            )
+    if result == Err(Errno::ENOSYS) {
+        // No clone3 at all (before Linux 5.3).
+        // SAFETY: as clone3 above; fork(2) in a single-threaded process.
+        result = match unsafe { libc::fork() } {
+            rc if rc < 0 => Err(Errno::last()),
+            rc => Ok(rc),
+        };
+    }
+    let pid = match result {
+        Ok(0) => {
+            // SAFETY: we are the child of a fork-like clone; `child` makes only
+            // async-signal-safe calls and never returns.
+            unsafe {
+                child(
+                    cmd,
+                    &argv,
+                    &envp,
+                    &nofile,
+                    devnull.as_raw_fd(),
+                    report_w.as_raw_fd(),
+                )
+            }
         }
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            return Err(SpawnError::Setup(e));
+        }
+    };
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    if let Some(path) = move_after {
+        let _ = crate::cgroup::move_pid(path, pid);
     }
-    let pid = i32::try_from(rc).unwrap_or(-1);
     drop(report_w);
     let pidfd = (pidfd >= 0).then(|| {
         // SAFETY: clone3 stored a new pidfd here for us alone.
         unsafe { OwnedFd::from_raw_fd(pidfd) }
     });
-    // Wait for exec: EOF means it succeeded (the pipe closed on exec); four bytes are errno.
-    let mut buf = [0u8; 4];
-    let mut got = 0;
-    loop {
-        match nix::unistd::read(&report_r, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => {
-                got += n;
-                if got == buf.len() {
-                    break;
-                }
-            }
-            Err(Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
-    if got == buf.len() {
-        let errno = Errno::from_raw(i32::from_ne_bytes(buf));
-        // The child has exited; the reaper collects it.
-        return Err(SpawnError::Exec {
-            path: cmd.path.to_string_lossy().into_owned(),
-            errno,
-        });
-    }
-    Ok(Spawned { pid, pidfd })
+    Ok(Spawned {
+        pid,
+        pidfd,
+        report: report_r,
+    })
 }
 
 /// The child, between clone and exec. Only async-signal-safe calls; reports errno and exits
@@ -194,19 +259,26 @@ unsafe fn child(
         if libc::setsid() < 0 {
             fail(report);
         }
-        // Passed fds first, to 3, 4, …: moved above the range they may land on first.
-        let base = 3 + cmd.pass_fds.len() as RawFd + 64;
+        // Everything involved moves above the targets first (F_DUPFD never clobbers), so that
+        // placing the passed fds at 3, 4, … and stdio at 0–2 overwrites none of them.
+        let n = cmd.pass_fds.len() as RawFd;
+        let top = 3 + n;
+        let up = |fd: RawFd, report: RawFd| -> RawFd {
+            let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, top);
+            if moved < 0 {
+                fail(report);
+            }
+            moved
+        };
+        let report = up(report, report);
+        let devnull = up(devnull, report);
+        let out = up(cmd.output.unwrap_or(devnull), report);
         for (i, &fd) in cmd.pass_fds.iter().enumerate() {
-            if libc::dup3(fd, base + i as RawFd, libc::O_CLOEXEC) < 0 {
+            let moved = up(fd, report);
+            if proto::child::place_fd(moved, 3 + i as RawFd).is_err() {
                 fail(report);
             }
         }
-        for i in 0..cmd.pass_fds.len() {
-            if libc::dup2(base + i as RawFd, 3 + i as RawFd) < 0 {
-                fail(report);
-            }
-        }
-        let out = cmd.output.unwrap_or(devnull);
         if libc::dup2(devnull, 0) < 0 || libc::dup2(out, 1) < 0 || libc::dup2(out, 2) < 0 {
             fail(report);
         }

@@ -189,6 +189,10 @@ impl Manager {
         if !me_stop && self.active_state(job.unit) == ActiveState::Deactivating {
             return false;
         }
+        // A reload waits for the unit to be up.
+        if job.jtype == JobType::Reload && self.active_state(job.unit) == ActiveState::Activating {
+            return false;
+        }
         let Some(u) = self.units.get(job.unit) else {
             return true;
         };
@@ -326,6 +330,10 @@ impl Manager {
                 }
             }
             JobType::Reload => {
+                if !active {
+                    self.finish(id, JobResult::Failed, out);
+                    return;
+                }
                 if is_service {
                     self.push(unit, Event::Reload);
                 }
@@ -396,7 +404,12 @@ impl Manager {
                 }
                 None
             }
-            (JobType::Reload, ActiveState::Active) => Some(JobResult::Done),
+            (JobType::Reload, ActiveState::Active) => {
+                Some(match self.rt.get(unit as usize).map(|r| &r.kind) {
+                    Some(Kind::Service(s)) if s.machine.reload_failed => JobResult::Failed,
+                    _ => JobResult::Done,
+                })
+            }
             (JobType::Reload, ActiveState::Inactive | ActiveState::Failed) => {
                 Some(JobResult::Failed)
             }

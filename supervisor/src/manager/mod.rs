@@ -75,6 +75,8 @@ pub struct UnitRt {
     pub state_change_usec: u64,
     pub active_enter_usec: u64,
     pub log: log::Ring,
+    /// When the last starts happened (for StartLimitBurst=); `reset-failed` clears it.
+    pub starts: VecDeque<u64>,
 }
 
 impl UnitRt {
@@ -100,6 +102,7 @@ impl UnitRt {
             state_change_usec: 0,
             active_enter_usec: 0,
             log: log::Ring::default(),
+            starts: VecDeque::new(),
         }
     }
 }
@@ -249,6 +252,21 @@ impl Manager {
         self.events.push_back((unit, ev));
     }
 
+    /// Forgets a process that never became what it was spawned to be (its exec failed).
+    pub fn forget_pid(&mut self, pid: i32) {
+        let Some((unit, _)) = self.pids.remove(&pid) else {
+            return;
+        };
+        if let Some(s) = self.service_mut(unit) {
+            if s.main_pid == Some(pid) {
+                s.main_pid = None;
+            }
+            if s.control_pid == Some(pid) {
+                s.control_pid = None;
+            }
+        }
+    }
+
     /// A process was reaped. Returns false if it belonged to no unit.
     pub fn child_exited(&mut self, pid: i32, status: crate::service::policy::ExitStatus) -> bool {
         let Some((unit, main)) = self.pids.remove(&pid) else {
@@ -291,7 +309,50 @@ impl Manager {
         out
     }
 
+    /// Counts a start against StartLimitIntervalSec=/StartLimitBurst=; false when over.
+    fn start_allowed(&mut self, unit: UnitId) -> bool {
+        let (interval, burst) = match self.units.get(unit) {
+            Some(u) => (
+                u.config.unit.start_limit_interval,
+                u.config.unit.start_limit_burst,
+            ),
+            None => return true,
+        };
+        let now = self.now_usec;
+        let Some(rt) = self.rt_mut(unit) else {
+            return true;
+        };
+        if interval.is_zero() || burst == 0 {
+            return true;
+        }
+        let window = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
+        while rt
+            .starts
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= window)
+        {
+            rt.starts.pop_front();
+        }
+        if rt.starts.len() >= burst as usize {
+            return false;
+        }
+        rt.starts.push_back(now);
+        true
+    }
+
     fn feed(&mut self, unit: UnitId, ev: Event, out: &mut Vec<Effect>) {
+        let ev = match ev {
+            Event::Start | Event::RestartTimer if !self.start_allowed(unit) => {
+                if let Some(u) = self.units.get(unit) {
+                    out.push(Effect::Log(format!(
+                        "{}: start request repeated too quickly (StartLimitBurst={} within {:?}); refusing",
+                        u.name, u.config.unit.start_limit_burst, u.config.unit.start_limit_interval
+                    )));
+                }
+                Event::StartLimitHit
+            }
+            ev => ev,
+        };
         let before = self.active_state(unit);
         let Some(s) = self.service_mut(unit) else {
             return;
@@ -359,9 +420,21 @@ impl Manager {
             }
         }
         // A unit that goes down takes down what is bound to it (BindsTo=), unless a job of its
-        // own is bringing it back.
+        // own is bringing it back or it is about to restart by itself.
+        let restarting = matches!(
+            self.rt.get(unit as usize).map(|r| &r.kind),
+            Some(Kind::Service(s)) if s.machine.state == machine::State::AutoRestart
+        );
+        let coming_back = self
+            .rt
+            .get(unit as usize)
+            .and_then(|r| r.job)
+            .and_then(|j| self.jobs.get(j))
+            .is_some_and(|j| matches!(j.jtype, JobType::Start | JobType::Restart));
         let down = matches!(after, ActiveState::Inactive | ActiveState::Failed)
-            && matches!(before, ActiveState::Active | ActiveState::Reloading);
+            && !matches!(before, ActiveState::Inactive | ActiveState::Failed)
+            && !restarting
+            && !coming_back;
         if down {
             for b in bound {
                 if matches!(

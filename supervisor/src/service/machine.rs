@@ -216,8 +216,14 @@ pub enum Event {
     MainExited(ExitStatus),
     /// The current control process (an ExecStartPre/…/ExecStopPost command) exited.
     ControlExited(ExitStatus),
+    /// A command's exec succeeded (`main`: it is the main process).
+    Spawned {
+        main: bool,
+    },
     /// A command could not be started at all (exec failed, no such user…).
-    SpawnFailed,
+    SpawnFailed {
+        main: bool,
+    },
     /// READY=1 from the main process (Type=notify).
     Ready,
     /// A main pid was learned (PIDFile=, MAINPID=, or the one process left after forking);
@@ -226,6 +232,9 @@ pub enum Event {
     Timeout,
     CgroupEmpty,
     RestartTimer,
+    /// A start (asked for, or by Restart=) would exceed StartLimitBurst= within
+    /// StartLimitIntervalSec=: the unit fails instead.
+    StartLimitHit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,8 +275,14 @@ pub struct Machine {
     pub current: Option<(ExecList, usize)>,
     /// Stop was asked for: no restart afterwards.
     stop_requested: bool,
-    /// The start path got as far as running the main command (ExecStop runs only then).
+    /// The unit got as far as running (ExecStop= runs only then, as in systemd).
     started: bool,
+    /// The main pid was known at some point of this run (forking: found after the parent
+    /// exited). A forking service whose main pid was never found runs while its cgroup does.
+    main_known: bool,
+    /// The last reload failed (kept apart from `result`: a failed reload does not fail the
+    /// unit).
+    pub reload_failed: bool,
     pub restarts: u32,
     pub last_exit: Option<ExitStatus>,
 }
@@ -283,6 +298,8 @@ impl Default for Machine {
             current: None,
             stop_requested: false,
             started: false,
+            main_known: false,
+            reload_failed: false,
             restarts: 0,
             last_exit: None,
         }
@@ -305,12 +322,14 @@ impl Machine {
             Event::Reload => self.on_reload(spec, &mut out),
             Event::MainExited(st) => self.on_main_exited(spec, st, &mut out),
             Event::ControlExited(st) => self.on_control_exited(spec, st, &mut out),
-            Event::SpawnFailed => self.on_spawn_failed(spec, &mut out),
+            Event::Spawned { main } => self.on_spawned(spec, main, &mut out),
+            Event::SpawnFailed { main } => self.on_spawn_failed(spec, main, &mut out),
             Event::Ready => self.on_ready(spec, &mut out),
             Event::MainPidKnown(found) => self.on_main_pid(spec, found, &mut out),
             Event::Timeout => self.on_timeout(spec, &mut out),
             Event::CgroupEmpty => self.on_cgroup_empty(spec, &mut out),
             Event::RestartTimer => self.on_restart_timer(spec, &mut out),
+            Event::StartLimitHit => self.on_start_limit_hit(&mut out),
         }
         out
     }
@@ -321,10 +340,20 @@ impl Machine {
         }
     }
 
+    /// Takes over a service found running (after a supervisor restart).
+    pub fn adopt_running(&mut self) {
+        self.state = State::Running;
+        self.has_main = true;
+        self.main_known = true;
+        self.cgroup_empty = false;
+        self.started = true;
+    }
+
     fn spawn(&mut self, list: ExecList, index: usize, main: bool, out: &mut Out) {
         self.current = Some((list, index));
         if main {
             self.has_main = true;
+            self.main_known = true;
         } else {
             self.has_control = true;
         }
@@ -345,6 +374,8 @@ impl Machine {
         self.result = ServiceResult::Success;
         self.stop_requested = false;
         self.started = false;
+        self.main_known = false;
+        self.reload_failed = false;
         self.last_exit = None;
         if spec.start_pre.is_empty() {
             self.enter_start(spec, out);
@@ -356,19 +387,19 @@ impl Machine {
     }
 
     fn enter_start(&mut self, spec: &Spec, out: &mut Out) {
-        self.started = true;
         if spec.start.is_empty() {
             // Only a oneshot with RemainAfterExit may have no ExecStart (checked at load).
             self.enter_start_post(spec, out);
             return;
         }
         match spec.stype {
-            ServiceType::Simple | ServiceType::Exec | ServiceType::Idle => {
-                // Active as soon as it runs (the spawner has seen exec succeed).
-                self.spawn(ExecList::Start, 0, true, out);
-                self.enter_start_post(spec, out);
-            }
-            ServiceType::Notify | ServiceType::Oneshot => {
+            // Active once its exec succeeded (`Spawned`): a missing binary fails the start
+            // job instead of looking like a crash after it (Type=exec's rule, for simple too).
+            ServiceType::Simple
+            | ServiceType::Exec
+            | ServiceType::Idle
+            | ServiceType::Notify
+            | ServiceType::Oneshot => {
                 self.state = State::Start;
                 self.arm(spec.timeout_start, out);
                 self.spawn(ExecList::Start, 0, true, out);
@@ -395,14 +426,19 @@ impl Machine {
         out.push(Action::DisarmTimer);
         self.current = None;
         if self.result != ServiceResult::Success {
-            self.enter_stop(spec, out);
+            // systemd's service_enter_running: a failure goes straight to the signals;
+            // ExecStop= is for stopping a healthy service.
+            self.enter_signal(spec, State::StopSigterm, out);
         } else if self.has_main {
             self.state = State::Running;
+            self.started = true;
         } else if spec.remain_after_exit {
             self.state = State::Exited;
-        } else if spec.stype == ServiceType::Forking && !self.cgroup_empty {
-            // Forked daemon without a known main pid: running while its cgroup is populated.
+            self.started = true;
+        } else if spec.stype == ServiceType::Forking && !self.main_known && !self.cgroup_empty {
+            // Forked daemon whose main pid was never found: running while its cgroup is.
             self.state = State::Running;
+            self.started = true;
         } else {
             self.enter_stop(spec, out);
         }
@@ -433,7 +469,10 @@ impl Machine {
             _ => libc::SIGKILL,
         };
         let skip = matches!(s, State::StopSigkill | State::FinalSigkill) && !spec.send_sigkill;
-        if spec.kill_mode != KillMode::None && !skip && self.anything_left(spec) {
+        // Wait only for what was signalled: with KillMode=none nothing is, and the stop goes
+        // on at once, as in systemd.
+        let send = spec.kill_mode != KillMode::None && !skip && self.anything_left(spec);
+        if send {
             out.push(Action::Kill {
                 signal,
                 whom: Whom::All,
@@ -444,8 +483,6 @@ impl Machine {
                     whom: Whom::All,
                 });
             }
-        }
-        if !skip && self.anything_left(spec) {
             self.state = s;
             self.arm(spec.timeout_stop, out);
             return;
@@ -533,6 +570,7 @@ impl Machine {
         match self.state {
             State::Running | State::Exited if !spec.reload.is_empty() => {
                 self.state = State::Reload;
+                self.reload_failed = false;
                 self.arm(spec.timeout_start, out);
                 self.spawn(ExecList::Reload, 0, false, out);
             }
@@ -573,7 +611,7 @@ impl Machine {
                 }
             }
             State::Start => {
-                // Type=notify's main died before READY=1.
+                // Died before READY=1 (notify), or before its exec was confirmed.
                 self.fail(if r == ServiceResult::Success {
                     ServiceResult::Protocol
                 } else {
@@ -633,22 +671,28 @@ impl Machine {
             State::StartPost if ok => self.enter_running(spec, out),
             State::StartPost => {
                 self.fail(r);
-                self.enter_stop(spec, out);
+                self.enter_signal(spec, State::StopSigterm, out);
             }
             State::Reload if ok && next => self.spawn(list, index + 1, false, out),
             State::Reload => {
-                out.push(Action::DisarmTimer);
-                self.current = None;
-                self.state = if self.has_main || !spec.remain_after_exit {
-                    State::Running
-                } else {
-                    State::Exited
-                };
+                self.reload_failed = !ok;
+                self.enter_running(spec, out);
             }
-            State::Stop if next => self.spawn(list, index + 1, false, out),
-            State::Stop => self.enter_signal(spec, State::StopSigterm, out),
-            State::StopPost if next => self.spawn(list, index + 1, false, out),
-            State::StopPost => self.enter_signal(spec, State::FinalSigterm, out),
+            // A failing ExecStop=/ExecStopPost= command ends its list and is recorded.
+            State::Stop if ok && next => self.spawn(list, index + 1, false, out),
+            State::Stop => {
+                if !ok {
+                    self.fail(r);
+                }
+                self.enter_signal(spec, State::StopSigterm, out)
+            }
+            State::StopPost if ok && next => self.spawn(list, index + 1, false, out),
+            State::StopPost => {
+                if !ok {
+                    self.fail(r);
+                }
+                self.enter_signal(spec, State::FinalSigterm, out)
+            }
             State::StopSigterm | State::StopSigkill => {
                 if !self.anything_left(spec) {
                     self.enter_stop_post(spec, out);
@@ -663,39 +707,70 @@ impl Machine {
         }
     }
 
-    fn on_spawn_failed(&mut self, spec: &Spec, out: &mut Out) {
-        let (list, _) = self.current.unwrap_or((ExecList::Start, 0));
+    fn on_spawned(&mut self, spec: &Spec, main: bool, out: &mut Out) {
+        match self.state {
+            State::Start
+                if main
+                    && matches!(
+                        spec.stype,
+                        ServiceType::Simple | ServiceType::Exec | ServiceType::Idle
+                    ) =>
+            {
+                self.enter_start_post(spec, out)
+            }
+            State::Dead
+            | State::StartPre
+            | State::Start
+            | State::StartPost
+            | State::Running
+            | State::Exited
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_spawn_failed(&mut self, spec: &Spec, main: bool, out: &mut Out) {
         // The process that was to run does not exist.
-        if matches!(
-            (list, spec.stype),
-            (
-                ExecList::Start,
-                ServiceType::Simple | ServiceType::Exec | ServiceType::Idle
-            ) | (ExecList::Start, ServiceType::Notify | ServiceType::Oneshot)
-        ) {
+        if main {
             self.has_main = false;
         } else {
             self.has_control = false;
         }
-        self.cgroup_empty = true;
-        self.fail(ServiceResult::Resources);
         match self.state {
-            State::StartPre | State::Start => self.enter_signal(spec, State::StopSigterm, out),
-            State::StartPost | State::Running => self.enter_stop(spec, out),
-            State::Reload => {
-                self.state = State::Running;
-                out.push(Action::DisarmTimer);
+            State::StartPre | State::Start | State::StartPost => {
+                self.fail(ServiceResult::Resources);
+                self.enter_signal(spec, State::StopSigterm, out)
             }
-            State::Stop => self.enter_signal(spec, State::StopSigterm, out),
-            State::StopPost => self.enter_signal(spec, State::FinalSigterm, out),
-            State::StopSigterm
-            | State::StopSigkill
-            | State::FinalSigterm
-            | State::FinalSigkill
-            | State::Dead
-            | State::Exited
-            | State::Failed
-            | State::AutoRestart => {}
+            State::Reload => {
+                self.reload_failed = true;
+                self.enter_running(spec, out);
+            }
+            State::Stop => {
+                self.fail(ServiceResult::Resources);
+                self.enter_signal(spec, State::StopSigterm, out)
+            }
+            State::StopPost => {
+                self.fail(ServiceResult::Resources);
+                self.enter_signal(spec, State::FinalSigterm, out)
+            }
+            State::StopSigterm | State::StopSigkill => {
+                if !self.anything_left(spec) {
+                    self.enter_stop_post(spec, out);
+                }
+            }
+            State::FinalSigterm | State::FinalSigkill => {
+                if !self.anything_left(spec) {
+                    self.enter_dead(spec, out);
+                }
+            }
+            State::Running | State::Dead | State::Exited | State::Failed | State::AutoRestart => {}
         }
     }
 
@@ -724,6 +799,7 @@ impl Machine {
         match self.state {
             State::Start => {
                 self.has_main = found;
+                self.main_known = found;
                 if !found && spec.has_pid_file {
                     // PIDFile= was promised and is not there.
                     self.fail(ServiceResult::Protocol);
@@ -758,7 +834,8 @@ impl Machine {
                     signal: libc::SIGKILL,
                     whom: Whom::Control,
                 });
-                self.state = State::Running;
+                self.reload_failed = true;
+                self.enter_running(spec, out);
             }
             State::Stop => {
                 self.fail(ServiceResult::Timeout);
@@ -800,9 +877,7 @@ impl Machine {
                 self.enter_dead(spec, out)
             }
             // A forking daemon without a main pid ends when its cgroup does.
-            State::Running if !self.has_main && spec.stype == ServiceType::Forking => {
-                self.enter_running(spec, out)
-            }
+            State::Running if !self.has_main => self.enter_running(spec, out),
             State::Dead
             | State::StartPre
             | State::Start
@@ -818,6 +893,28 @@ impl Machine {
             | State::FinalSigkill
             | State::Failed
             | State::AutoRestart => {}
+        }
+    }
+
+    fn on_start_limit_hit(&mut self, out: &mut Out) {
+        match self.state {
+            State::Dead | State::Failed | State::AutoRestart => {
+                out.push(Action::DisarmTimer);
+                self.result = ServiceResult::StartLimitHit;
+                self.state = State::Failed;
+            }
+            State::StartPre
+            | State::Start
+            | State::StartPost
+            | State::Running
+            | State::Exited
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill => {}
         }
     }
 

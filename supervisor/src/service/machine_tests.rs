@@ -49,6 +49,13 @@ fn kills(out: &[Action]) -> Vec<i32> {
         .collect()
 }
 
+/// Start, and the exec of the main process succeeded.
+fn start(m: &mut Machine, s: &Spec) -> Vec<Action> {
+    let mut out = m.handle(s, Event::Start);
+    out.extend(m.handle(s, Event::Spawned { main: true }));
+    out
+}
+
 /// Lets a service die quietly: main gone and cgroup empty.
 fn main_gone(m: &mut Machine, s: &Spec, st: ExitStatus) -> Vec<Action> {
     let mut out = m.handle(s, Event::MainExited(st));
@@ -62,6 +69,12 @@ fn simple_is_active_once_spawned_and_dead_after_a_clean_exit() {
     let mut m = Machine::default();
     let out = m.handle(&s, Event::Start);
     assert_eq!(spawned(&out), vec![(ExecList::Start, 0, true)]);
+    assert_eq!(
+        m.active(),
+        Active::Activating,
+        "until its exec is confirmed"
+    );
+    m.handle(&s, Event::Spawned { main: true });
     assert_eq!(m.state, State::Running);
     assert_eq!(m.active(), Active::Active);
     main_gone(&mut m, &s, OK);
@@ -73,7 +86,7 @@ fn simple_is_active_once_spawned_and_dead_after_a_clean_exit() {
 fn a_failed_main_process_leaves_the_unit_failed_with_the_reason() {
     let s = spec(ServiceType::Simple);
     let mut m = Machine::default();
-    m.handle(&s, Event::Start);
+    start(&mut m, &s);
     main_gone(&mut m, &s, BAD);
     assert_eq!(m.state, State::Failed);
     assert_eq!(m.result, ServiceResult::ExitCode);
@@ -160,13 +173,14 @@ fn restart_on_failure_arms_the_timer_then_starts_again() {
     s.restart = RestartPolicy::OnFailure;
     s.restart_sec = Duration::from_millis(250);
     let mut m = Machine::default();
-    m.handle(&s, Event::Start);
+    start(&mut m, &s);
     let out = main_gone(&mut m, &s, BAD);
     assert_eq!(m.state, State::AutoRestart);
     assert!(out.contains(&Action::ArmTimer(Duration::from_millis(250))));
     let out = m.handle(&s, Event::RestartTimer);
     assert_eq!(spawned(&out), vec![(ExecList::Start, 0, true)]);
     assert_eq!(m.restarts, 1);
+    m.handle(&s, Event::Spawned { main: true });
     assert_eq!(m.state, State::Running);
     // A clean exit is not restarted under on-failure.
     main_gone(&mut m, &s, OK);
@@ -180,7 +194,7 @@ fn a_requested_stop_runs_execstop_then_signals_and_never_restarts() {
     s.stop_post = vec![false];
     s.restart = RestartPolicy::Always;
     let mut m = Machine::default();
-    m.handle(&s, Event::Start);
+    start(&mut m, &s);
     let out = m.handle(&s, Event::Stop);
     assert_eq!(spawned(&out), vec![(ExecList::Stop, 0, false)]);
     assert_eq!(m.active(), Active::Deactivating);
@@ -206,7 +220,7 @@ fn a_requested_stop_runs_execstop_then_signals_and_never_restarts() {
 fn a_stop_that_times_out_escalates_to_sigkill() {
     let s = spec(ServiceType::Simple);
     let mut m = Machine::default();
-    m.handle(&s, Event::Start);
+    start(&mut m, &s);
     m.handle(&s, Event::Stop);
     assert_eq!(m.state, State::StopSigterm);
     let out = m.handle(&s, Event::Timeout);
@@ -245,10 +259,17 @@ fn a_failing_start_pre_stops_the_start_unless_ignored() {
 
 #[test]
 fn an_exec_failure_fails_the_unit_with_resources() {
-    let s = spec(ServiceType::Simple);
+    let mut s = spec(ServiceType::Simple);
+    s.start_post = vec![false];
+    s.stop = vec![false];
     let mut m = Machine::default();
     m.handle(&s, Event::Start);
-    m.handle(&s, Event::SpawnFailed);
+    let out = m.handle(&s, Event::SpawnFailed { main: true });
+    assert!(
+        spawned(&out).is_empty(),
+        "neither ExecStartPost= nor ExecStop= runs"
+    );
+    m.handle(&s, Event::CgroupEmpty);
     assert_eq!(m.state, State::Failed);
     assert_eq!(m.result, ServiceResult::Resources);
 }
@@ -258,7 +279,7 @@ fn stopping_during_restart_delay_cancels_the_restart() {
     let mut s = spec(ServiceType::Simple);
     s.restart = RestartPolicy::Always;
     let mut m = Machine::default();
-    m.handle(&s, Event::Start);
+    start(&mut m, &s);
     main_gone(&mut m, &s, OK);
     assert_eq!(m.state, State::AutoRestart);
     let out = m.handle(&s, Event::Stop);
@@ -272,10 +293,115 @@ fn reload_runs_execreload_and_returns_to_running() {
     let mut s = spec(ServiceType::Simple);
     s.reload = vec![false];
     let mut m = Machine::default();
-    m.handle(&s, Event::Start);
+    start(&mut m, &s);
     let out = m.handle(&s, Event::Reload);
     assert_eq!(spawned(&out), vec![(ExecList::Reload, 0, false)]);
     assert_eq!(m.active(), Active::Reloading);
     m.handle(&s, Event::ControlExited(OK));
     assert_eq!(m.state, State::Running);
+}
+
+#[test]
+fn a_crash_goes_to_the_signals_without_execstop() {
+    let mut s = spec(ServiceType::Simple);
+    s.stop = vec![false];
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    let out = m.handle(&s, Event::MainExited(BAD));
+    assert!(
+        spawned(&out).is_empty(),
+        "ExecStop= is for stopping a healthy service"
+    );
+    m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(m.state, State::Failed);
+}
+
+#[test]
+fn a_clean_exit_of_the_main_process_still_runs_execstop_and_clears_leftovers() {
+    let mut s = spec(ServiceType::Simple);
+    s.stop = vec![false];
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    let out = m.handle(&s, Event::MainExited(OK));
+    assert_eq!(spawned(&out), vec![(ExecList::Stop, 0, false)]);
+    let out = m.handle(&s, Event::ControlExited(OK));
+    assert_eq!(
+        kills(&out),
+        vec![libc::SIGTERM, libc::SIGCONT],
+        "leftover children"
+    );
+    m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(m.state, State::Dead);
+}
+
+#[test]
+fn kill_mode_none_does_not_wait_for_what_it_did_not_signal() {
+    let mut s = spec(ServiceType::Simple);
+    s.kill_mode = KillMode::None;
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    let out = m.handle(&s, Event::Stop);
+    assert!(kills(&out).is_empty());
+    assert_eq!(m.state, State::Dead);
+}
+
+#[test]
+fn a_failed_reload_does_not_fail_the_unit() {
+    let mut s = spec(ServiceType::Simple);
+    s.reload = vec![false];
+    s.restart = RestartPolicy::OnFailure;
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    m.handle(&s, Event::Reload);
+    m.handle(&s, Event::ControlExited(BAD));
+    assert_eq!(m.state, State::Running);
+    assert!(m.reload_failed);
+    assert_eq!(m.result, ServiceResult::Success);
+    // A clean exit later is still clean: no restart under on-failure.
+    main_gone(&mut m, &s, OK);
+    assert_eq!(m.state, State::Dead);
+}
+
+#[test]
+fn the_main_process_dying_during_a_reload_stops_the_unit() {
+    let mut s = spec(ServiceType::Simple);
+    s.reload = vec![false];
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    m.handle(&s, Event::Reload);
+    m.handle(&s, Event::MainExited(BAD));
+    m.handle(&s, Event::ControlExited(OK));
+    m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(m.state, State::Failed);
+}
+
+#[test]
+fn a_forking_daemon_whose_main_pid_exits_is_stopped_even_with_children_left() {
+    let mut s = spec(ServiceType::Forking);
+    s.has_pid_file = true;
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    m.handle(&s, Event::ControlExited(OK));
+    m.handle(&s, Event::MainPidKnown(true));
+    assert_eq!(m.state, State::Running);
+    let out = m.handle(&s, Event::MainExited(OK));
+    assert_eq!(kills(&out), vec![libc::SIGTERM, libc::SIGCONT]);
+    m.handle(&s, Event::CgroupEmpty);
+    assert_eq!(m.state, State::Dead);
+}
+
+#[test]
+fn a_failing_execstop_ends_its_list_and_is_recorded() {
+    let mut s = spec(ServiceType::Simple);
+    s.stop = vec![false, false];
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    m.handle(&s, Event::Stop);
+    let out = m.handle(&s, Event::ControlExited(BAD));
+    assert!(
+        spawned(&out).is_empty(),
+        "the second ExecStop= does not run"
+    );
+    main_gone(&mut m, &s, OK);
+    assert_eq!(m.result, ServiceResult::ExitCode);
 }

@@ -28,7 +28,7 @@ impl std::fmt::Display for Warning {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UnitSection {
     pub description: Option<String>,
     pub documentation: Vec<String>,
@@ -51,9 +51,45 @@ pub struct UnitSection {
     pub ignore_on_isolate: Option<bool>,
     pub conditions: Vec<Condition>,
     pub asserts: Vec<Condition>,
+    /// StartLimitIntervalSec=/StartLimitBurst=: at most `burst` starts within `interval`
+    /// (systemd's defaults: 5 in 10 s; an interval of 0 disables the limit).
+    pub start_limit_interval: Duration,
+    pub start_limit_burst: u32,
     /// SuccessAction=/FailureAction= (recorded; acted on with the boot issue).
     pub success_action: Option<String>,
     pub failure_action: Option<String>,
+}
+
+impl Default for UnitSection {
+    fn default() -> Self {
+        UnitSection {
+            description: None,
+            documentation: Vec::new(),
+            requires: Vec::new(),
+            requisite: Vec::new(),
+            wants: Vec::new(),
+            binds_to: Vec::new(),
+            part_of: Vec::new(),
+            conflicts: Vec::new(),
+            before: Vec::new(),
+            after: Vec::new(),
+            on_failure: Vec::new(),
+            on_success: Vec::new(),
+            requires_mounts_for: Vec::new(),
+            default_dependencies: None,
+            stop_when_unneeded: false,
+            refuse_manual_start: false,
+            refuse_manual_stop: false,
+            allow_isolate: false,
+            ignore_on_isolate: None,
+            conditions: Vec::new(),
+            asserts: Vec::new(),
+            start_limit_interval: Duration::from_secs(10),
+            start_limit_burst: 5,
+            success_action: None,
+            failure_action: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -301,12 +337,18 @@ fn unit_key(u: &mut UnitSection, key: &str, value: &str, line: usize, ctx: &mut 
         }
         "SuccessAction" => u.success_action = (!value.is_empty()).then(|| value.to_string()),
         "FailureAction" => u.failure_action = (!value.is_empty()).then(|| value.to_string()),
-        // Accepted, not acted on yet (job timeouts, start limits: issue 4).
+        "StartLimitIntervalSec" | "StartLimitInterval" => match parse_timespan(value) {
+            Some(t) => u.start_limit_interval = t.unwrap_or(Duration::ZERO),
+            None => ctx.warn(line, format!("{key}: not a time span: {value:?}, ignoring")),
+        },
+        "StartLimitBurst" => match value.parse::<u32>() {
+            Ok(n) => u.start_limit_burst = n,
+            Err(_) => ctx.warn(line, format!("{key}: not a number: {value:?}, ignoring")),
+        },
+        // Accepted, not acted on yet (job timeouts: issue 4).
         "JobTimeoutSec"
         | "JobRunningTimeoutSec"
         | "JobTimeoutAction"
-        | "StartLimitIntervalSec"
-        | "StartLimitBurst"
         | "StartLimitAction"
         | "SourcePath"
         | "CollectMode" => {}
