@@ -18,6 +18,7 @@ use crate::service::policy::ExitStatus;
 use crate::spawn::{self, cstring, SpawnError};
 use crate::unit::config::ServiceSection;
 use crate::unit::exec::{self, ExecCommand};
+use crate::unit::exec_config::{ExecContext, Input, Output};
 use crate::world::WorldRef;
 
 /// systemd's PATH for system services.
@@ -370,6 +371,8 @@ enum StartError {
     NoCommand(usize),
     #[error("failed to determine user credentials: {0}")]
     User(String),
+    #[error("cannot open {0} for a standard stream: {1}")]
+    Stream(String, nix::Error),
     #[error("cannot open the cgroup {0}: {1}")]
     Cgroup(String, nix::Error),
     #[error("EnvironmentFile={path}: {source}")]
@@ -404,8 +407,14 @@ fn spawn_command(
         .get(index)
         .ok_or(StartError::NoCommand(index))?;
 
+    let x = &s.exec;
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("PATH".into(), DEFAULT_PATH.into());
+    for k in &x.pass_environment {
+        if let Ok(v) = std::env::var(k) {
+            env.insert(k.clone(), v);
+        }
+    }
     // '+': full privileges, User=/Group= not applied.
     let user = if cmd.full_privileges {
         None
@@ -432,10 +441,26 @@ fn spawn_command(
             env.insert("LOGNAME".into(), u.name.clone());
             env.insert("HOME".into(), u.dir.display().to_string());
             env.insert("SHELL".into(), u.shell.display().to_string());
-            Some((u.uid.as_raw(), gid))
+            Some((u.uid.as_raw(), gid, u.name))
         }
         None => None,
     };
+    let mut groups: Vec<libc::gid_t> = Vec::new();
+    if let Some((_, gid, _)) = &ids {
+        groups.push(*gid);
+    }
+    for g in &x.supplementary_groups {
+        let gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => nix::unistd::Group::from_name(g)
+                .map_err(|e| StartError::User(e.to_string()))?
+                .ok_or_else(|| StartError::User(format!("no such group {g:?}")))?
+                .gid
+                .as_raw(),
+        };
+        groups.push(gid);
+    }
+    let ids = ids.map(|(u, g, _)| (u, g));
     for (path, optional) in &s.environment_files {
         match read_env_file(path) {
             Ok(vars) => env.extend(vars),
@@ -459,12 +484,25 @@ fn spawn_command(
     if let (Some(pid), false) = (main_pid, main) {
         env.insert("MAINPID".into(), pid.to_string());
     }
+    for u in &x.unset_environment {
+        match u.split_once('=') {
+            Some((k, v)) => {
+                if env.get(k).is_some_and(|cur| cur == v) {
+                    env.remove(k);
+                }
+            }
+            None => {
+                env.remove(u);
+            }
+        }
+    }
     let argv: Vec<String> = if cmd.no_env_expand {
         cmd.argv.clone()
     } else {
         exec::expand_env(&cmd.argv, &env)
     };
     let path = resolve_path(&cmd.path);
+    let streams = open_streams(world, unit, x)?;
     let command = spawn::Command {
         path: cstring(&path)?,
         argv: argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?,
@@ -472,10 +510,14 @@ fn spawn_command(
             .iter()
             .map(|(k, v)| cstring(&format!("{k}={v}")))
             .collect::<Result<_, _>>()?,
-        working_directory: cstring(s.working_directory.as_deref().unwrap_or("/"))?,
-        output: log_pipe(world, unit),
+        working_directory: cstring(&working_directory(s, ids.is_some()))?,
+        stdin: streams.stdin.as_ref().map(|f| f.as_raw_fd()),
+        stdout: streams.stdout.fd(),
+        stderr: streams.stderr.fd(),
         ids,
+        groups,
         pass_fds: Vec::new(),
+        setup: setup(x)?,
     };
     let cgroup = cgroup_dir(world, unit);
     let cgroup_fd = match &cgroup {
@@ -521,6 +563,163 @@ fn spawn_command(
     let _ = name;
     tokio::task::spawn_local(await_report(world.clone(), pid));
     Ok(())
+}
+
+/// WorkingDirectory=, with `~` for the user's home; `/` by default.
+fn working_directory(s: &ServiceSection, has_user: bool) -> String {
+    match s.working_directory.as_deref() {
+        Some("~") if has_user => std::env::var("HOME").unwrap_or_else(|_| "/".into()),
+        Some(d) => d.trim_start_matches('-').to_string(),
+        None => "/".into(),
+    }
+}
+
+/// Where a stream goes: an fd we own (a file), the unit's log pipe, or /dev/null.
+enum Stream {
+    Own(OwnedFd),
+    Borrowed(i32),
+    Null,
+}
+
+impl Stream {
+    fn fd(&self) -> Option<i32> {
+        match self {
+            Stream::Own(f) => Some(f.as_raw_fd()),
+            Stream::Borrowed(fd) => Some(*fd),
+            Stream::Null => None,
+        }
+    }
+}
+
+struct Streams {
+    stdin: Option<OwnedFd>,
+    stdout: Stream,
+    stderr: Stream,
+}
+
+fn open_path(path: &str, flags: nix::fcntl::OFlag) -> Result<OwnedFd, StartError> {
+    nix::fcntl::open(
+        path,
+        flags | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOCTTY,
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .map_err(|e| StartError::Stream(path.to_string(), e))
+}
+
+fn open_output(
+    world: &WorldRef,
+    unit: UnitId,
+    o: &Output,
+    tty: &str,
+) -> Result<Stream, StartError> {
+    use nix::fcntl::OFlag;
+    Ok(match o {
+        Output::Log | Output::Inherit => match log_pipe(world, unit) {
+            Some(fd) => Stream::Borrowed(fd),
+            None => Stream::Null,
+        },
+        Output::Null => Stream::Null,
+        Output::Tty => Stream::Own(open_path(tty, OFlag::O_WRONLY)?),
+        Output::File(p) => Stream::Own(open_path(p, OFlag::O_WRONLY | OFlag::O_CREAT)?),
+        Output::Append(p) => Stream::Own(open_path(
+            p,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND,
+        )?),
+        Output::Truncate(p) => Stream::Own(open_path(
+            p,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC,
+        )?),
+    })
+}
+
+fn open_streams(world: &WorldRef, unit: UnitId, x: &ExecContext) -> Result<Streams, StartError> {
+    use nix::fcntl::OFlag;
+    let stdin = match &x.standard_input {
+        Input::Null => None,
+        Input::Tty => Some(open_path(&x.tty_path, OFlag::O_RDWR)?),
+        Input::File(p) => Some(open_path(p, OFlag::O_RDONLY)?),
+    };
+    let stdout = open_output(world, unit, &x.standard_output, &x.tty_path)?;
+    // StandardError=inherit (the default) goes where stdout goes.
+    let stderr = match &x.standard_error {
+        Output::Inherit => match &stdout {
+            Stream::Own(f) => Stream::Own(f.try_clone().map_err(|e| {
+                StartError::Stream(
+                    "stdout".into(),
+                    nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                )
+            })?),
+            Stream::Borrowed(fd) => Stream::Borrowed(*fd),
+            Stream::Null => Stream::Null,
+        },
+        other => open_output(world, unit, other, &x.tty_path)?,
+    };
+    Ok(Streams {
+        stdin,
+        stdout,
+        stderr,
+    })
+}
+
+/// The child's process attributes, from the unit's settings.
+fn setup(x: &ExecContext) -> Result<spawn::Setup, StartError> {
+    let affinity = if x.cpu_affinity.is_empty() {
+        None
+    } else {
+        // SAFETY: cpu_set_t is a plain bit array; all-zero is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for &c in &x.cpu_affinity {
+            // SAFETY: CPU_SET writes inside the set for c < CPU_SETSIZE (checked at parse).
+            unsafe { libc::CPU_SET(c, &mut set) };
+        }
+        Some(set)
+    };
+    let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    Ok(spawn::Setup {
+        ignore_sigpipe: x.ignore_sigpipe,
+        umask: x.umask,
+        oom_score_adj: x
+            .oom_score_adjust
+            .map(|v| cstring(&v.to_string()))
+            .transpose()?,
+        nice: x.nice,
+        sched: x.cpu_sched_policy.map(|p| {
+            (
+                p,
+                x.cpu_sched_priority.unwrap_or(0),
+                x.cpu_sched_reset_on_fork,
+            )
+        }),
+        ioprio: match (x.io_class, x.io_priority) {
+            (None, None) => None,
+            (class, prio) => Some(((class.unwrap_or(2) as i32) << 13) | prio.unwrap_or(4) as i32),
+        },
+        affinity,
+        timer_slack_nsec: x.timer_slack_nsec,
+        personality: x.personality,
+        limits: x
+            .limits
+            .iter()
+            .map(|(res, (soft, hard))| {
+                (
+                    *res,
+                    libc::rlimit {
+                        rlim_cur: *soft,
+                        rlim_max: *hard,
+                    },
+                )
+            })
+            .collect(),
+        root_directory: x.root_directory.as_deref().map(cstring).transpose()?,
+        bounding_set: x.capability_bounding_set,
+        cap_last,
+        ambient: x.ambient_capabilities,
+        secure_bits: (x.secure_bits != 0).then_some(x.secure_bits),
+        no_new_privileges: x.no_new_privileges,
+    })
 }
 
 fn signal_of(n: i32) -> Option<Signal> {

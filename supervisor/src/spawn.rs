@@ -34,12 +34,42 @@ pub struct Command {
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     pub working_directory: CString,
-    /// Where stdout and stderr go (the unit's log pipe), if anywhere; stdin is /dev/null.
-    pub output: Option<RawFd>,
-    /// setgid/setgroups/setuid to these, when set.
+    /// The standard streams; None is /dev/null.
+    pub stdin: Option<RawFd>,
+    pub stdout: Option<RawFd>,
+    pub stderr: Option<RawFd>,
+    /// setgroups/setgid/setuid to these, when set.
     pub ids: Option<(u32, u32)>,
+    pub groups: Vec<libc::gid_t>,
     /// fds to hand over at 3, 4, … (LISTEN_FDS).
     pub pass_fds: Vec<RawFd>,
+    pub setup: Setup,
+}
+
+/// The process attributes set in the child (systemd.exec(5)), prepared by the parent.
+#[derive(Default)]
+pub struct Setup {
+    pub ignore_sigpipe: bool,
+    pub umask: u32,
+    /// Text for /proc/self/oom_score_adj.
+    pub oom_score_adj: Option<CString>,
+    pub nice: Option<i32>,
+    /// (policy, priority, reset on fork)
+    pub sched: Option<(i32, i32, bool)>,
+    /// The ioprio_set value: class << 13 | priority.
+    pub ioprio: Option<i32>,
+    pub affinity: Option<libc::cpu_set_t>,
+    pub timer_slack_nsec: Option<u64>,
+    pub personality: Option<u64>,
+    /// (resource, limit); NOFILE is always set (systemd's 1024:524288 unless given).
+    pub limits: Vec<(u32, libc::rlimit)>,
+    pub root_directory: Option<CString>,
+    /// Capabilities kept in the bounding set, and the highest capability the kernel knows.
+    pub bounding_set: Option<u64>,
+    pub cap_last: u32,
+    pub ambient: u64,
+    pub secure_bits: Option<u32>,
+    pub no_new_privileges: bool,
 }
 
 pub fn cstring(s: &str) -> Result<CString, SpawnError> {
@@ -255,7 +285,11 @@ unsafe fn child(
     // SAFETY: every call below is async-signal-safe and works on fds and memory prepared by
     // the parent before the clone.
     unsafe {
+        let s = &cmd.setup;
         proto::child::reset_signals();
+        if s.ignore_sigpipe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
         if libc::setsid() < 0 {
             fail(report);
         }
@@ -272,34 +306,166 @@ unsafe fn child(
         };
         let report = up(report, report);
         let devnull = up(devnull, report);
-        let out = up(cmd.output.unwrap_or(devnull), report);
+        let stdin = up(cmd.stdin.unwrap_or(devnull), report);
+        let stdout = up(cmd.stdout.unwrap_or(devnull), report);
+        let stderr = up(cmd.stderr.unwrap_or(devnull), report);
         for (i, &fd) in cmd.pass_fds.iter().enumerate() {
             let moved = up(fd, report);
             if proto::child::place_fd(moved, 3 + i as RawFd).is_err() {
                 fail(report);
             }
         }
-        if libc::dup2(devnull, 0) < 0 || libc::dup2(out, 1) < 0 || libc::dup2(out, 2) < 0 {
+        if libc::dup2(stdin, 0) < 0 || libc::dup2(stdout, 1) < 0 || libc::dup2(stderr, 2) < 0 {
             fail(report);
+        }
+        if let Some(text) = &s.oom_score_adj {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd < 0 || libc::write(fd, text.as_ptr().cast(), text.as_bytes().len()) < 0 {
+                fail(report);
+            }
+            libc::close(fd);
+        }
+        if let Some(nice) = s.nice {
+            if libc::setpriority(libc::PRIO_PROCESS, 0, nice) < 0 {
+                fail(report);
+            }
+        }
+        if let Some((policy, prio, reset)) = s.sched {
+            let param = libc::sched_param {
+                sched_priority: prio,
+            };
+            let p = if reset {
+                policy | libc::SCHED_RESET_ON_FORK
+            } else {
+                policy
+            };
+            if libc::sched_setscheduler(0, p, &param) < 0 {
+                fail(report);
+            }
+        }
+        if let Some(v) = s.ioprio {
+            // IOPRIO_WHO_PROCESS = 1, this process.
+            if libc::syscall(libc::SYS_ioprio_set, 1, 0, v) < 0 {
+                fail(report);
+            }
+        }
+        if let Some(set) = &s.affinity {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) < 0 {
+                fail(report);
+            }
+        }
+        if let Some(ns) = s.timer_slack_nsec {
+            if libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) < 0 {
+                fail(report);
+            }
+        }
+        if let Some(p) = s.personality {
+            if libc::personality(p as libc::c_ulong) < 0 {
+                fail(report);
+            }
         }
         if libc::setrlimit(libc::RLIMIT_NOFILE, nofile) < 0 {
             fail(report);
         }
-        libc::umask(0o022);
+        for (res, lim) in &s.limits {
+            if libc::setrlimit(*res as _, lim) < 0 {
+                fail(report);
+            }
+        }
+        libc::umask(s.umask);
+        if let Some(root) = &s.root_directory {
+            if libc::chroot(root.as_ptr()) < 0 {
+                fail(report);
+            }
+        }
         if libc::chdir(cmd.working_directory.as_ptr()) < 0 {
             fail(report);
         }
+        if let Some(bits) = s.secure_bits {
+            if libc::prctl(libc::PR_SET_SECUREBITS, bits as libc::c_ulong, 0, 0, 0) < 0 {
+                fail(report);
+            }
+        }
+        if let Some(keep) = s.bounding_set {
+            for cap in 0..=s.cap_last.min(63) {
+                if keep & (1u64 << cap) == 0
+                    && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0
+                    && *libc::__errno_location() != libc::EINVAL
+                {
+                    fail(report);
+                }
+            }
+        }
         if let Some((uid, gid)) = cmd.ids {
-            if libc::setgroups(0, std::ptr::null()) < 0
+            if s.ambient != 0 && libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 {
+                fail(report);
+            }
+            if libc::setgroups(cmd.groups.len(), cmd.groups.as_ptr()) < 0
                 || libc::setgid(gid) < 0
                 || libc::setuid(uid) < 0
             {
                 fail(report);
             }
         }
+        if s.ambient != 0 {
+            // Ambient capabilities must be permitted and inheritable first (capabilities(7)).
+            let header = CapHeader {
+                version: 0x2008_0522,
+                pid: 0,
+            };
+            let lo = (s.ambient & 0xffff_ffff) as u32;
+            let hi = (s.ambient >> 32) as u32;
+            let data = [
+                CapData {
+                    effective: lo,
+                    permitted: lo,
+                    inheritable: lo,
+                },
+                CapData {
+                    effective: hi,
+                    permitted: hi,
+                    inheritable: hi,
+                },
+            ];
+            if libc::syscall(libc::SYS_capset, &header, data.as_ptr()) < 0 {
+                fail(report);
+            }
+            for cap in 0..64u64 {
+                if s.ambient & (1 << cap) != 0
+                    && libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                        cap as libc::c_ulong,
+                        0,
+                        0,
+                    ) < 0
+                {
+                    fail(report);
+                }
+            }
+        }
+        if s.no_new_privileges && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+            fail(report);
+        }
         libc::execve(cmd.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
         fail(report)
     }
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
 }
 
 /// Writes errno to the report pipe and exits 127.

@@ -143,6 +143,8 @@ pub fn spec_of(s: &ServiceSection) -> Spec {
         send_sigkill: s.send_sigkill,
         success_codes: s.success_codes.clone(),
         success_signals: s.success_signals.clone(),
+        restart_prevent: s.restart_prevent.clone(),
+        restart_force: s.restart_force.clone(),
     }
 }
 

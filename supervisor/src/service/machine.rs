@@ -105,6 +105,17 @@ pub struct Spec {
     pub send_sigkill: bool,
     pub success_codes: Vec<i32>,
     pub success_signals: Vec<i32>,
+    /// RestartPreventExitStatus= / RestartForceExitStatus=: (codes, signals).
+    pub restart_prevent: (Vec<i32>, Vec<i32>),
+    pub restart_force: (Vec<i32>, Vec<i32>),
+}
+
+fn exit_matches(e: Option<ExitStatus>, list: &(Vec<i32>, Vec<i32>)) -> bool {
+    match e {
+        Some(ExitStatus::Code(c)) => list.0.contains(&c),
+        Some(ExitStatus::Signal { signal, .. }) => list.1.contains(&signal),
+        None => false,
+    }
 }
 
 impl Spec {
@@ -510,7 +521,13 @@ impl Machine {
         self.current = None;
         self.has_main = false;
         self.has_control = false;
-        if !self.stop_requested && should_restart(spec.restart, self.result) {
+        let prevented = exit_matches(self.last_exit, &spec.restart_prevent);
+        let forced = exit_matches(self.last_exit, &spec.restart_force);
+        if !self.stop_requested
+            && !prevented
+            && self.result != ServiceResult::StartLimitHit
+            && (forced || should_restart(spec.restart, self.result))
+        {
             self.state = State::AutoRestart;
             out.push(Action::ArmTimer(spec.restart_sec));
         } else if self.result == ServiceResult::Success {

@@ -25,6 +25,8 @@ fn spec(stype: ServiceType) -> Spec {
         send_sigkill: true,
         success_codes: vec![],
         success_signals: vec![],
+        restart_prevent: (vec![], vec![]),
+        restart_force: (vec![], vec![]),
     }
 }
 
@@ -404,4 +406,25 @@ fn a_failing_execstop_ends_its_list_and_is_recorded() {
     );
     main_gone(&mut m, &s, OK);
     assert_eq!(m.result, ServiceResult::ExitCode);
+}
+
+#[test]
+fn restart_prevent_and_force_exit_status_override_restart() {
+    let mut s = spec(ServiceType::Simple);
+    s.restart = RestartPolicy::OnFailure;
+    s.restart_prevent = (vec![7], vec![]);
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    main_gone(&mut m, &s, ExitStatus::Code(7));
+    assert_eq!(m.state, State::Failed, "7 prevents the restart");
+    s.restart = RestartPolicy::No;
+    s.restart_force = (vec![0], vec![libc::SIGUSR1]);
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    main_gone(&mut m, &s, OK);
+    assert_eq!(
+        m.state,
+        State::AutoRestart,
+        "0 forces it even with Restart=no"
+    );
 }

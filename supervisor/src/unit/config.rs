@@ -127,6 +127,12 @@ pub struct ServiceSection {
     pub send_sigkill: bool,
     pub success_codes: Vec<i32>,
     pub success_signals: Vec<i32>,
+    /// RestartPreventExitStatus=/RestartForceExitStatus=: exit codes (and signals) that never /
+    /// always restart, whatever Restart= says.
+    pub restart_prevent: (Vec<i32>, Vec<i32>),
+    pub restart_force: (Vec<i32>, Vec<i32>),
+    /// The execution environment.
+    pub exec: super::exec_config::ExecContext,
 }
 
 impl Default for ServiceSection {
@@ -155,6 +161,9 @@ impl Default for ServiceSection {
             send_sigkill: true,
             success_codes: Vec::new(),
             success_signals: Vec::new(),
+            restart_prevent: (Vec::new(), Vec::new()),
+            restart_force: (Vec::new(), Vec::new()),
+            exec: Default::default(),
         }
     }
 }
@@ -523,55 +532,71 @@ fn service_key(
                 }
             }
         }
-        // The execution environment and the rest of babysitting come with issue 4; these are
-        // accepted so that existing unit files load without noise, and not yet applied.
+        "RestartPreventExitStatus" | "RestartForceExitStatus" => {
+            let dst = if key == "RestartPreventExitStatus" {
+                &mut s.restart_prevent
+            } else {
+                &mut s.restart_force
+            };
+            if value.is_empty() {
+                dst.0.clear();
+                dst.1.clear();
+            }
+            for w in value.split_whitespace() {
+                if let Ok(code) = w.parse::<i32>() {
+                    dst.0.push(code);
+                } else if let Some(sig) = signal_number(w) {
+                    dst.1.push(sig);
+                } else {
+                    ctx.warn(
+                        line,
+                        format!("{key}: {w:?} is neither an exit code nor a signal, ignoring"),
+                    );
+                }
+            }
+        }
+        // Accepted so that existing unit files load without noise, and not applied yet (the
+        // rest of issue 4: mount-namespace views, directories, cgroup limits, watchdog…).
         "NotifyAccess"
         | "GuessMainPID"
-        | "StandardOutput"
-        | "StandardError"
-        | "StandardInput"
-        | "SyslogIdentifier"
-        | "Nice"
-        | "UMask"
-        | "LimitNOFILE"
-        | "LimitCORE"
-        | "LimitNPROC"
-        | "LimitMEMLOCK"
-        | "PrivateTmp"
-        | "ProtectSystem"
-        | "ProtectHome"
-        | "NoNewPrivileges"
         | "WatchdogSec"
         | "TasksMax"
         | "MemoryMax"
+        | "MemoryHigh"
         | "CPUQuota"
+        | "CPUWeight"
+        | "IOWeight"
         | "RuntimeDirectory"
         | "StateDirectory"
+        | "CacheDirectory"
+        | "LogsDirectory"
+        | "RuntimeDirectoryMode"
+        | "StateDirectoryMode"
         | "Slice"
         | "Delegate"
-        | "OOMScoreAdjust"
-        | "CapabilityBoundingSet"
-        | "AmbientCapabilities"
         | "ReadWritePaths"
         | "ReadOnlyPaths"
+        | "InaccessiblePaths"
+        | "PrivateTmp"
+        | "ProtectSystem"
+        | "ProtectHome"
         | "PrivateDevices"
-        | "RestartPreventExitStatus"
-        | "RestartForceExitStatus"
         | "FileDescriptorStoreMax"
         | "TimeoutAbortSec"
         | "KillSignalOverride"
         | "FinalKillSignal"
         | "SendSIGHUP"
-        | "IgnoreSIGPIPE"
-        | "TTYPath"
-        | "RootDirectory"
-        | "SupplementaryGroups"
-        | "PassEnvironment"
-        | "UnsetEnvironment"
         | "DynamicUser"
         | "BusName"
-        | "Sockets" => {}
-        _ => return false,
+        | "Sockets"
+        | "RestartKillSignal"
+        | "RestartSteps"
+        | "RestartMaxDelaySec" => {}
+        k => match super::exec_config::apply(&mut s.exec, k, value) {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => ctx.warn(line, format!("{e}, ignoring")),
+        },
     }
     true
 }

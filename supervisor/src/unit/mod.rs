@@ -6,6 +6,7 @@ pub mod capability;
 pub mod condition;
 pub mod config;
 pub mod exec;
+pub mod exec_config;
 pub mod load;
 pub mod name;
 pub mod specifier;

@@ -1,0 +1,211 @@
+//! The execution environment, checked from inside the service: each service reports what it
+//! sees (ids, groups, environment, cwd, umask, nice, scheduler, I/O class, affinity, limits,
+//! capabilities, no_new_privs, oom score, timer slack) and the test compares with its unit.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use cairn_integration::Sandbox;
+
+fn out(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `key=value` lines the service wrote.
+fn report(sb: &Sandbox, name: &str) -> BTreeMap<String, String> {
+    std::fs::read_to_string(sb.dir().join("out").join(name))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// /proc/self/status fields.
+fn status_field(text: &str, field: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The probe each service runs: `sh @DIR@/probe.sh NAME` writes @DIR@/out/NAME (key=value
+/// lines) and @DIR@/out/NAME.status (its /proc/self/status). A script file, so that no
+/// quoting or `$` expansion of the unit file gets in the way.
+const PROBE: &str = r#"exec > "$DIR/out/$1"
+echo uid=$(id -u); echo gid=$(id -g); echo groups=$(id -G); echo umask=$(umask)
+echo cwd=$(pwd); echo nofile_soft=$(ulimit -Sn); echo nofile_hard=$(ulimit -Hn)
+echo core=$(ulimit -Sc); echo foo=$FOO; echo space=$SPACE; echo unwanted=${UNWANTED-unset}
+echo path=$PATH
+echo nice=$(cut -d" " -f19 /proc/$$/stat); echo policy=$(cut -d" " -f41 /proc/$$/stat)
+echo oom=$(cat /proc/$$/oom_score_adj)
+# Read by the shell itself: another process would need CAP_SYS_NICE to read it.
+read slack < /proc/$$/timerslack_ns; echo slack=$slack
+echo ioprio=$(ionice -p $$)
+cp /proc/$$/status "$DIR/out/$1.status"
+"#;
+
+fn start_with(units: &[(&str, &str)]) -> Sandbox {
+    let mut b = Sandbox::builder().unit("default.target", "[Unit]\nDescription=none\n");
+    for (n, t) in units {
+        b = b.unit(n, t);
+    }
+    let sb = b.start().unwrap();
+    let dir = sb.dir().join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(
+        sb.dir().join("probe.sh"),
+        format!("DIR={}\n{PROBE}", sb.dir().display()),
+    )
+    .unwrap();
+    sb
+}
+
+#[test]
+fn every_process_knob_is_seen_from_inside() {
+    let unit = "[Service]\nType=oneshot\nRemainAfterExit=yes\nUser=nobody\nGroup=nogroup\n\
+         SupplementaryGroups=100 1\nEnvironment=FOO=bar \"SPACE=a b\" UNWANTED=x\n\
+         UnsetEnvironment=UNWANTED\nWorkingDirectory=@DIR@/out\nUMask=0027\nNice=7\n\
+         CPUSchedulingPolicy=batch\nIOSchedulingClass=idle\nCPUAffinity=0\n\
+         LimitNOFILE=321:654\nLimitCORE=0\nNoNewPrivileges=yes\nOOMScoreAdjust=123\n\
+         TimerSlackNSec=4242\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_KILL\n\
+         AmbientCapabilities=CAP_NET_BIND_SERVICE\n\
+         ExecStart=/bin/sh @DIR@/probe.sh knobs\n";
+    let sb = start_with(&[("knobs.service", unit)]);
+    let o = sb.ctl(&["start", "knobs.service"]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        out(&o),
+        out(&sb.ctl(&["status", "knobs"]))
+    );
+    let r = report(&sb, "knobs");
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let nogroup = nix::unistd::Group::from_name("nogroup").unwrap().unwrap();
+    assert_eq!(r["uid"], nobody.uid.to_string(), "{r:?}");
+    assert_eq!(r["gid"], nogroup.gid.to_string());
+    let groups: Vec<&str> = r["groups"].split_whitespace().collect();
+    assert!(
+        groups.contains(&"100") && groups.contains(&"1"),
+        "{groups:?}"
+    );
+    assert_eq!(r["umask"], "0027");
+    assert_eq!(r["cwd"], sb.dir().join("out").display().to_string());
+    assert_eq!(r["nofile_soft"], "321");
+    assert_eq!(r["nofile_hard"], "654");
+    assert_eq!(r["core"], "0");
+    assert_eq!(r["foo"], "bar");
+    assert_eq!(r["space"], "a b");
+    assert_eq!(r["unwanted"], "unset");
+    assert!(r["path"].contains("/usr/bin"));
+    assert_eq!(r["nice"], "7");
+    assert_eq!(r["policy"], libc::SCHED_BATCH.to_string());
+    assert_eq!(r["oom"], "123");
+    assert_eq!(r["slack"], "4242");
+    assert_eq!(r["ioprio"], "idle");
+    let status = std::fs::read_to_string(sb.dir().join("out/knobs.status")).unwrap();
+    assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+    assert_eq!(status_field(&status, "Cpus_allowed_list"), "0");
+    let bnd = u64::from_str_radix(&status_field(&status, "CapBnd"), 16).unwrap();
+    assert_eq!(
+        bnd,
+        (1 << 10) | (1 << 5),
+        "CAP_NET_BIND_SERVICE and CAP_KILL"
+    );
+    let amb = u64::from_str_radix(&status_field(&status, "CapAmb"), 16).unwrap();
+    assert_eq!(
+        amb,
+        1 << 10,
+        "CAP_NET_BIND_SERVICE, ambient for a non-root user"
+    );
+}
+
+#[test]
+fn defaults_are_systemds() {
+    let unit =
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sh @DIR@/probe.sh defaults\n";
+    let sb = start_with(&[("defaults.service", unit)]);
+    let o = sb.ctl(&["start", "defaults.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let r = report(&sb, "defaults");
+    assert_eq!(r["uid"], "0");
+    assert_eq!(r["umask"], "0022");
+    assert_eq!(r["cwd"], "/");
+    assert_eq!(r["nofile_soft"], "1024");
+    assert_eq!(
+        r["path"],
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    );
+    let status = std::fs::read_to_string(sb.dir().join("out/defaults.status")).unwrap();
+    // IgnoreSIGPIPE=yes by default: SIGPIPE (13) is ignored.
+    let ign = u64::from_str_radix(&status_field(&status, "SigIgn"), 16).unwrap();
+    assert!(ign & (1 << 12) != 0, "SigIgn {ign:x}");
+    assert_eq!(status_field(&status, "NoNewPrivs"), "0");
+}
+
+#[test]
+fn standard_streams_go_where_the_unit_says() {
+    let sb = start_with(&[
+        (
+            "files.service",
+            "[Service]\nType=oneshot\nStandardOutput=append:@DIR@/out/app.log\nStandardError=truncate:@DIR@/out/err.log\n\
+             ExecStart=/bin/sh -c 'echo to-out; echo to-err >&2'\n",
+        ),
+        (
+            "quiet.service",
+            "[Service]\nType=oneshot\nStandardOutput=null\nStandardError=journal\nExecStart=/bin/sh -c 'echo hidden; echo shown >&2'\n",
+        ),
+    ]);
+    for _ in 0..2 {
+        let o = sb.ctl(&["start", "files.service"]);
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            out(&o),
+            out(&sb.ctl(&["status", "files"]))
+        );
+    }
+    let app = std::fs::read_to_string(sb.dir().join("out/app.log")).unwrap();
+    assert_eq!(app, "to-out\nto-out\n", "append: keeps what was there");
+    let err = std::fs::read_to_string(sb.dir().join("out/err.log")).unwrap();
+    assert_eq!(err, "to-err\n", "truncate: starts afresh");
+    assert!(sb.ctl(&["start", "quiet.service"]).status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    let log = out(&sb.ctl(&["log", "quiet.service"]));
+    assert!(!log.contains("hidden") && log.contains("shown"), "{log}");
+}
+
+#[test]
+fn exec_failures_name_the_reason() {
+    let sb = start_with(&[
+        (
+            "nouser.service",
+            "[Service]\nUser=no-such-user-cairn\nExecStart=/bin/true\n",
+        ),
+        (
+            "noexec.service",
+            "[Service]\nExecStart=@DIR@/units/noexec.service\n",
+        ),
+        (
+            "nodir.service",
+            "[Service]\nWorkingDirectory=/nonexistent/dir\nExecStart=/bin/true\n",
+        ),
+    ]);
+    for (unit, want) in [
+        ("nouser.service", "no such user"),
+        ("noexec.service", "EACCES"),
+        ("nodir.service", "ENOENT"),
+    ] {
+        let o = sb.ctl(&["start", unit]);
+        assert_eq!(o.status.code(), Some(1), "{unit}: {}", out(&o));
+        let status = out(&sb.ctl(&["status", unit]));
+        assert!(status.contains(want), "{unit}: {status}");
+        assert_eq!(sb.active_state(unit), "failed");
+    }
+}
