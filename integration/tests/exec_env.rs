@@ -209,3 +209,32 @@ fn exec_failures_name_the_reason() {
         assert_eq!(sb.active_state(unit), "failed");
     }
 }
+
+/// On this host the sandbox's cgroup tree has no memory/pids controller to delegate: a
+/// limit must then be a clear warning naming the controller, and the unit still runs. (Real
+/// limits are checked in the VM tier, on a full cgroup2.)
+#[test]
+fn a_limit_without_its_controller_is_a_clear_warning() {
+    let mut sb = start_with(&[(
+        "limited.service",
+        "[Service]\nMemoryMax=64M\nTasksMax=16\nCPUQuota=50%\nExecStart=/bin/sleep 1000\n",
+    )]);
+    let o = sb.ctl(&["start", "limited.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(sb.is_active("limited.service"));
+    let memory = sb.cgroup.join("system.slice/limited.service/memory.max");
+    if memory.exists() {
+        // The host delegated the controller after all: the limit must be in force.
+        assert_eq!(std::fs::read_to_string(memory).unwrap().trim(), (64u64 << 20).to_string());
+        return;
+    }
+    let status = out(&sb.ctl(&["status", "limited.service", "-n", "20"]));
+    assert!(
+        status.contains("MemoryMax=67108864: the memory controller is not enabled"),
+        "{status}"
+    );
+    sb.wait_until(Duration::from_secs(2), |sb| {
+        Ok(sb.log_text().contains("TasksMax=16: the pids controller is not enabled"))
+    })
+    .unwrap();
+}

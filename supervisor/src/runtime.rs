@@ -234,7 +234,59 @@ fn cgroup_dir(world: &WorldRef, unit: UnitId) -> Option<PathBuf> {
         return None;
     }
     w.io.units.entry(unit).or_default().cgroup = Some(dir.clone());
+    let limits = w
+        .manager
+        .units
+        .get(unit)
+        .map(|u| u.config.service.limits.clone())
+        .unwrap_or_default();
+    let cgroups = w.cgroups.clone();
+    drop(w);
+    if let Some(cg) = cgroups {
+        apply_limits(world, unit, &name, &cg, &dir, &limits);
+    }
     Some(dir)
+}
+
+/// Writes the unit's cgroup limits, enabling their controllers on the way down from the
+/// root first. A controller that cannot be enabled leaves a warning in the log and in the
+/// unit's own log, naming it; the unit still starts.
+fn apply_limits(
+    world: &WorldRef,
+    unit: UnitId,
+    name: &str,
+    cg: &crate::cgroup::Cgroups,
+    dir: &Path,
+    limits: &[crate::unit::resource::Limit],
+) {
+    for l in limits {
+        for parent in [cg.root().to_path_buf(), cg.system_slice()] {
+            let _ = crate::cgroup::write_file(
+                &parent.join("cgroup.subtree_control"),
+                &format!("+{}", l.controller),
+            );
+        }
+        if let Err(e) = crate::cgroup::write_file(&dir.join(l.file), &l.value) {
+            let text = match e {
+                crate::cgroup::CgroupError::ControllerNotEnabled { .. } => format!(
+                    "{}={}: the {} controller is not enabled for {}; the limit is not applied",
+                    l.key,
+                    l.value,
+                    l.controller,
+                    dir.display()
+                ),
+                other => format!("{}={}: {other}; the limit is not applied", l.key, l.value),
+            };
+            say!("{name}: {text}");
+            if let Some(rt) = world.borrow_mut().manager.rt_mut(unit) {
+                rt.log.push_line(
+                    0,
+                    proto::procinfo::realtime_usec(),
+                    &format!("<4>cairn: {text}"),
+                );
+            }
+        }
+    }
 }
 
 fn log_pipe(world: &WorldRef, unit: UnitId) -> Option<i32> {

@@ -98,6 +98,9 @@ pub struct Spec {
     pub stop_post: Vec<bool>,
     pub restart: RestartPolicy,
     pub restart_sec: Duration,
+    /// RestartSteps= and RestartMaxDelaySec=: exponential back-off.
+    pub restart_steps: u32,
+    pub restart_max_delay: Option<Duration>,
     pub timeout_start: Option<Duration>,
     pub timeout_stop: Option<Duration>,
     pub kill_mode: KillMode,
@@ -529,7 +532,12 @@ impl Machine {
             && (forced || should_restart(spec.restart, self.result))
         {
             self.state = State::AutoRestart;
-            out.push(Action::ArmTimer(spec.restart_sec));
+            out.push(Action::ArmTimer(super::policy::restart_delay(
+                spec.restart_sec,
+                spec.restart_steps,
+                spec.restart_max_delay,
+                self.restarts,
+            )));
         } else if self.result == ServiceResult::Success {
             self.state = State::Dead;
         } else {

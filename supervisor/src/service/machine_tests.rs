@@ -18,6 +18,8 @@ fn spec(stype: ServiceType) -> Spec {
         stop_post: vec![],
         restart: RestartPolicy::No,
         restart_sec: Duration::from_millis(100),
+        restart_steps: 0,
+        restart_max_delay: None,
         timeout_start: Some(Duration::from_secs(90)),
         timeout_stop: Some(Duration::from_secs(90)),
         kill_mode: KillMode::ControlGroup,
@@ -427,4 +429,28 @@ fn restart_prevent_and_force_exit_status_override_restart() {
         State::AutoRestart,
         "0 forces it even with Restart=no"
     );
+}
+
+#[test]
+fn restart_back_off_follows_the_recorded_schedule() {
+    let mut s = spec(ServiceType::Simple);
+    s.restart = RestartPolicy::Always;
+    s.restart_sec = Duration::from_millis(100);
+    s.restart_steps = 2;
+    s.restart_max_delay = Some(Duration::from_millis(400));
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    let mut schedule = Vec::new();
+    for _ in 0..4 {
+        let out = main_gone(&mut m, &s, BAD);
+        schedule.extend(out.iter().filter_map(|a| match a {
+            Action::ArmTimer(d) => Some(d.as_millis()),
+            _ => None,
+        }));
+        m.handle(&s, Event::RestartTimer);
+        m.handle(&s, Event::Spawned { main: true });
+    }
+    // Start and stop timeouts (90 s) are armed too; the restart delays are the short ones.
+    let delays: Vec<u128> = schedule.into_iter().filter(|d| *d <= 400).collect();
+    assert_eq!(delays, vec![100, 200, 400, 400]);
 }

@@ -153,6 +153,22 @@ pub fn result_of(
     }
 }
 
+/// The delay before restart number `n` (0 for the first): RestartSec= growing exponentially
+/// to RestartMaxDelaySec= over RestartSteps= restarts (systemd 254's RestartSteps=). Without
+/// steps or a maximum, RestartSec= every time.
+pub fn restart_delay(base: Duration, steps: u32, max: Option<Duration>, n: u32) -> Duration {
+    let Some(max) = max else { return base };
+    if steps == 0 || max <= base {
+        return base;
+    }
+    if n >= steps {
+        return max;
+    }
+    let b = base.as_secs_f64().max(1e-6);
+    let ratio = max.as_secs_f64() / b;
+    Duration::from_secs_f64(b * ratio.powf(f64::from(n) / f64::from(steps)))
+}
+
 /// systemd's defaults.
 pub const DEFAULT_RESTART_SEC: Duration = Duration::from_millis(100);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -185,6 +201,19 @@ mod tests {
             }
             assert!(!should_restart(P::No, result));
         }
+    }
+
+    #[test]
+    fn restart_delay_grows_to_the_maximum_in_steps() {
+        let base = Duration::from_millis(100);
+        let max = Some(Duration::from_secs(10));
+        let d: Vec<u128> = (0..6)
+            .map(|n| restart_delay(base, 4, max, n).as_millis())
+            .collect();
+        // 100 ms × 100^(n/4): 100, 316, 1000, 3162, then the maximum.
+        assert_eq!(d, vec![100, 316, 1000, 3162, 10000, 10000]);
+        assert_eq!(restart_delay(base, 0, max, 3), base);
+        assert_eq!(restart_delay(base, 4, None, 3), base);
     }
 
     #[test]

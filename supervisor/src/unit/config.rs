@@ -131,6 +131,10 @@ pub struct ServiceSection {
     /// always restart, whatever Restart= says.
     pub restart_prevent: (Vec<i32>, Vec<i32>),
     pub restart_force: (Vec<i32>, Vec<i32>),
+    pub restart_steps: u32,
+    pub restart_max_delay: Option<Duration>,
+    /// cgroup limits, in the order given (a later one of the same file wins).
+    pub limits: Vec<super::resource::Limit>,
     /// The execution environment.
     pub exec: super::exec_config::ExecContext,
 }
@@ -163,6 +167,9 @@ impl Default for ServiceSection {
             success_signals: Vec::new(),
             restart_prevent: (Vec::new(), Vec::new()),
             restart_force: (Vec::new(), Vec::new()),
+            restart_steps: 0,
+            restart_max_delay: None,
+            limits: Vec::new(),
             exec: Default::default(),
         }
     }
@@ -556,16 +563,10 @@ fn service_key(
             }
         }
         // Accepted so that existing unit files load without noise, and not applied yet (the
-        // rest of issue 4: mount-namespace views, directories, cgroup limits, watchdog…).
+        // rest of issue 4: mount-namespace views, directories, watchdog, NotifyAccess…).
         "NotifyAccess"
         | "GuessMainPID"
         | "WatchdogSec"
-        | "TasksMax"
-        | "MemoryMax"
-        | "MemoryHigh"
-        | "CPUQuota"
-        | "CPUWeight"
-        | "IOWeight"
         | "RuntimeDirectory"
         | "StateDirectory"
         | "CacheDirectory"
@@ -589,9 +590,27 @@ fn service_key(
         | "DynamicUser"
         | "BusName"
         | "Sockets"
-        | "RestartKillSignal"
-        | "RestartSteps"
-        | "RestartMaxDelaySec" => {}
+        | "RestartKillSignal" => {}
+        "MemoryMax" | "MemoryHigh" | "MemoryLow" | "MemoryMin" | "MemorySwapMax" | "TasksMax"
+        | "CPUQuota" | "CPUWeight" | "IOWeight" | "AllowedCPUs" => {
+            match super::resource::parse(key, value) {
+                Ok(Some(l)) => {
+                    s.limits.retain(|o| o.file != l.file);
+                    s.limits.push(l);
+                }
+                Ok(None) => return false,
+                Err(e) => ctx.warn(line, format!("{e}, ignoring")),
+            }
+        }
+        "RestartSteps" => match value.parse::<u32>() {
+            Ok(n) => s.restart_steps = n,
+            Err(_) => ctx.warn(line, format!("{key}: not a number: {value:?}, ignoring")),
+        },
+        "RestartMaxDelaySec" => {
+            if let Some(t) = timeout(key, value, line, ctx) {
+                s.restart_max_delay = t;
+            }
+        }
         k => match super::exec_config::apply(&mut s.exec, k, value) {
             Ok(true) => {}
             Ok(false) => return false,
