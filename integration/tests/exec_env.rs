@@ -225,7 +225,10 @@ fn a_limit_without_its_controller_is_a_clear_warning() {
     let memory = sb.cgroup.join("system.slice/limited.service/memory.max");
     if memory.exists() {
         // The host delegated the controller after all: the limit must be in force.
-        assert_eq!(std::fs::read_to_string(memory).unwrap().trim(), (64u64 << 20).to_string());
+        assert_eq!(
+            std::fs::read_to_string(memory).unwrap().trim(),
+            (64u64 << 20).to_string()
+        );
         return;
     }
     let status = out(&sb.ctl(&["status", "limited.service", "-n", "20"]));
@@ -234,7 +237,9 @@ fn a_limit_without_its_controller_is_a_clear_warning() {
         "{status}"
     );
     sb.wait_until(Duration::from_secs(2), |sb| {
-        Ok(sb.log_text().contains("TasksMax=16: the pids controller is not enabled"))
+        Ok(sb
+            .log_text()
+            .contains("TasksMax=16: the pids controller is not enabled"))
     })
     .unwrap();
 }

@@ -427,7 +427,7 @@ fn a_notify_service_is_active_only_once_it_says_ready() {
     let mut sb = Sandbox::builder()
         .unit(
             "notifier.service",
-            "[Service]\nType=notify\nExecStart=/bin/sh -c 'while [ ! -e @DIR@/go ]; do sleep 0.05; done; systemd-notify --ready --status=serving; exec sleep 1000'\n",
+            "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/bin/sh -c 'while [ ! -e @DIR@/go ]; do sleep 0.05; done; systemd-notify --ready --status=serving; exec sleep 1000'\n",
         )
         .unit("default.target", "[Unit]\nDescription=none\n")
         .start()
@@ -650,4 +650,57 @@ fn output_of_a_running_service_is_still_read_after_a_supervisor_crash() {
         "same shell"
     );
     assert!(sb.is_active("ticker.service"));
+}
+
+#[test]
+fn notify_access_is_enforced_by_credentials() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "strict.service",
+            "[Service]\nType=notify\nTimeoutStartSec=2\nExecStart=/bin/sh -c 'sh -c \"systemd-notify --ready; true\"; exec sleep 1000'\n",
+        )
+        .unit("default.target", "[Unit]\nDescription=none\n")
+        .start()
+        .unwrap();
+    // systemd-notify sends with its parent's pid (root may), and its parent here is a second
+    // shell, not the main process: with the default NotifyAccess=main its READY=1 is refused,
+    // and the start times out.
+    let o = sb.ctl(&["start", "strict.service"]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert_eq!(sb.property("strict.service", "Result"), "timeout");
+    sb.wait_until(Duration::from_secs(2), |sb| {
+        Ok(sb
+            .log_text()
+            .contains("notify: message for strict.service from pid")
+            && sb.log_text().contains("refused: NotifyAccess=main"))
+    })
+    .unwrap();
+}
+
+#[test]
+fn the_watchdog_fires_when_the_service_stops_pinging() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "dog.service",
+            "[Service]\nType=notify\nNotifyAccess=all\nWatchdogSec=1\nRestart=on-watchdog\nRestartSec=10s\n\
+             ExecStart=/bin/sh -c 'echo usec=$WATCHDOG_USEC; systemd-notify --ready; for i in 1 2 3 4; do systemd-notify WATCHDOG=1; sleep 0.3; done; echo stopped pinging; exec sleep 1000'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=dog.service\n")
+        .start()
+        .unwrap();
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        Ok(sb.property("dog.service", "Result") == "watchdog")
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", out(&sb.ctl(&["status", "dog"]))));
+    let log = out(&sb.ctl(&["log", "dog.service"]));
+    assert!(log.contains("usec=1000000"), "{log}");
+    assert!(log.contains("stopped pinging"), "{log}");
+    // The pings kept it alive past one WatchdogSec; then it was killed (SIGABRT) and waits to
+    // restart per Restart=on-watchdog.
+    sb.wait_until(Duration::from_secs(5), |sb| {
+        Ok(sb.active_state("dog.service") == "activating")
+    })
+    .unwrap();
+    let status = out(&sb.ctl(&["status", "dog.service"]));
+    assert!(status.contains("signal=ABRT"), "{status}");
 }

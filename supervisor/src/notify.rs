@@ -17,6 +17,7 @@ use crate::job::graph::UnitId;
 use crate::manager::Kind;
 use crate::say;
 use crate::service::machine::Event;
+use crate::unit::config::NotifyAccess;
 use crate::world::WorldRef;
 
 /// The largest datagram read (systemd reads up to a page per message plus fds).
@@ -134,14 +135,74 @@ fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> bool {
             continue;
         };
         let data = buf.get(..len.min(MAX_DATAGRAM)).unwrap_or(&[]);
-        apply(world, unit, &parse(data));
+        if allowed(world, unit, pid) {
+            apply(world, unit, &parse(data));
+        }
     }
+}
+
+/// NotifyAccess=, enforced by the sender's credentials: `main` only the main process, `exec`
+/// also the control process (an Exec* command), `all` any process of the unit, `none` no one.
+fn allowed(world: &WorldRef, unit: UnitId, pid: i32) -> bool {
+    let w = world.borrow();
+    let Some(u) = w.manager.units.get(unit) else {
+        return false;
+    };
+    let Some(Kind::Service(s)) = w.manager.rt.get(unit as usize).map(|r| &r.kind) else {
+        return false;
+    };
+    let access = crate::runtime::notify_access(&u.config.service, s.spec.stype);
+    let ok = match access {
+        NotifyAccess::None => false,
+        NotifyAccess::Main => s.main_pid == Some(pid),
+        NotifyAccess::Exec => s.main_pid == Some(pid) || s.control_pid == Some(pid),
+        NotifyAccess::All => true,
+    };
+    if !ok {
+        let what = match access {
+            NotifyAccess::None => "NotifyAccess=none",
+            NotifyAccess::Main => "NotifyAccess=main and it is not the main process",
+            NotifyAccess::Exec => {
+                "NotifyAccess=exec and it is neither the main nor a control process"
+            }
+            NotifyAccess::All => "",
+        };
+        say!(
+            "notify: message for {} from pid {pid} refused: {what}",
+            u.name
+        );
+    }
+    ok
 }
 
 fn apply(world: &WorldRef, unit: UnitId, assignments: &[(String, String)]) {
     for (k, v) in assignments {
         match k.as_str() {
             "READY" if v == "1" => world.borrow_mut().manager.push(unit, Event::Ready),
+            "STOPPING" if v == "1" => world.borrow_mut().manager.push(unit, Event::Stopping),
+            "RELOADING" if v == "1" => world.borrow_mut().manager.push(unit, Event::Reloading),
+            "WATCHDOG" if v == "1" => world.borrow_mut().manager.push(unit, Event::WatchdogPing),
+            "WATCHDOG" if v == "trigger" => world
+                .borrow_mut()
+                .manager
+                .push(unit, Event::WatchdogTimeout),
+            "EXTEND_TIMEOUT_USEC" => {
+                if let Ok(us) = v.parse::<u64>() {
+                    world.borrow_mut().manager.push(
+                        unit,
+                        Event::ExtendTimeout(std::time::Duration::from_micros(us)),
+                    );
+                }
+            }
+            "ERRNO" => {
+                let mut w = world.borrow_mut();
+                if let Some(Kind::Service(s)) = w.manager.rt_mut(unit).map(|r| &mut r.kind) {
+                    s.status_text = Some(match &s.status_text {
+                        Some(t) => format!("{t} (errno {v})"),
+                        None => format!("errno {v}"),
+                    });
+                }
+            }
             "STATUS" => {
                 let mut w = world.borrow_mut();
                 if let Some(Kind::Service(s)) = w.manager.rt_mut(unit).map(|r| &mut r.kind) {

@@ -16,7 +16,7 @@ use crate::say;
 use crate::service::machine::{Action, Event, ExecList, KillMode, ServiceType, State, Whom};
 use crate::service::policy::ExitStatus;
 use crate::spawn::{self, cstring, SpawnError};
-use crate::unit::config::ServiceSection;
+use crate::unit::config::{NotifyAccess, ServiceSection};
 use crate::unit::exec::{self, ExecCommand};
 use crate::unit::exec_config::{ExecContext, Input, Output};
 use crate::world::WorldRef;
@@ -31,6 +31,8 @@ pub struct UnitIo {
     pub timer_gen: u64,
     /// The armed timer's task, aborted when the timer is re-armed or disarmed.
     pub timer: Option<tokio::task::AbortHandle>,
+    /// The watchdog's timer (WatchdogSec=), likewise.
+    pub watchdog: Option<tokio::task::AbortHandle>,
     pub cgroup: Option<PathBuf>,
 }
 
@@ -118,6 +120,27 @@ fn service_action(world: &WorldRef, unit: UnitId, action: Action) {
             io.timer_gen += 1;
             if let Some(t) = io.timer.take() {
                 t.abort();
+            }
+        }
+        Action::ArmWatchdog(d) => {
+            let w2 = world.clone();
+            let handle = tokio::task::spawn_local(async move {
+                tokio::time::sleep(d).await;
+                let name = unit_name(&w2, unit);
+                say!("{name}: watchdog timeout ({d:?} without WATCHDOG=1)");
+                push(&w2, unit, Event::WatchdogTimeout);
+                process(&w2);
+            });
+            let mut w = world.borrow_mut();
+            let io = w.io.units.entry(unit).or_default();
+            if let Some(old) = io.watchdog.replace(handle.abort_handle()) {
+                old.abort();
+            }
+        }
+        Action::DisarmWatchdog => {
+            let mut w = world.borrow_mut();
+            if let Some(old) = w.io.units.entry(unit).or_default().watchdog.take() {
+                old.abort();
             }
         }
         Action::FindMainPid => {
@@ -528,13 +551,18 @@ fn spawn_command(
     for (k, v) in &s.environment {
         env.insert(k.clone(), v.clone());
     }
-    if stype == ServiceType::Notify {
+    if notify_access(s, stype) != NotifyAccess::None {
         if let Some(p) = &world.borrow().io.notify_socket {
             env.insert("NOTIFY_SOCKET".into(), p.display().to_string());
         }
     }
     if let (Some(pid), false) = (main_pid, main) {
         env.insert("MAINPID".into(), pid.to_string());
+    }
+    if let (Some(w), true) = (s.watchdog, main) {
+        // WATCHDOG_PID is left out: the child's pid is not known before the clone, and
+        // sd_watchdog_enabled() accepts its absence.
+        env.insert("WATCHDOG_USEC".into(), w.as_micros().to_string());
     }
     for u in &x.unset_environment {
         match u.split_once('=') {
@@ -615,6 +643,17 @@ fn spawn_command(
     let _ = name;
     tokio::task::spawn_local(await_report(world.clone(), pid));
     Ok(())
+}
+
+/// The NotifyAccess= in force: as set; else `main` for Type=notify or with WatchdogSec=
+/// (systemd sets it implicitly), `none` otherwise.
+pub fn notify_access(s: &ServiceSection, stype: ServiceType) -> NotifyAccess {
+    s.notify_access
+        .unwrap_or(if stype == ServiceType::Notify || s.watchdog.is_some() {
+            NotifyAccess::Main
+        } else {
+            NotifyAccess::None
+        })
 }
 
 /// WorkingDirectory=, with `~` for the user's home; `/` by default.

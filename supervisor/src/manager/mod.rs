@@ -131,6 +131,7 @@ pub fn spec_of(s: &ServiceSection) -> Spec {
         restart_sec: s.restart_sec,
         restart_steps: s.restart_steps,
         restart_max_delay: s.restart_max_delay,
+        watchdog: s.watchdog,
         // oneshot: no start timeout unless one was given (systemd's default is infinity).
         timeout_start: if stype == machine::ServiceType::Oneshot
             && s.timeout_start == Some(crate::service::policy::DEFAULT_TIMEOUT)

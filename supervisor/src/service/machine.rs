@@ -101,6 +101,8 @@ pub struct Spec {
     /// RestartSteps= and RestartMaxDelaySec=: exponential back-off.
     pub restart_steps: u32,
     pub restart_max_delay: Option<Duration>,
+    /// WatchdogSec=: the service must send WATCHDOG=1 at least this often once running.
+    pub watchdog: Option<Duration>,
     pub timeout_start: Option<Duration>,
     pub timeout_stop: Option<Duration>,
     pub kill_mode: KillMode,
@@ -249,6 +251,16 @@ pub enum Event {
     /// A start (asked for, or by Restart=) would exceed StartLimitBurst= within
     /// StartLimitIntervalSec=: the unit fails instead.
     StartLimitHit,
+    /// WATCHDOG=1: the service is alive.
+    WatchdogPing,
+    /// WatchdogSec= passed without a ping, or WATCHDOG=trigger.
+    WatchdogTimeout,
+    /// EXTEND_TIMEOUT_USEC=: give the current start/stop phase at least this long from now.
+    ExtendTimeout(Duration),
+    /// STOPPING=1: the service is shutting down by itself.
+    Stopping,
+    /// RELOADING=1: the service reloads by itself; READY=1 ends it.
+    Reloading,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,6 +288,9 @@ pub enum Action {
     DisarmTimer,
     /// Find the main pid (PIDFile=, or guess); answer with `Event::MainPidKnown`.
     FindMainPid,
+    /// (Re)arm the watchdog timer; it fires `Event::WatchdogTimeout`.
+    ArmWatchdog(Duration),
+    DisarmWatchdog,
 }
 
 #[derive(Debug, Clone)]
@@ -344,6 +359,11 @@ impl Machine {
             Event::CgroupEmpty => self.on_cgroup_empty(spec, &mut out),
             Event::RestartTimer => self.on_restart_timer(spec, &mut out),
             Event::StartLimitHit => self.on_start_limit_hit(&mut out),
+            Event::WatchdogPing => self.on_watchdog_ping(spec, &mut out),
+            Event::WatchdogTimeout => self.on_watchdog_timeout(spec, &mut out),
+            Event::ExtendTimeout(d) => self.on_extend_timeout(d, &mut out),
+            Event::Stopping => self.on_stopping(spec, &mut out),
+            Event::Reloading => self.on_reloading(&mut out),
         }
         out
     }
@@ -446,6 +466,9 @@ impl Machine {
         } else if self.has_main {
             self.state = State::Running;
             self.started = true;
+            if let Some(w) = spec.watchdog {
+                out.push(Action::ArmWatchdog(w));
+            }
         } else if spec.remain_after_exit {
             self.state = State::Exited;
             self.started = true;
@@ -521,6 +544,7 @@ impl Machine {
 
     fn enter_dead(&mut self, spec: &Spec, out: &mut Out) {
         out.push(Action::DisarmTimer);
+        out.push(Action::DisarmWatchdog);
         self.current = None;
         self.has_main = false;
         self.has_control = false;
@@ -802,6 +826,8 @@ impl Machine {
     fn on_ready(&mut self, spec: &Spec, out: &mut Out) {
         match self.state {
             State::Start if spec.stype == ServiceType::Notify => self.enter_start_post(spec, out),
+            // READY=1 after RELOADING=1: the reload is over.
+            State::Reload if !self.has_control => self.enter_running(spec, out),
             State::Dead
             | State::StartPre
             | State::Start
@@ -908,6 +934,101 @@ impl Machine {
             | State::Start
             | State::StartPost
             | State::Running
+            | State::Exited
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_watchdog_ping(&mut self, spec: &Spec, out: &mut Out) {
+        if let (State::Running | State::Reload, Some(w)) = (self.state, spec.watchdog) {
+            out.push(Action::ArmWatchdog(w));
+        }
+    }
+
+    fn on_watchdog_timeout(&mut self, spec: &Spec, out: &mut Out) {
+        match self.state {
+            State::Running | State::Reload | State::StartPost => {
+                // systemd's WatchdogSignal= default: SIGABRT to the main process, for a core
+                // dump, then the usual stop.
+                self.fail(ServiceResult::Watchdog);
+                out.push(Action::Kill {
+                    signal: libc::SIGABRT,
+                    whom: Whom::Main,
+                });
+                self.enter_signal(spec, State::StopSigterm, out);
+            }
+            State::Dead
+            | State::StartPre
+            | State::Start
+            | State::Exited
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_extend_timeout(&mut self, d: Duration, out: &mut Out) {
+        match self.state {
+            State::StartPre
+            | State::Start
+            | State::StartPost
+            | State::Reload
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill => out.push(Action::ArmTimer(d)),
+            State::Dead | State::Running | State::Exited | State::Failed | State::AutoRestart => {}
+        }
+    }
+
+    fn on_stopping(&mut self, spec: &Spec, out: &mut Out) {
+        match self.state {
+            // The service stops by itself: wait for it (no signal yet) as systemd does.
+            State::Running | State::Reload | State::StartPost | State::Start => {
+                out.push(Action::DisarmWatchdog);
+                self.state = State::StopSigterm;
+                self.arm(spec.timeout_stop, out);
+            }
+            State::Dead
+            | State::StartPre
+            | State::Exited
+            | State::Stop
+            | State::StopSigterm
+            | State::StopSigkill
+            | State::StopPost
+            | State::FinalSigterm
+            | State::FinalSigkill
+            | State::Failed
+            | State::AutoRestart => {}
+        }
+    }
+
+    fn on_reloading(&mut self, out: &mut Out) {
+        match self.state {
+            State::Running => {
+                self.state = State::Reload;
+                self.reload_failed = false;
+                let _ = out;
+            }
+            State::Dead
+            | State::StartPre
+            | State::Start
+            | State::StartPost
             | State::Exited
             | State::Reload
             | State::Stop

@@ -20,6 +20,7 @@ fn spec(stype: ServiceType) -> Spec {
         restart_sec: Duration::from_millis(100),
         restart_steps: 0,
         restart_max_delay: None,
+        watchdog: None,
         timeout_start: Some(Duration::from_secs(90)),
         timeout_stop: Some(Duration::from_secs(90)),
         kill_mode: KillMode::ControlGroup,
@@ -453,4 +454,52 @@ fn restart_back_off_follows_the_recorded_schedule() {
     // Start and stop timeouts (90 s) are armed too; the restart delays are the short ones.
     let delays: Vec<u128> = schedule.into_iter().filter(|d| *d <= 400).collect();
     assert_eq!(delays, vec![100, 200, 400, 400]);
+}
+
+#[test]
+fn the_watchdog_is_armed_when_running_re_armed_by_pings_and_fires() {
+    let mut s = spec(ServiceType::Notify);
+    s.watchdog = Some(Duration::from_secs(3));
+    s.restart = RestartPolicy::OnWatchdog;
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    let out = m.handle(&s, Event::Ready);
+    assert!(out.contains(&Action::ArmWatchdog(Duration::from_secs(3))));
+    let out = m.handle(&s, Event::WatchdogPing);
+    assert_eq!(out, vec![Action::ArmWatchdog(Duration::from_secs(3))]);
+    let out = m.handle(&s, Event::WatchdogTimeout);
+    assert_eq!(
+        kills(&out)[0],
+        libc::SIGABRT,
+        "SIGABRT first, for a core dump"
+    );
+    assert_eq!(m.result, ServiceResult::Watchdog);
+    main_gone(
+        &mut m,
+        &s,
+        ExitStatus::Signal {
+            signal: libc::SIGABRT,
+            core_dumped: true,
+        },
+    );
+    assert_eq!(m.state, State::AutoRestart, "Restart=on-watchdog");
+}
+
+#[test]
+fn extend_timeout_stopping_and_reloading_from_the_service() {
+    let s = spec(ServiceType::Notify);
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    let out = m.handle(&s, Event::ExtendTimeout(Duration::from_secs(300)));
+    assert_eq!(out, vec![Action::ArmTimer(Duration::from_secs(300))]);
+    m.handle(&s, Event::Ready);
+    m.handle(&s, Event::Reloading);
+    assert_eq!(m.active(), Active::Reloading);
+    m.handle(&s, Event::Ready);
+    assert_eq!(m.state, State::Running, "READY=1 ends a RELOADING=1");
+    let out = m.handle(&s, Event::Stopping);
+    assert!(kills(&out).is_empty(), "it stops by itself: no signal yet");
+    assert_eq!(m.active(), Active::Deactivating);
+    main_gone(&mut m, &s, OK);
+    assert_eq!(m.state, State::Dead);
 }

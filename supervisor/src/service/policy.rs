@@ -42,6 +42,8 @@ pub enum ServiceResult {
     CoreDump,
     /// Main process never said READY or disappeared before it.
     Protocol,
+    /// WatchdogSec= passed without a WATCHDOG=1 (or WATCHDOG=trigger).
+    Watchdog,
     StartLimitHit,
 }
 
@@ -55,6 +57,7 @@ impl ServiceResult {
             ServiceResult::Signal => "signal",
             ServiceResult::CoreDump => "core-dump",
             ServiceResult::Protocol => "protocol",
+            ServiceResult::Watchdog => "watchdog",
             ServiceResult::StartLimitHit => "start-limit-hit",
         }
     }
@@ -107,6 +110,7 @@ impl RestartPolicy {
 /// | unclean exit code         |   X    |            |     X      |             |          |
 /// | unclean signal            |   X    |            |     X      |      X      |    X     |
 /// | timeout                   |   X    |            |     X      |      X      |          |
+/// | watchdog                  |   X    |            |     X      |      X      |          | (and on-watchdog)
 ///
 /// (Watchdog comes with issue 4.) A clean signal is SIGHUP, SIGINT, SIGTERM or SIGPIPE; a
 /// clean exit code is 0 or one listed in SuccessExitStatus (the caller folds that into
@@ -122,10 +126,11 @@ pub fn should_restart(policy: RestartPolicy, result: ServiceResult) -> bool {
         (P::OnSuccess, _) => false,
         (P::OnFailure, R::Success | R::StartLimitHit) => false,
         (P::OnFailure, _) => true,
-        (P::OnAbnormal, R::Signal | R::CoreDump | R::Timeout | R::Protocol) => true,
+        (P::OnAbnormal, R::Signal | R::CoreDump | R::Timeout | R::Protocol | R::Watchdog) => true,
         (P::OnAbnormal, _) => false,
         (P::OnAbort, R::Signal | R::CoreDump) => true,
         (P::OnAbort, _) => false,
+        (P::OnWatchdog, R::Watchdog) => true,
         (P::OnWatchdog, _) => false,
     }
 }

@@ -101,6 +101,17 @@ pub struct InstallSection {
     pub default_instance: Option<String>,
 }
 
+/// Who may send notify messages for a service (systemd.service(5), NotifyAccess=).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyAccess {
+    None,
+    Main,
+    /// The main process and the control processes (Exec* commands).
+    Exec,
+    /// Any process of the unit's cgroup.
+    All,
+}
+
 #[derive(Debug, Clone)]
 pub struct ServiceSection {
     pub stype: Option<ServiceType>,
@@ -133,6 +144,9 @@ pub struct ServiceSection {
     pub restart_force: (Vec<i32>, Vec<i32>),
     pub restart_steps: u32,
     pub restart_max_delay: Option<Duration>,
+    pub watchdog: Option<Duration>,
+    /// NotifyAccess=: none, main, exec, all (None: the default, main for Type=notify).
+    pub notify_access: Option<NotifyAccess>,
     /// cgroup limits, in the order given (a later one of the same file wins).
     pub limits: Vec<super::resource::Limit>,
     /// The execution environment.
@@ -169,6 +183,8 @@ impl Default for ServiceSection {
             restart_force: (Vec::new(), Vec::new()),
             restart_steps: 0,
             restart_max_delay: None,
+            watchdog: None,
+            notify_access: None,
             limits: Vec::new(),
             exec: Default::default(),
         }
@@ -564,9 +580,22 @@ fn service_key(
         }
         // Accepted so that existing unit files load without noise, and not applied yet (the
         // rest of issue 4: mount-namespace views, directories, watchdog, NotifyAccess…).
-        "NotifyAccess"
-        | "GuessMainPID"
-        | "WatchdogSec"
+        "WatchdogSec" => {
+            if let Some(t) = timeout(key, value, line, ctx) {
+                s.watchdog = t;
+            }
+        }
+        "NotifyAccess" => match value {
+            "none" => s.notify_access = Some(NotifyAccess::None),
+            "main" => s.notify_access = Some(NotifyAccess::Main),
+            "exec" => s.notify_access = Some(NotifyAccess::Exec),
+            "all" => s.notify_access = Some(NotifyAccess::All),
+            _ => ctx.warn(
+                line,
+                format!("NotifyAccess: unknown value {value:?}, ignoring"),
+            ),
+        },
+        "GuessMainPID"
         | "RuntimeDirectory"
         | "StateDirectory"
         | "CacheDirectory"
