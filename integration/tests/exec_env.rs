@@ -243,3 +243,155 @@ fn a_limit_without_its_controller_is_a_clear_warning() {
     })
     .unwrap();
 }
+
+/// Runs `script` as a oneshot service with `settings` and returns the `key=value` lines it
+/// printed (its stdout goes to @DIR@/out/NAME, opened by the supervisor: the service itself
+/// may not be able to write there under ProtectSystem=strict).
+fn run_probe(sb: &Sandbox, name: &str, settings: &str, script: &str) -> BTreeMap<String, String> {
+    std::fs::write(sb.dir().join(format!("{name}.sh")), format!("{script}\n")).unwrap();
+    std::fs::write(
+        sb.units.join(format!("{name}.service")),
+        format!(
+            "[Service]\nType=oneshot\n{settings}\nStandardOutput=truncate:{dir}/out/{name}\n\
+             ExecStart=/bin/sh {dir}/{name}.sh\n",
+            dir = sb.dir().display()
+        ),
+    )
+    .unwrap();
+    let o = sb.ctl(&["daemon-reload"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let o = sb.ctl(&["start", &format!("{name}.service")]);
+    assert!(
+        o.status.success(),
+        "{}\n{}\nreport: {:?}",
+        out(&o),
+        out(&sb.ctl(&["status", name])),
+        std::fs::read_to_string(sb.dir().join("out").join(name))
+    );
+    report(sb, name)
+}
+
+#[test]
+fn read_only_inaccessible_and_private_views() {
+    let sb = start_with(&[]);
+    let dir = sb.dir().display().to_string();
+    std::fs::create_dir_all(sb.dir().join("ro")).unwrap();
+    std::fs::create_dir_all(sb.dir().join("ro/rw")).unwrap();
+    std::fs::create_dir_all(sb.dir().join("secret")).unwrap();
+    std::fs::write(sb.dir().join("secret/key"), "hidden").unwrap();
+    std::fs::set_permissions(
+        sb.dir().join("ro/rw"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    // As root, with CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped (root would see through
+    // a mode-000 node otherwise).
+    let r = run_probe(
+        &sb,
+        "views",
+        &format!(
+            "ReadOnlyPaths={dir}/ro\nReadWritePaths={dir}/ro/rw\nInaccessiblePaths={dir}/secret\n\
+             CapabilityBoundingSet=~CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH"
+        ),
+        &format!(
+            "touch {dir}/ro/x 2>/dev/null && echo ro=writable || echo ro=$(touch {dir}/ro/x 2>&1 | grep -o 'Read-only file system')\n\
+             touch {dir}/ro/rw/y && echo rw=ok\n\
+             cat {dir}/secret/key >/dev/null 2>&1 && echo secret=readable || echo secret=denied"
+        ),
+    );
+    assert_eq!(r["ro"], "Read-only file system", "{r:?}");
+    assert_eq!(r["rw"], "ok");
+    assert_eq!(r["secret"], "denied");
+    assert!(!sb.dir().join("ro/x").exists());
+    assert!(sb.dir().join("ro/rw/y").exists());
+    // Nothing of this reached the host's mount table.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&format!("{dir}/ro")),
+        "a mount leaked to the host"
+    );
+}
+
+#[test]
+fn protect_system_strict_and_private_devices() {
+    let sb = start_with(&[]);
+    let r = run_probe(
+        &sb,
+        "strict",
+        "ProtectSystem=strict\nPrivateDevices=yes\nStateDirectory=cairn-test-state",
+        "touch /etc/cairn-strict-test 2>/dev/null && echo etc=writable || echo etc=readonly\n\
+         echo devs=$(ls /dev | tr '\\n' ' ')\n\
+         echo null=$(echo x > /dev/null && echo ok)\n\
+         touch $STATE_DIRECTORY/file && echo state=$STATE_DIRECTORY",
+    );
+    assert_eq!(r["etc"], "readonly", "{r:?}");
+    assert!(!std::path::Path::new("/etc/cairn-strict-test").exists());
+    let devs: Vec<&str> = r["devs"].split_whitespace().collect();
+    assert!(
+        devs.contains(&"null") && devs.contains(&"urandom"),
+        "{devs:?}"
+    );
+    assert!(
+        !devs
+            .iter()
+            .any(|d| d.starts_with("sd") || d.starts_with("loop")),
+        "{devs:?}"
+    );
+    assert_eq!(r["null"], "ok");
+    // StateDirectory= stays writable under ProtectSystem=strict; in a sandbox it lives under
+    // the runtime directory, not the host's /var/lib.
+    assert_eq!(
+        r["state"],
+        sb.runtime
+            .join("state/cairn-test-state")
+            .display()
+            .to_string()
+    );
+    assert!(sb.runtime.join("state/cairn-test-state/file").exists());
+}
+
+#[test]
+fn runtime_directory_is_owned_and_removed_on_stop() {
+    let mut sb = start_with(&[(
+        "rd.service",
+        "[Service]\nUser=nobody\nRuntimeDirectory=cairn-rd\nRuntimeDirectoryMode=0750\n\
+         ExecStart=/bin/sh -c 'touch $RUNTIME_DIRECTORY/pid && exec sleep 1000'\n",
+    )]);
+    let o = sb.ctl(&["start", "rd.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let path = sb.runtime.join("run/cairn-rd");
+    sb.wait_until(Duration::from_secs(5), |_| Ok(path.join("pid").exists()))
+        .unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    assert_eq!(meta.uid(), nobody.uid.as_raw());
+    assert_eq!(meta.mode() & 0o7777, 0o750);
+    assert!(sb.ctl(&["stop", "rd.service"]).status.success());
+    assert!(!path.exists(), "RuntimeDirectory= goes with the service");
+}
+
+#[test]
+fn private_tmp_is_private() {
+    // The sandbox itself lives under /tmp, which PrivateTmp= hides: the report goes through
+    // StandardOutput=, opened by the supervisor before the namespace is made.
+    let sb = start_with(&[(
+        "ptmp.service",
+        "[Service]\nType=oneshot\nPrivateTmp=yes\nStandardOutput=file:@DIR@/out/ptmp\n\
+         ExecStart=/bin/sh -c 'echo before=$(ls -A /tmp | wc -l); touch /tmp/cairn-ptmp-probe; echo after=$(ls -A /tmp | wc -l)'\n",
+    )]);
+    let o = sb.ctl(&["start", "ptmp.service"]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        out(&o),
+        out(&sb.ctl(&["status", "ptmp"]))
+    );
+    let r = report(&sb, "ptmp");
+    assert_eq!(r["before"], "0", "an empty /tmp of its own: {r:?}");
+    assert_eq!(r["after"], "1");
+    assert!(
+        !std::path::Path::new("/tmp/cairn-ptmp-probe").exists(),
+        "the host's /tmp never saw it"
+    );
+}

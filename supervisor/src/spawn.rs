@@ -70,6 +70,114 @@ pub struct Setup {
     pub ambient: u64,
     pub secure_bits: Option<u32>,
     pub no_new_privileges: bool,
+    /// The mount-namespace view, in order (empty: the service shares ours).
+    pub mounts: Vec<MountOp>,
+}
+
+/// One step of building a service's mount-namespace view (systemd.exec(5) sandboxing).
+pub enum MountOp {
+    /// A mount namespace of its own, with nothing propagating back to ours.
+    Private,
+    /// A tmpfs (PrivateTmp=, TemporaryFileSystem=, ProtectHome=tmpfs, PrivateDevices=).
+    Tmpfs { path: CString, options: CString },
+    /// Bind `src` onto `dst` (recursively); `dst` must exist.
+    Bind { src: CString, dst: CString },
+    /// Make `path` and everything below it read-only (`true`) or writable again (`false`).
+    ReadOnly { path: CString, ro: bool },
+    /// Create an empty file (a mount point for a device node under a private /dev).
+    Touch { path: CString },
+    /// Move a mount (the private /dev, built aside, onto /dev).
+    Move { src: CString, dst: CString },
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 1;
+const AT_RECURSIVE: libc::c_int = 0x8000;
+
+/// Applies the mount view in the child.
+///
+/// # Safety
+/// Async-signal-safe (mount syscalls only); for the child only.
+unsafe fn apply_mounts(ops: &[MountOp]) -> Result<(), usize> {
+    // SAFETY: unshare/mount/mount_setattr/open/close are plain syscalls on memory prepared
+    // by the parent.
+    unsafe {
+        for (i, op) in ops.iter().enumerate() {
+            let rc = match op {
+                MountOp::Private => {
+                    if libc::unshare(libc::CLONE_NEWNS) < 0 {
+                        return Err(i);
+                    }
+                    libc::mount(
+                        std::ptr::null(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_SLAVE,
+                        std::ptr::null(),
+                    )
+                }
+                MountOp::Tmpfs { path, options } => libc::mount(
+                    c"tmpfs".as_ptr(),
+                    path.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    options.as_ptr().cast(),
+                ),
+                MountOp::Bind { src, dst } => libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ),
+                MountOp::ReadOnly { path, ro } => {
+                    let attr = MountAttr {
+                        attr_set: if *ro { MOUNT_ATTR_RDONLY } else { 0 },
+                        attr_clr: if *ro { 0 } else { MOUNT_ATTR_RDONLY },
+                        propagation: 0,
+                        userns_fd: 0,
+                    };
+                    libc::syscall(
+                        libc::SYS_mount_setattr,
+                        libc::AT_FDCWD,
+                        path.as_ptr(),
+                        AT_RECURSIVE,
+                        &attr as *const MountAttr,
+                        std::mem::size_of::<MountAttr>(),
+                    ) as libc::c_int
+                }
+                MountOp::Move { src, dst } => libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_MOVE,
+                    std::ptr::null(),
+                ),
+                MountOp::Touch { path } => {
+                    let fd = libc::open(
+                        path.as_ptr(),
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC,
+                        0o666,
+                    );
+                    if fd >= 0 {
+                        libc::close(fd);
+                    }
+                    fd
+                }
+            };
+            if rc < 0 {
+                return Err(i);
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn cstring(s: &str) -> Result<CString, SpawnError> {
@@ -110,28 +218,57 @@ pub enum Report {
     /// Nothing yet: the child has not reached exec.
     Pending,
     Exec,
-    Failed(Errno),
+    /// errno, and the step that failed (0: process setup or exec; 1 + i: mount operation i).
+    Failed(Errno, u32),
 }
 
 /// Reads the report pipe without blocking.
 pub fn read_report(report: &OwnedFd) -> Report {
-    let mut buf = [0u8; 4];
+    let mut buf = [0u8; 8];
     let mut got = 0;
     loop {
         match nix::unistd::read(report, buf.get_mut(got..).unwrap_or(&mut [])) {
             Ok(0) if got == 0 => return Report::Exec,
-            Ok(0) => return Report::Failed(Errno::EIO),
+            Ok(0) => break,
             Ok(n) => {
                 got += n;
                 if got >= buf.len() {
-                    return Report::Failed(Errno::from_raw(i32::from_ne_bytes(buf)));
+                    break;
                 }
             }
             Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) if got == 0 => return Report::Pending,
-            // The child writes its four bytes in one write(2): a partial read cannot stay
-            // partial; treat anything odd as a failure rather than wait.
-            Err(_) => return Report::Failed(Errno::EIO),
+            // The child writes its eight bytes in one write(2): treat anything odd as a
+            // failure rather than wait.
+            Err(_) => break,
+        }
+    }
+    let word = |r: std::ops::Range<usize>| -> i32 {
+        buf.get(r)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(i32::from_ne_bytes)
+            .unwrap_or(0)
+    };
+    let errno = if got >= 4 {
+        Errno::from_raw(word(0..4))
+    } else {
+        Errno::EIO
+    };
+    Report::Failed(errno, u32::try_from(word(4..8)).unwrap_or(0))
+}
+
+impl MountOp {
+    /// What the operation does, for an error message.
+    pub fn describe(&self) -> String {
+        let s = |c: &CString| c.to_string_lossy().into_owned();
+        match self {
+            MountOp::Private => "a private mount namespace".into(),
+            MountOp::Tmpfs { path, .. } => format!("tmpfs on {}", s(path)),
+            MountOp::Bind { src, dst } => format!("bind {} onto {}", s(src), s(dst)),
+            MountOp::ReadOnly { path, ro: true } => format!("{} read-only", s(path)),
+            MountOp::ReadOnly { path, ro: false } => format!("{} writable", s(path)),
+            MountOp::Touch { path } => format!("a mount point at {}", s(path)),
+            MountOp::Move { src, dst } => format!("move {} onto {}", s(src), s(dst)),
         }
     }
 }
@@ -292,6 +429,11 @@ unsafe fn child(
         }
         if libc::setsid() < 0 {
             fail(report);
+        }
+        // The mount view first: it may bind device nodes through fds the parent opened
+        // (/proc/self/fd/N), which the fd shuffling below could cover.
+        if let Err(step) = apply_mounts(&s.mounts) {
+            fail_step(report, 1 + step as u32);
         }
         // Everything involved moves above the targets first (F_DUPFD never clobbers), so that
         // placing the passed fds at 3, 4, … and stdio at 0–2 overwrites none of them.
@@ -473,10 +615,22 @@ struct CapData {
 /// # Safety
 /// Async-signal-safe; for the child only.
 unsafe fn fail(report: RawFd) -> ! {
+    // SAFETY: as fail_step.
+    unsafe { fail_step(report, 0) }
+}
+
+/// Writes errno and the failing step (0: process setup or exec; 1 + i: mount operation i)
+/// to the report pipe in one write, and exits 127.
+///
+/// # Safety
+/// Async-signal-safe; for the child only.
+unsafe fn fail_step(report: RawFd, step: u32) -> ! {
     // SAFETY: errno location and write/_exit are async-signal-safe.
     unsafe {
         let e = *libc::__errno_location();
-        let bytes = e.to_ne_bytes();
+        let mut bytes = [0u8; 8];
+        bytes[..4].copy_from_slice(&e.to_ne_bytes());
+        bytes[4..].copy_from_slice(&step.to_ne_bytes());
         libc::write(report, bytes.as_ptr().cast(), bytes.len());
         libc::_exit(127)
     }

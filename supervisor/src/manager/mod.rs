@@ -39,6 +39,10 @@ pub enum Effect {
     },
     /// Say something in the supervisor's log.
     Log(String),
+    /// A service went inactive or failed: its RuntimeDirectory= goes.
+    Stopped {
+        unit: UnitId,
+    },
 }
 
 /// Run-time state of a target (and of every other unit without processes).
@@ -391,6 +395,11 @@ impl Manager {
         let bound: Vec<UnitId> = u.deps(Dep::BoundBy).collect();
         let handlers: Vec<UnitId> = u.deps(Dep::OnFailure).collect();
         let on_success: Vec<UnitId> = u.deps(Dep::OnSuccess).collect();
+        if matches!(after, ActiveState::Inactive | ActiveState::Failed)
+            && u.utype == UnitType::Service
+        {
+            out.push(Effect::Stopped { unit });
+        }
         let clean = match self.rt.get(unit as usize).map(|r| &r.kind) {
             Some(Kind::Service(s)) => {
                 s.machine.result == crate::service::policy::ServiceResult::Success

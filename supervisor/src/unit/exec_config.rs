@@ -82,6 +82,79 @@ pub struct ExecContext {
     pub standard_error: Output,
     pub tty_path: String,
     pub syslog_identifier: Option<String>,
+    /// The mount-namespace view (a private mount namespace when any of these is set).
+    pub read_only_paths: Vec<String>,
+    pub read_write_paths: Vec<String>,
+    pub inaccessible_paths: Vec<String>,
+    pub temporary_file_system: Vec<String>,
+    /// (source, destination, read-only)
+    pub bind_paths: Vec<(String, String, bool)>,
+    pub protect_system: ProtectSystem,
+    pub protect_home: ProtectHome,
+    pub private_tmp: bool,
+    pub private_devices: bool,
+    /// RuntimeDirectory= etc.: (kind, relative path); with their modes.
+    pub directories: Vec<(DirKind, String)>,
+    pub directory_modes: [u32; 4],
+}
+
+/// ProtectSystem= (systemd.exec(5)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtectSystem {
+    #[default]
+    No,
+    /// /usr and /boot read-only.
+    Yes,
+    /// …and /etc.
+    Full,
+    /// The whole file system read-only but /dev, /proc, /sys (and ReadWritePaths=).
+    Strict,
+}
+
+/// ProtectHome= (systemd.exec(5)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProtectHome {
+    #[default]
+    No,
+    /// /home, /root, /run/user inaccessible.
+    Yes,
+    ReadOnly,
+    Tmpfs,
+}
+
+/// RuntimeDirectory=, StateDirectory=, CacheDirectory=, LogsDirectory=.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirKind {
+    Runtime = 0,
+    State = 1,
+    Cache = 2,
+    Logs = 3,
+}
+
+impl DirKind {
+    /// The environment variable systemd passes with the directory's full path.
+    pub fn env(self) -> &'static str {
+        match self {
+            DirKind::Runtime => "RUNTIME_DIRECTORY",
+            DirKind::State => "STATE_DIRECTORY",
+            DirKind::Cache => "CACHE_DIRECTORY",
+            DirKind::Logs => "LOGS_DIRECTORY",
+        }
+    }
+}
+
+impl ExecContext {
+    /// Whether the service needs a mount namespace of its own.
+    pub fn needs_mount_namespace(&self) -> bool {
+        !self.read_only_paths.is_empty()
+            || !self.inaccessible_paths.is_empty()
+            || !self.temporary_file_system.is_empty()
+            || !self.bind_paths.is_empty()
+            || self.protect_system != ProtectSystem::No
+            || self.protect_home != ProtectHome::No
+            || self.private_tmp
+            || self.private_devices
+    }
 }
 
 impl Default for ExecContext {
@@ -113,8 +186,28 @@ impl Default for ExecContext {
             standard_error: Output::Inherit,
             tty_path: "/dev/console".into(),
             syslog_identifier: None,
+            read_only_paths: Vec::new(),
+            read_write_paths: Vec::new(),
+            inaccessible_paths: Vec::new(),
+            temporary_file_system: Vec::new(),
+            bind_paths: Vec::new(),
+            protect_system: ProtectSystem::No,
+            protect_home: ProtectHome::No,
+            private_tmp: false,
+            private_devices: false,
+            directories: Vec::new(),
+            directory_modes: [0o755; 4],
         }
     }
+}
+
+/// A list of absolute paths; `-` (ignore if missing) and `+` prefixes are accepted.
+fn path_list(dst: &mut Vec<String>, value: &str) {
+    if value.is_empty() {
+        dst.clear();
+        return;
+    }
+    dst.extend(value.split_whitespace().map(|w| w.to_string()));
 }
 
 /// A limit value: a number (with K/M/G… for sizes), or `infinity`.
@@ -343,6 +436,73 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
         "StandardOutput" => c.standard_output = output(value).ok_or_else(bad)?,
         "StandardError" => c.standard_error = output(value).ok_or_else(bad)?,
         "TTYPath" => c.tty_path = value.to_string(),
+        "ReadOnlyPaths" => path_list(&mut c.read_only_paths, value),
+        "ReadWritePaths" => path_list(&mut c.read_write_paths, value),
+        "InaccessiblePaths" => path_list(&mut c.inaccessible_paths, value),
+        "TemporaryFileSystem" => path_list(&mut c.temporary_file_system, value),
+        "BindPaths" | "BindReadOnlyPaths" => {
+            if value.is_empty() {
+                c.bind_paths.retain(|(_, _, ro)| *ro != (key == "BindReadOnlyPaths"));
+            }
+            for w in value.split_whitespace() {
+                let w = w.trim_start_matches('-');
+                let mut parts = w.split(':');
+                let src = parts.next().unwrap_or_default().to_string();
+                let dst = parts.next().map(str::to_string).unwrap_or_else(|| src.clone());
+                if !src.starts_with('/') || !dst.starts_with('/') {
+                    return Err(bad());
+                }
+                c.bind_paths.push((src, dst, key == "BindReadOnlyPaths"));
+            }
+        }
+        "ProtectSystem" => {
+            c.protect_system = match value {
+                "full" => ProtectSystem::Full,
+                "strict" => ProtectSystem::Strict,
+                v => match parse_bool(v).ok_or_else(bad)? {
+                    true => ProtectSystem::Yes,
+                    false => ProtectSystem::No,
+                },
+            }
+        }
+        "ProtectHome" => {
+            c.protect_home = match value {
+                "read-only" => ProtectHome::ReadOnly,
+                "tmpfs" => ProtectHome::Tmpfs,
+                v => match parse_bool(v).ok_or_else(bad)? {
+                    true => ProtectHome::Yes,
+                    false => ProtectHome::No,
+                },
+            }
+        }
+        "PrivateTmp" => c.private_tmp = parse_bool(value).ok_or_else(bad)?,
+        "PrivateDevices" => c.private_devices = parse_bool(value).ok_or_else(bad)?,
+        "RuntimeDirectory" | "StateDirectory" | "CacheDirectory" | "LogsDirectory" => {
+            let kind = match key {
+                "RuntimeDirectory" => DirKind::Runtime,
+                "StateDirectory" => DirKind::State,
+                "CacheDirectory" => DirKind::Cache,
+                _ => DirKind::Logs,
+            };
+            if value.is_empty() {
+                c.directories.retain(|(k, _)| *k != kind);
+            }
+            for w in value.split_whitespace() {
+                if w.starts_with('/') || w.split('/').any(|p| p == ".." || p.is_empty()) {
+                    return Err(bad());
+                }
+                c.directories.push((kind, w.to_string()));
+            }
+        }
+        "RuntimeDirectoryMode" | "StateDirectoryMode" | "CacheDirectoryMode" | "LogsDirectoryMode" => {
+            let i = match key {
+                "RuntimeDirectoryMode" => 0,
+                "StateDirectoryMode" => 1,
+                "CacheDirectoryMode" => 2,
+                _ => 3,
+            };
+            c.directory_modes[i] = u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(bad)?;
+        }
         "SyslogIdentifier" => c.syslog_identifier = (!value.is_empty()).then(|| value.to_string()),
         k if k.starts_with("Limit") => {
             let Some((_, res)) = LIMITS.iter().find(|(n, _)| *n == k) else {
