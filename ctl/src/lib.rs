@@ -186,6 +186,13 @@ pub enum UnitCommand {
         follow: bool,
         #[arg(long, short = 'n', default_value_t = 50)]
         lines: u32,
+        /// Only this priority and more important: emerg, alert, crit, err, warning, notice,
+        /// info, debug, or 0–7.
+        #[arg(long, short = 'p')]
+        priority: Option<String>,
+        /// Only lines from the last N seconds, or (`@N`) since N seconds after the epoch.
+        #[arg(long)]
+        since: Option<String>,
     },
 }
 

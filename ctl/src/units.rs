@@ -519,9 +519,19 @@ pub async fn run(
             unit,
             follow,
             lines,
+            priority,
+            since,
         } => {
             let v = viewer(control).await?;
             let name = complete(unit);
+            let max_priority = match priority {
+                None => 7,
+                Some(p) => parse_priority(p)?,
+            };
+            let since_usec = match since {
+                None => 0,
+                Some(s) => parse_since(s)?,
+            };
             let mut after = 0u64;
             let mut first = true;
             loop {
@@ -529,6 +539,8 @@ pub async fn run(
                 req.get().set_name(name.as_str());
                 req.get().set_lines(if first { *lines } else { u32::MAX });
                 req.get().set_after(after);
+                req.get().set_max_priority(max_priority);
+                req.get().set_since_usec(since_usec);
                 let reply = req.send().promise.await?;
                 let r = reply.get()?;
                 #[derive(Serialize)]
@@ -565,6 +577,35 @@ pub async fn run(
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
+        }
+    }
+}
+
+/// syslog priority names, as journalctl -p takes them.
+pub fn parse_priority(s: &str) -> Result<u8, CtlError> {
+    const NAMES: [&str; 8] = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+    if let Ok(n) = s.parse::<u8>() {
+        if n <= 7 {
+            return Ok(n);
+        }
+    }
+    NAMES
+        .iter()
+        .position(|n| *n == s)
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or_else(|| CtlError::Usage(format!("unknown priority {s:?} (emerg … debug, or 0–7)")))
+}
+
+/// `N` seconds ago, or `@N` seconds after the epoch, as realtime microseconds.
+pub fn parse_since(s: &str) -> Result<u64, CtlError> {
+    let bad = || CtlError::Usage(format!("--since: {s:?} is neither N (seconds ago) nor @N"));
+    match s.strip_prefix('@') {
+        Some(abs) => abs.parse::<u64>().map(|v| v * 1_000_000).map_err(|_| bad()),
+        None => {
+            let ago = s.parse::<u64>().map_err(|_| bad())?;
+            Ok(proto::procinfo::realtime_usec().saturating_sub(ago * 1_000_000))
         }
     }
 }

@@ -704,3 +704,39 @@ fn the_watchdog_fires_when_the_service_stops_pinging() {
     let status = out(&sb.ctl(&["status", "dog.service"]));
     assert!(status.contains("signal=ABRT"), "{status}");
 }
+
+#[test]
+fn a_flooding_service_is_throttled_not_the_manager() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "flood.service",
+            "[Service]\nExecStart=/bin/sh -c 'yes cairn-flood-line | head -n 30000; echo \"<3>done flooding\"; exec sleep 1000'\n",
+        )
+        .unit("calm.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit("default.target", "[Unit]\nWants=flood.service calm.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "both up", 10, |sb| {
+        Ok(sb.is_active("flood.service") && sb.is_active("calm.service"))
+    });
+    // The manager answers throughout.
+    for _ in 0..5 {
+        assert!(sb.is_active("calm.service"));
+    }
+    // Past the burst the lines were dropped (and counted); the ring stayed bounded.
+    let all = String::from_utf8_lossy(&sb.ctl(&["log", "flood", "-n", "5000"]).stdout).into_owned();
+    assert!(all.lines().count() <= 1000, "the ring is bounded");
+    wait(&mut sb, "the drop counted", 10, |sb| {
+        Ok(sb
+            .property("flood.service", "LogLinesSuppressed")
+            .parse::<u64>()
+            .unwrap_or(0)
+            >= 20_000)
+    });
+    // -p err keeps only lines of that priority or above: none of the flood's info lines.
+    let errors =
+        String::from_utf8_lossy(&sb.ctl(&["log", "flood", "-p", "err"]).stdout).into_owned();
+    assert!(!errors.contains("cairn-flood-line"), "{errors}");
+    let o = sb.ctl(&["log", "flood", "-p", "loud"]);
+    assert_eq!(o.status.code(), Some(2), "a bad priority is a usage error");
+}

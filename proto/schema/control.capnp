@@ -94,7 +94,10 @@ interface Viewer {
   # What kept it from starting: a job result, a condition, a conflict, a failed dependency.
   whyNot @9 (name :Text) -> (reasons :List(Text));
   # The unit's log after `after` (0: the last `lines`), and the cursor to ask from next.
-  log @10 (name :Text, lines :UInt32, after :UInt64) -> (lines :List(LogLine), cursor :UInt64);
+  # Only records of priority maxPriority or more important (0 emerg … 7 debug), and newer
+  # than sinceUsec (realtime), are returned.
+  log @10 (name :Text, lines :UInt32, after :UInt64, maxPriority :UInt8 = 7, sinceUsec :UInt64)
+      -> (lines :List(LogLine), cursor :UInt64);
 }
 
 interface Manager extends(Viewer) {

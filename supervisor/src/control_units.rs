@@ -174,7 +174,12 @@ pub fn log(
         return Err(view::not_found(&name));
     };
     let after = (p.get_after() > 0).then(|| p.get_after() - 1);
-    let recs = rt.log.tail(p.get_lines() as usize, after);
+    let recs = rt.log.tail_filtered(
+        p.get_lines() as usize,
+        after,
+        p.get_max_priority(),
+        p.get_since_usec(),
+    );
     let mut r = results.get();
     r.set_cursor(rt.log.next_seq());
     let mut list = r.init_lines(idx(recs.len()));

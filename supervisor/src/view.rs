@@ -186,6 +186,7 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         ("IgnoreOnIsolate".into(), yes(u.ignore_on_isolate())),
         ("ConditionResult".into(), yes(rt.condition_failed.is_none())),
         ("AssertResult".into(), yes(rt.assert_failed.is_none())),
+        ("LogLinesSuppressed".into(), rt.log.suppressed().to_string()),
     ];
     for (k, d) in [
         ("Requires", Dep::Requires),

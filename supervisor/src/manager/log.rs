@@ -5,6 +5,11 @@ use std::collections::VecDeque;
 
 /// Lines kept per unit.
 pub const RING: usize = 1000;
+/// A unit may log this many lines per window; past that its lines are dropped and counted,
+/// and one record says how many (journald's RateLimitBurst=10000 per 30 s). The service is
+/// throttled, never the manager.
+pub const RATE_BURST: u32 = 10_000;
+pub const RATE_WINDOW_USEC: u64 = 30_000_000;
 /// A line longer than this is cut (and the rest starts a new record), as journald does.
 pub const MAX_LINE: usize = 4096;
 
@@ -25,6 +30,9 @@ pub struct Ring {
     next_seq: u64,
     /// Bytes of a line not yet ended by a newline.
     partial: Vec<u8>,
+    window_start: u64,
+    window_count: u32,
+    suppressed: u64,
 }
 
 /// Splits a `<N>` priority prefix off a line.
@@ -39,7 +47,56 @@ pub fn priority(line: &str) -> (u8, &str) {
 }
 
 impl Ring {
+    /// Counts a line against the rate limit; false when it is to be dropped.
+    fn admit(&mut self, now: u64) -> bool {
+        if now.saturating_sub(self.window_start) >= RATE_WINDOW_USEC {
+            if self.suppressed > 0 {
+                let n = self.suppressed;
+                self.suppressed = 0;
+                self.store(
+                    0,
+                    now,
+                    4,
+                    format!(
+                        "cairn: suppressed {n} lines (more than {RATE_BURST} in {} s)",
+                        RATE_WINDOW_USEC / 1_000_000
+                    ),
+                );
+            }
+            self.window_start = now;
+            self.window_count = 0;
+        }
+        if self.window_count >= RATE_BURST {
+            self.suppressed += 1;
+            return false;
+        }
+        self.window_count += 1;
+        true
+    }
+
+    /// Lines dropped by the rate limit and not yet reported.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
+    }
+
+    fn store(&mut self, pid: i32, realtime_usec: u64, priority: u8, text: String) {
+        if self.records.len() >= RING {
+            self.records.pop_front();
+        }
+        self.records.push_back(Record {
+            seq: self.next_seq,
+            realtime_usec,
+            pid,
+            priority,
+            text,
+        });
+        self.next_seq += 1;
+    }
+
     pub fn push_line(&mut self, pid: i32, realtime_usec: u64, line: &str) {
+        if !self.admit(realtime_usec) {
+            return;
+        }
         let (prio, text) = priority(line);
         if self.records.len() >= RING {
             self.records.pop_front();
@@ -80,10 +137,23 @@ impl Ring {
 
     /// The last `n` records, or those after `cursor`.
     pub fn tail(&self, n: usize, after: Option<u64>) -> Vec<Record> {
-        let it = self
-            .records
-            .iter()
-            .filter(|r| after.is_none_or(|c| r.seq > c));
+        self.tail_filtered(n, after, 7, 0)
+    }
+
+    /// As `tail`, keeping records of priority `max_priority` or more important, and newer
+    /// than `since_usec`.
+    pub fn tail_filtered(
+        &self,
+        n: usize,
+        after: Option<u64>,
+        max_priority: u8,
+        since_usec: u64,
+    ) -> Vec<Record> {
+        let it = self.records.iter().filter(|r| {
+            after.is_none_or(|c| r.seq > c)
+                && r.priority <= max_priority
+                && r.realtime_usec >= since_usec
+        });
         let all: Vec<&Record> = it.collect();
         let skip = all.len().saturating_sub(n);
         all.into_iter().skip(skip).cloned().collect()
@@ -109,6 +179,40 @@ mod tests {
         assert_eq!((t[1].priority, t[1].text.as_str()), (6, "half"));
         assert_eq!(r.tail(1, None)[0].text, "half");
         assert_eq!(r.tail(10, Some(0)).len(), 1);
+    }
+
+    #[test]
+    fn a_flood_is_cut_and_counted_then_reported() {
+        let mut r = Ring::default();
+        let t0 = 1_000_000_000;
+        for i in 0..RATE_BURST + 500 {
+            r.push_line(1, t0 + u64::from(i), "spam");
+        }
+        assert_eq!(r.suppressed(), 500);
+        assert_eq!(r.next_seq(), u64::from(RATE_BURST));
+        // The next window reports the drop first.
+        r.push_line(1, t0 + RATE_WINDOW_USEC + 1, "calm");
+        let t = r.tail(2, None);
+        assert!(t[0].text.contains("suppressed 500 lines"), "{:?}", t[0]);
+        assert_eq!(t[0].priority, 4);
+        assert_eq!(t[1].text, "calm");
+    }
+
+    #[test]
+    fn filters_by_priority_and_time() {
+        let mut r = Ring::default();
+        r.push_line(1, 10, "<3>error");
+        r.push_line(1, 20, "info");
+        r.push_line(1, 30, "<2>critical");
+        let texts = |v: Vec<Record>| v.into_iter().map(|r| r.text).collect::<Vec<_>>();
+        assert_eq!(
+            texts(r.tail_filtered(10, None, 3, 0)),
+            vec!["error", "critical"]
+        );
+        assert_eq!(
+            texts(r.tail_filtered(10, None, 7, 20)),
+            vec!["info", "critical"]
+        );
     }
 
     #[test]
