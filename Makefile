@@ -12,7 +12,10 @@ BINARIES   := cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-de
 # What the build and the test tiers need from Debian.
 #   capnproto, libcapnp-dev: the schema compiler (drift test, `make proto`) and stream.capnp
 #   util-linux: unshare, nsenter, setpriv for the sandbox tier
-APT_TEST   := capnproto libcapnp-dev util-linux
+#   rsyslog: a real syslog daemon receiving services' lines (sandbox tier)
+#   systemd: systemd-notify for notify services in the sandbox tier, /lib/systemd/system for
+#     the loader test (Debian's base system has it; installed when missing)
+APT_TEST   := capnproto libcapnp-dev util-linux rsyslog systemd
 
 .PHONY: all build release deps test lint unit proto install sandbox demo bench clean
 

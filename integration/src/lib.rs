@@ -132,7 +132,11 @@ impl SandboxBuilder {
             .arg(&cgroup)
             .arg("--stop-timeout-ms")
             .arg("2000")
-            .args(&self.args)
+            .args(
+                self.args
+                    .iter()
+                    .map(|a| a.replace("@DIR@", &dir.path().display().to_string())),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

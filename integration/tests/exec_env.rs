@@ -395,3 +395,57 @@ fn private_tmp_is_private() {
         "the host's /tmp never saw it"
     );
 }
+
+/// rsyslogd (Debian's) receives the services' lines through the syslog sink, including lines
+/// written before it started (kept, then forwarded).
+#[test]
+fn a_syslog_daemon_receives_service_lines() {
+    assert!(
+        std::path::Path::new("/usr/sbin/rsyslogd").exists(),
+        "rsyslog is not installed (make test installs it)"
+    );
+    let mut sb = Sandbox::builder()
+        .unit("cairn.ron", "(syslog_socket: Some(\"@DIR@/syslog.sock\"))")
+        .unit(
+            "rsyslog.conf",
+            "module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
+             input(type=\"imuxsock\" Socket=\"@DIR@/syslog.sock\" CreatePath=\"on\")\n\
+             global(workDirectory=\"@DIR@\")\n\
+             *.* action(type=\"omfile\" file=\"@DIR@/syslog.out\")\n",
+        )
+        .unit(
+            "rsyslog.service",
+            "[Service]\nType=simple\nExecStart=/usr/sbin/rsyslogd -n -f @DIR@/units/rsyslog.conf -i @DIR@/rsyslog.pid\n",
+        )
+        .unit(
+            "talker.service",
+            "[Service]\nSyslogIdentifier=talky\nExecStart=/bin/sh -c 'echo early-line; echo \"<3>early-error\"; while [ ! -e @DIR@/later ]; do sleep 0.1; done; echo late-line; exec sleep 1000'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=talker.service\n")
+        .arg("--config")
+        .arg("@DIR@/units/cairn.ron")
+        .start()
+        .unwrap();
+    // The talker has spoken before any syslog daemon ran.
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        Ok(out(&sb.ctl(&["log", "talker"])).contains("early-error"))
+    })
+    .unwrap();
+    let o = sb.ctl(&["start", "rsyslog.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    std::fs::write(sb.dir().join("later"), "").unwrap();
+    let syslog = sb.dir().join("syslog.out");
+    sb.wait_until(Duration::from_secs(15), |_| {
+        let t = std::fs::read_to_string(&syslog).unwrap_or_default();
+        Ok(t.contains("late-line") && t.contains("early-line"))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}: {:?}", std::fs::read_to_string(&syslog)));
+    let t = std::fs::read_to_string(&syslog).unwrap();
+    assert!(t.contains("talky[") && t.contains("early-error"), "{t}");
+    // The persistent log (under the runtime directory in a sandbox) has them too.
+    let persistent = std::fs::read_to_string(sb.runtime.join("log/cairn.log")).unwrap();
+    assert!(
+        persistent.contains("talker.service[") && persistent.contains("early-line"),
+        "{persistent}"
+    );
+}

@@ -23,7 +23,7 @@ pub struct Args {
 }
 
 /// Options taking a value that pid1 forwards to the supervisor untouched.
-const FORWARDED_WITH_VALUE: &[&str] = &["--target", "--runtime-dir", "--cgroup-root"];
+const FORWARDED_WITH_VALUE: &[&str] = &["--target", "--runtime-dir", "--cgroup-root", "--config"];
 
 pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Args {
     let mut args = Args::default();

@@ -36,6 +36,9 @@ pub struct Config {
     /// The cgroup v2 directory cairn owns.
     #[arg(long)]
     pub cgroup_root: Option<PathBuf>,
+    /// The manager's configuration file (RON); default /etc/cairn/cairn.ron in system mode.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Which helpers to run (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = HELPERS.iter().map(|s| s.to_string()))]
     pub helpers: Vec<String>,

@@ -17,6 +17,7 @@ pub mod manager;
 pub mod notify;
 pub mod runtime;
 pub mod service;
+pub mod sinks;
 pub mod spawn;
 pub mod state;
 pub mod unit;
@@ -173,6 +174,21 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         }
     }
 
+    let manager_config = {
+        let (path, must) = match &config.config {
+            Some(p) => (Some(p.clone()), true),
+            None if !container => (Some(PathBuf::from("/etc/cairn/cairn.ron")), false),
+            None => (None, false),
+        };
+        match path.map(|p| sinks::ManagerConfig::load(&p, must)) {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                say!("{e}; using the defaults");
+                sinks::ManagerConfig::default()
+            }
+            None => sinks::ManagerConfig::default(),
+        }
+    };
     let unit_dirs = unit_path(&config);
     let spec = specifier_context(&config);
     let units = load_units(&unit_dirs, &spec, &[]);
@@ -180,6 +196,11 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         manager: crate::manager::Manager::new(units),
         io: crate::runtime::Io {
             echo_output: container,
+            sinks: Some(sinks::Sinks::new(
+                &manager_config,
+                container,
+                &config.runtime_dir,
+            )),
             ..Default::default()
         },
         unit_dirs,
@@ -206,6 +227,18 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         components::spawn(&world, idx);
     }
     tokio::task::spawn_local(control::serve(world.clone(), listener));
+    // Lines kept for a syslog daemon that is not there yet go out once it is.
+    let w2 = world.clone();
+    tokio::task::spawn_local(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Some(s) = w2.borrow_mut().io.sinks.as_mut() {
+                if s.syslog_waiting() > 0 {
+                    s.flush_syslog();
+                }
+            }
+        }
+    });
     tokio::task::spawn_local(reaper(world.clone()));
     let notify_path = world.borrow().config.runtime_dir.join("notify");
     match notify::bind_socket(&notify_path) {

@@ -52,6 +52,8 @@ pub struct Io {
     pub pending_spawns: BTreeMap<i32, PendingSpawn>,
     pub waiters: BTreeMap<crate::manager::JobId, Vec<futures::channel::oneshot::Sender<JobResult>>>,
     pub notify_socket: Option<PathBuf>,
+    /// The persistent log, kmsg and syslog.
+    pub sinks: Option<crate::sinks::Sinks>,
     pub notify: Option<std::rc::Rc<tokio::io::unix::AsyncFd<OwnedFd>>>,
     pub echo_output: bool,
 }
@@ -396,8 +398,26 @@ async fn read_log(world: WorldRef, unit: UnitId, r: OwnedFd) {
                         eprintln!("{name}[{pid}]: {line}");
                     }
                 }
-                if let Some(rt) = w.manager.rt_mut(unit) {
-                    rt.log.feed(pid, now, chunk);
+                let fresh = match w.manager.rt_mut(unit) {
+                    Some(rt) => {
+                        let before = rt.log.next_seq();
+                        rt.log.feed(pid, now, chunk);
+                        rt.log.tail(usize::MAX, before.checked_sub(1))
+                    }
+                    None => Vec::new(),
+                };
+                let ident = w
+                    .manager
+                    .units
+                    .get(unit)
+                    .and_then(|u| u.config.service.exec.syslog_identifier.clone())
+                    .unwrap_or_else(|| {
+                        name.rsplit_once('.')
+                            .map(|(n, _)| n.to_string())
+                            .unwrap_or_else(|| name.clone())
+                    });
+                if let Some(sinks) = w.io.sinks.as_mut() {
+                    sinks.write(&name, &ident, &fresh);
                 }
             }
             Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),
