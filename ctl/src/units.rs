@@ -165,6 +165,28 @@ fn print_status(s: unit_status::Reader<'_>, colour: bool) -> capnp::Result<Strin
     if s.get_restarts() > 0 {
         out += &format!("   Restarts: {}\n", s.get_restarts());
     }
+    let failure = s.get_last_failure()?.to_string()?;
+    if !failure.is_empty() {
+        // "RESULT at USEC[, EXIT]" and the last lines: the time shown as a date.
+        let mut lines = failure.lines();
+        let head = lines.next().unwrap_or_default();
+        let head = match head.split_once(" at ") {
+            Some((result, rest)) => {
+                let (usec, exit) = rest.split_once(", ").unwrap_or((rest, ""));
+                let when = usec.parse::<u64>().map(timestamp).unwrap_or_default();
+                if exit.is_empty() {
+                    format!("{result} at {when}")
+                } else {
+                    format!("{result} ({exit}) at {when}")
+                }
+            }
+            None => head.to_string(),
+        };
+        out += &format!("Last failure: {head}\n");
+        for l in lines {
+            out += &format!("             {l}\n");
+        }
+    }
     let err = s.get_spawn_error()?.to_string()?;
     if !err.is_empty() {
         out += &format!("      Error: {err}\n");

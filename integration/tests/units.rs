@@ -740,3 +740,48 @@ fn a_flooding_service_is_throttled_not_the_manager() {
     let o = sb.ctl(&["log", "flood", "-p", "loud"]);
     assert_eq!(o.status.code(), Some(2), "a bad priority is a usage error");
 }
+
+#[test]
+fn a_fork_storm_is_contained_and_fully_killed() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "storm.service",
+            "[Service]\nExecStart=/bin/sh -c 'for i in $(seq 300); do (sleep 1000 &); done; exec sleep 1000'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=storm.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "the storm is in its cgroup", 20, |sb| {
+        Ok(sb.cgroup_procs("storm.service").len() > 300)
+    });
+    let o = sb.ctl(&["stop", "storm.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        sb.cgroup_procs("storm.service").is_empty(),
+        "nothing of a stopped unit is left"
+    );
+    assert_eq!(sb.active_state("storm.service"), "inactive");
+}
+
+#[test]
+fn what_a_crash_leaves_is_shown_also_after_the_restart() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "crasher.service",
+            "[Service]\nRestart=on-failure\nRestartSec=200ms\n\
+             ExecStart=/bin/sh -c 'echo about to crash; if [ ! -e @DIR@/crashed ]; then touch @DIR@/crashed; kill -SEGV $$$$; fi; exec sleep 1000'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=crasher.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "restarted and running", 10, |sb| {
+        Ok(sb.is_active("crasher.service") && sb.property("crasher.service", "NRestarts") == "1")
+    });
+    let status = out(&sb.ctl(&["status", "crasher.service"]));
+    assert!(
+        status.contains("Last failure: signal (signal=SEGV"),
+        "{status}"
+    );
+    assert!(status.contains("| about to crash"), "{status}");
+    assert!(status.contains("Restarts: 1"), "{status}");
+}

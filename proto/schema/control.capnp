@@ -65,6 +65,9 @@ struct UnitStatus {
   warnings @17 :List(Text);    # file:line: message, from loading
   log @18 :List(LogLine);      # the last lines
   serviceType @19 :Text;
+  # The last failure (kept across automatic restarts): "RESULT at USEC[, EXIT]" then the last
+  # log lines then, each on a line of its own starting "  | ".
+  lastFailure @20 :Text;
 }
 
 struct JobInfo {

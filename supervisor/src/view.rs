@@ -114,6 +114,22 @@ pub fn fill_status(w: &World, id: UnitId, lines: usize, mut b: unit_status::Buil
     for (i, x) in u.warnings.iter().enumerate() {
         warn.set(u32::try_from(i).unwrap_or(0), x.to_string().as_str());
     }
+    b.set_last_failure(
+        rt.last_failure
+            .as_ref()
+            .map(|f| {
+                let mut s = format!("{} at {}", f.result, f.realtime_usec);
+                if let Some(e) = &f.exit {
+                    s.push_str(&format!(", {e}"));
+                }
+                for l in &f.last_lines {
+                    s.push_str(&format!("\n  | {l}"));
+                }
+                s
+            })
+            .unwrap_or_default()
+            .as_str(),
+    );
     let recs = rt.log.tail(lines, None);
     let mut l = b.init_log(u32::try_from(recs.len()).unwrap_or(0));
     for (i, r) in recs.iter().enumerate() {
@@ -187,6 +203,20 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         ("ConditionResult".into(), yes(rt.condition_failed.is_none())),
         ("AssertResult".into(), yes(rt.assert_failed.is_none())),
         ("LogLinesSuppressed".into(), rt.log.suppressed().to_string()),
+        (
+            "LastFailure".into(),
+            rt.last_failure
+                .as_ref()
+                .map(|f| {
+                    format!(
+                        "{} {} {}",
+                        f.realtime_usec,
+                        f.result,
+                        f.exit.clone().unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default(),
+        ),
     ];
     for (k, d) in [
         ("Requires", Dep::Requires),

@@ -81,6 +81,17 @@ pub struct UnitRt {
     pub log: log::Ring,
     /// When the last starts happened (for StartLimitBurst=); `reset-failed` clears it.
     pub starts: VecDeque<u64>,
+    /// What the last failure left: how the main process ended, the result, when, and the last
+    /// log lines then. Kept across restarts.
+    pub last_failure: Option<Failure>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub realtime_usec: u64,
+    pub result: &'static str,
+    pub exit: Option<String>,
+    pub last_lines: Vec<String>,
 }
 
 impl UnitRt {
@@ -107,6 +118,7 @@ impl UnitRt {
             active_enter_usec: 0,
             log: log::Ring::default(),
             starts: VecDeque::new(),
+            last_failure: None,
         }
     }
 }
@@ -148,6 +160,8 @@ pub fn spec_of(s: &ServiceSection) -> Spec {
         kill_mode: s.kill_mode,
         kill_signal: s.kill_signal,
         send_sigkill: s.send_sigkill,
+        final_kill_signal: s.final_kill_signal,
+        send_sighup: s.send_sighup,
         success_codes: s.success_codes.clone(),
         success_signals: s.success_signals.clone(),
         restart_prevent: s.restart_prevent.clone(),
@@ -386,6 +400,27 @@ impl Manager {
             rt.state_change_usec = now;
             if after == ActiveState::Active {
                 rt.active_enter_usec = now;
+            }
+            // A failure (also one followed by an automatic restart) is kept for `status`.
+            let failure = match &rt.kind {
+                Kind::Service(s)
+                    if s.machine.result != crate::service::policy::ServiceResult::Success
+                        && matches!(
+                            s.machine.state,
+                            machine::State::Failed | machine::State::AutoRestart
+                        ) =>
+                {
+                    Some(Failure {
+                        realtime_usec: now,
+                        result: s.machine.result.as_str(),
+                        exit: s.machine.last_exit.map(|e| e.describe()),
+                        last_lines: rt.log.tail(5, None).into_iter().map(|r| r.text).collect(),
+                    })
+                }
+                _ => None,
+            };
+            if failure.is_some() {
+                rt.last_failure = failure;
             }
         }
         let Some(u) = self.units.get(unit) else {

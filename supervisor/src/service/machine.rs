@@ -108,6 +108,10 @@ pub struct Spec {
     pub kill_mode: KillMode,
     pub kill_signal: i32,
     pub send_sigkill: bool,
+    /// FinalKillSignal= (SIGKILL by default): the signal of the SIGKILL stages.
+    pub final_kill_signal: i32,
+    /// SendSIGHUP=: SIGHUP right after KillSignal= (for shells and the like).
+    pub send_sighup: bool,
     pub success_codes: Vec<i32>,
     pub success_signals: Vec<i32>,
     /// RestartPreventExitStatus= / RestartForceExitStatus=: (codes, signals).
@@ -503,7 +507,7 @@ impl Machine {
     fn enter_signal(&mut self, spec: &Spec, s: State, out: &mut Out) {
         let signal = match s {
             State::StopSigterm | State::FinalSigterm => spec.kill_signal,
-            _ => libc::SIGKILL,
+            _ => spec.final_kill_signal,
         };
         let skip = matches!(s, State::StopSigkill | State::FinalSigkill) && !spec.send_sigkill;
         // Wait only for what was signalled: with KillMode=none nothing is, and the stop goes
@@ -517,6 +521,12 @@ impl Machine {
             if signal != libc::SIGKILL {
                 out.push(Action::Kill {
                     signal: libc::SIGCONT,
+                    whom: Whom::All,
+                });
+            }
+            if spec.send_sighup && matches!(s, State::StopSigterm | State::FinalSigterm) {
+                out.push(Action::Kill {
+                    signal: libc::SIGHUP,
                     whom: Whom::All,
                 });
             }

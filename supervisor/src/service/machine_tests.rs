@@ -26,6 +26,8 @@ fn spec(stype: ServiceType) -> Spec {
         kill_mode: KillMode::ControlGroup,
         kill_signal: libc::SIGTERM,
         send_sigkill: true,
+        final_kill_signal: libc::SIGKILL,
+        send_sighup: false,
         success_codes: vec![],
         success_signals: vec![],
         restart_prevent: (vec![], vec![]),

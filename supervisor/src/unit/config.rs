@@ -136,6 +136,8 @@ pub struct ServiceSection {
     pub kill_mode: KillMode,
     pub kill_signal: i32,
     pub send_sigkill: bool,
+    pub final_kill_signal: i32,
+    pub send_sighup: bool,
     pub success_codes: Vec<i32>,
     pub success_signals: Vec<i32>,
     /// RestartPreventExitStatus=/RestartForceExitStatus=: exit codes (and signals) that never /
@@ -177,6 +179,8 @@ impl Default for ServiceSection {
             kill_mode: KillMode::ControlGroup,
             kill_signal: libc::SIGTERM,
             send_sigkill: true,
+            final_kill_signal: libc::SIGKILL,
+            send_sighup: false,
             success_codes: Vec::new(),
             success_signals: Vec::new(),
             restart_prevent: (Vec::new(), Vec::new()),
@@ -540,6 +544,14 @@ fn service_key(
             ),
         },
         "SendSIGKILL" => bool_key(&mut s.send_sigkill, key, value, line, ctx),
+        "SendSIGHUP" => bool_key(&mut s.send_sighup, key, value, line, ctx),
+        "FinalKillSignal" => match signal_number(value) {
+            Some(n) => s.final_kill_signal = n,
+            None => ctx.warn(
+                line,
+                format!("FinalKillSignal: unknown signal {value:?}, ignoring"),
+            ),
+        },
         "SuccessExitStatus" => {
             if value.is_empty() {
                 s.success_codes.clear();
@@ -601,8 +613,6 @@ fn service_key(
         | "FileDescriptorStoreMax"
         | "TimeoutAbortSec"
         | "KillSignalOverride"
-        | "FinalKillSignal"
-        | "SendSIGHUP"
         | "DynamicUser"
         | "BusName"
         | "Sockets"
