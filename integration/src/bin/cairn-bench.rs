@@ -95,6 +95,58 @@ fn main() -> Result<()> {
     }
     engine()?;
     thousand_services()?;
+    spawn_cost()?;
+    Ok(())
+}
+
+/// The cost per service of the execution environment: 200 bare services vs 200 with a full
+/// one (user, groups, limits, capabilities, scheduling, a mount-namespace view).
+fn spawn_cost() -> Result<()> {
+    const N: usize = 200;
+    const FULL: &str = "User=nobody\nGroup=nogroup\nSupplementaryGroups=100\n\
+        Environment=A=1 B=2 C=3\nUMask=0077\nNice=5\nLimitNOFILE=4096\nLimitCORE=0\n\
+        CapabilityBoundingSet=CAP_NET_BIND_SERVICE\nNoNewPrivileges=yes\nOOMScoreAdjust=100\n\
+        ProtectSystem=strict\nPrivateTmp=yes\nPrivateDevices=yes\n";
+    println!();
+    println!(
+        "{:<44} {:>10}",
+        "spawn cost per service (200 at once)", "median"
+    );
+    for (label, extra) in [("bare", ""), ("full environment", FULL)] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let mut b = Sandbox::builder();
+            let mut wants = String::new();
+            for i in 0..N {
+                let name = format!("e{i}.service");
+                b = b.unit(
+                    &name,
+                    &format!("[Service]\n{extra}ExecStart=/bin/sleep 1000\n"),
+                );
+                wants.push_str(&name);
+                wants.push(' ');
+            }
+            let sb = b
+                .unit(
+                    "env.target",
+                    &format!("[Unit]\nWants={wants}\nAfter={wants}\n"),
+                )
+                .unit("default.target", "[Unit]\nDescription=nothing\n")
+                .start()?;
+            let t = Instant::now();
+            let o = sb.ctl(&["start", "env.target"]);
+            anyhow::ensure!(
+                o.status.success(),
+                "{label}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            times.push(t.elapsed() / N as u32);
+        }
+        println!(
+            "  {label:<42} {:>10}",
+            format!("{:.2} ms", median(times).as_secs_f64() * 1000.0)
+        );
+    }
     Ok(())
 }
 
