@@ -91,7 +91,7 @@ async fn connect(path: &Path) -> Result<control::Client, CtlError> {
     Ok(control)
 }
 
-async fn viewer(c: &control::Client) -> Result<viewer::Client, CtlError> {
+pub(crate) async fn viewer(c: &control::Client) -> Result<viewer::Client, CtlError> {
     Ok(c.viewer_request()
         .send()
         .promise
@@ -100,7 +100,7 @@ async fn viewer(c: &control::Client) -> Result<viewer::Client, CtlError> {
         .get_viewer()?)
 }
 
-async fn manager(c: &control::Client) -> Result<manager::Client, CtlError> {
+pub(crate) async fn manager(c: &control::Client) -> Result<manager::Client, CtlError> {
     Ok(c.manager_request()
         .send()
         .promise

@@ -2,10 +2,10 @@
 
 use std::io::IsTerminal;
 
-use proto::control_capnp::{control, manager, unit_status, unit_summary, viewer};
+use proto::control_capnp::{control, unit_status, unit_summary};
 use serde::Serialize;
 
-use crate::client::CtlError;
+use crate::client::{manager, viewer, CtlError};
 use crate::output::render;
 use crate::Format;
 use crate::{exit, UnitCommand};
@@ -84,24 +84,6 @@ pub fn timestamp(usec: u64) -> String {
 
 fn ago(usec: u64) -> String {
     crate::output::duration_since(usec)
-}
-
-async fn viewer(c: &control::Client) -> Result<viewer::Client, CtlError> {
-    Ok(c.viewer_request()
-        .send()
-        .promise
-        .await?
-        .get()?
-        .get_viewer()?)
-}
-
-async fn manager(c: &control::Client) -> Result<manager::Client, CtlError> {
-    Ok(c.manager_request()
-        .send()
-        .promise
-        .await?
-        .get()?
-        .get_manager()?)
 }
 
 fn print_status(s: unit_status::Reader<'_>, colour: bool) -> capnp::Result<String> {

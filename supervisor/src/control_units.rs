@@ -98,7 +98,7 @@ pub fn list_dependencies(
                 .map(|x| x.name.as_str())
                 .unwrap_or("?"),
         );
-        e.set_active(crate::manager::units::active_state_name(
+        e.set_active(crate::job::graph::ActiveState::as_str(
             w.manager.active_state(*u),
         ));
     }

@@ -8,7 +8,6 @@ use proto::control_capnp::{unit_status, unit_summary};
 use crate::job::graph::{Dep, Graph, UnitId};
 use crate::job::transaction::Reason;
 use crate::job::types::JobResult;
-use crate::manager::units::active_state_name;
 use crate::manager::{Kind, Manager};
 use crate::world::World;
 
@@ -24,7 +23,7 @@ pub fn fill_summary(m: &Manager, id: UnitId, mut b: unit_summary::Builder<'_>) {
     let Some((u, rt)) = m.unit(id) else { return };
     b.set_name(u.name.as_str());
     b.set_load(u.load.as_str());
-    b.set_active(active_state_name(m.active_state(id)));
+    b.set_active(crate::job::graph::ActiveState::as_str(m.active_state(id)));
     b.set_sub(m.sub_state(id));
     b.set_description(u.description());
     let job = rt
@@ -171,7 +170,7 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         ("LoadState".into(), u.load.as_str().into()),
         (
             "ActiveState".into(),
-            active_state_name(m.active_state(id)).into(),
+            crate::job::graph::ActiveState::as_str(m.active_state(id)).into(),
         ),
         ("SubState".into(), m.sub_state(id).into()),
         (
@@ -495,7 +494,7 @@ pub fn why_not(m: &Manager, id: UnitId) -> Vec<String> {
             out.push(format!(
                 "it conflicts with {}, which is {}",
                 Graph::name(m, c),
-                active_state_name(m.active_state(c))
+                crate::job::graph::ActiveState::as_str(m.active_state(c))
             ));
         }
     }
@@ -503,7 +502,7 @@ pub fn why_not(m: &Manager, id: UnitId) -> Vec<String> {
         out.push(format!(
             "{} is {}: nothing asked for it to start",
             u.name,
-            active_state_name(state)
+            crate::job::graph::ActiveState::as_str(state)
         ));
     }
     out

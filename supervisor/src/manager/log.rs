@@ -98,17 +98,7 @@ impl Ring {
             return;
         }
         let (prio, text) = priority(line);
-        if self.records.len() >= RING {
-            self.records.pop_front();
-        }
-        self.records.push_back(Record {
-            seq: self.next_seq,
-            realtime_usec,
-            pid,
-            priority: prio,
-            text: text.to_string(),
-        });
-        self.next_seq += 1;
+        self.store(pid, realtime_usec, prio, text.to_string());
     }
 
     /// Feeds raw bytes from the pipe; complete lines become records.

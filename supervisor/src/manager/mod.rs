@@ -242,14 +242,7 @@ impl Manager {
             return ActiveState::Inactive;
         };
         match &rt.kind {
-            Kind::Service(s) => match s.machine.active() {
-                machine::Active::Active => ActiveState::Active,
-                machine::Active::Reloading => ActiveState::Reloading,
-                machine::Active::Inactive => ActiveState::Inactive,
-                machine::Active::Failed => ActiveState::Failed,
-                machine::Active::Activating => ActiveState::Activating,
-                machine::Active::Deactivating => ActiveState::Deactivating,
-            },
+            Kind::Service(s) => s.machine.active(),
             Kind::Simple(t) if t.active => ActiveState::Active,
             Kind::Simple(_) => {
                 if rt.assert_failed.is_some() {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use crate::job::graph::{ActiveState, Dep, UnitId};
+use crate::job::graph::{Dep, UnitId};
 use crate::unit::config::{UnitConfig, Warning};
 use crate::unit::load::{self, Catalog, LoadState};
 use crate::unit::name::{self, UnitType};
@@ -240,17 +240,4 @@ fn referenced_names(l: &load::Loaded) -> Vec<String> {
     v.extend(l.extra_wants.iter().cloned());
     v.extend(l.extra_requires.iter().cloned());
     v
-}
-
-/// What `list-units` shows of a unit's load state and activity.
-pub fn active_state_name(s: ActiveState) -> &'static str {
-    match s {
-        ActiveState::Active => "active",
-        ActiveState::Reloading => "reloading",
-        ActiveState::Inactive => "inactive",
-        ActiveState::Failed => "failed",
-        ActiveState::Activating => "activating",
-        ActiveState::Deactivating => "deactivating",
-        ActiveState::Maintenance => "maintenance",
-    }
 }

@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use super::policy::{result_of, should_restart, ExitStatus, RestartPolicy, ServiceResult};
+use crate::job::graph::ActiveState as Active;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServiceType {
@@ -185,30 +186,7 @@ impl State {
     }
 }
 
-/// systemd's unit active states, as `is-active` reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Active {
-    Active,
-    Reloading,
-    Inactive,
-    Failed,
-    Activating,
-    Deactivating,
-}
-
-impl Active {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Active::Active => "active",
-            Active::Reloading => "reloading",
-            Active::Inactive => "inactive",
-            Active::Failed => "failed",
-            Active::Activating => "activating",
-            Active::Deactivating => "deactivating",
-        }
-    }
-}
-
+/// The unit active state (systemd's, as `is-active` reports it) of a service state.
 pub fn active_of(s: State) -> Active {
     match s {
         State::Dead => Active::Inactive,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::machine::*;
 use super::policy::{ExitStatus, RestartPolicy, ServiceResult};
+use crate::job::graph::ActiveState as Active;
 
 fn spec(stype: ServiceType) -> Spec {
     Spec {
