@@ -785,3 +785,40 @@ fn what_a_crash_leaves_is_shown_also_after_the_restart() {
     assert!(status.contains("| about to crash"), "{status}");
     assert!(status.contains("Restarts: 1"), "{status}");
 }
+
+#[test]
+fn a_stop_that_is_ignored_escalates_to_sigkill() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "stubborn.service",
+            "[Service]\nTimeoutStopSec=1\nExecStart=/bin/sh -c 'trap \"\" TERM; while true; do sleep 0.1; done'\n",
+        )
+        .unit("default.target", "[Unit]\nWants=stubborn.service\n")
+        .start()
+        .unwrap();
+    wait(&mut sb, "up", 10, |sb| Ok(sb.is_active("stubborn.service")));
+    let o = sb.ctl(&["stop", "stubborn.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(
+        sb.cgroup_procs("stubborn.service").is_empty(),
+        "SIGKILL after TimeoutStopSec="
+    );
+    assert_eq!(sb.property("stubborn.service", "Result"), "timeout");
+}
+
+#[test]
+fn dynamic_user_is_refused_clearly() {
+    let sb = Sandbox::builder()
+        .unit(
+            "dyn.service",
+            "[Service]\nDynamicUser=yes\nExecStart=/bin/true\n",
+        )
+        .unit("default.target", "[Unit]\nDescription=none\n")
+        .start()
+        .unwrap();
+    let status = out(&sb.ctl(&["status", "dyn.service"]));
+    assert!(
+        status.contains("bad-setting") && status.contains("DynamicUser=yes is not supported"),
+        "{status}"
+    );
+}

@@ -398,8 +398,20 @@ async fn read_log(world: WorldRef, unit: UnitId, r: OwnedFd) {
                         eprintln!("{name}[{pid}]: {line}");
                     }
                 }
+                let (level, facility) = w
+                    .manager
+                    .units
+                    .get(unit)
+                    .map(|u| {
+                        (
+                            u.config.service.exec.syslog_level,
+                            u.config.service.exec.syslog_facility,
+                        )
+                    })
+                    .unwrap_or((6, 3));
                 let fresh = match w.manager.rt_mut(unit) {
                     Some(rt) => {
+                        rt.log.default_priority = Some(level);
                         let before = rt.log.next_seq();
                         rt.log.feed(pid, now, chunk);
                         rt.log.tail(usize::MAX, before.checked_sub(1))
@@ -417,7 +429,7 @@ async fn read_log(world: WorldRef, unit: UnitId, r: OwnedFd) {
                             .unwrap_or_else(|| name.clone())
                     });
                 if let Some(sinks) = w.io.sinks.as_mut() {
-                    sinks.write(&name, &ident, &fresh);
+                    sinks.write(&name, &ident, facility, &fresh);
                 }
             }
             Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),

@@ -151,7 +151,7 @@ impl Sinks {
     }
 
     /// Writes records of `unit` (identified as `ident` to syslog) to every sink.
-    pub fn write(&mut self, unit: &str, ident: &str, records: &[Record]) {
+    pub fn write(&mut self, unit: &str, ident: &str, facility: u8, records: &[Record]) {
         if records.is_empty() {
             return;
         }
@@ -177,7 +177,7 @@ impl Sinks {
         if self.syslog.is_some() {
             for r in records {
                 // RFC 3164: <PRI>TAG[PID]: MSG, facility daemon (3).
-                let pri = 3 * 8 + u32::from(r.priority);
+                let pri = u32::from(facility) * 8 + u32::from(r.priority);
                 let msg = format!("<{pri}>{ident}[{}]: {}", r.pid, r.text).into_bytes();
                 if self.syslog_backlog.len() >= SYSLOG_BACKLOG {
                     self.syslog_backlog.pop_front();
@@ -247,13 +247,14 @@ mod tests {
             ..Default::default()
         };
         let mut s = Sinks::new(&cfg, true, d.path());
-        s.write("a.service", "a", &[rec("first line of text", 6)]);
+        s.write("a.service", "a", 3, &[rec("first line of text", 6)]);
         s.write(
             "a.service",
             "a",
+            3,
             &[rec("second line of text, long enough", 3)],
         );
-        s.write("a.service", "a", &[rec("third", 6)]);
+        s.write("a.service", "a", 3, &[rec("third", 6)]);
         let old = std::fs::read_to_string(d.path().join("log/cairn.log.1")).unwrap();
         assert!(
             old.contains("a.service[42]: <6>first line of text"),
@@ -275,10 +276,10 @@ mod tests {
             ..Default::default()
         };
         let mut s = Sinks::new(&cfg, false, d.path());
-        s.write("a.service", "a", &[rec("hello", 4)]);
+        s.write("a.service", "a", 3, &[rec("hello", 4)]);
         assert_eq!(std::fs::read_to_string(&kmsg).unwrap(), "<4>a[42]: hello\n");
         let mut c = Sinks::new(&cfg, true, d.path());
-        c.write("a.service", "a", &[rec("again", 4)]);
+        c.write("a.service", "a", 3, &[rec("again", 4)]);
         assert_eq!(
             std::fs::read_to_string(&kmsg).unwrap(),
             "<4>a[42]: hello\n",
@@ -295,10 +296,10 @@ mod tests {
             ..Default::default()
         };
         let mut s = Sinks::new(&cfg, true, d.path());
-        s.write("a.service", "a", &[rec("early", 6), rec("bad", 3)]);
+        s.write("a.service", "a", 3, &[rec("early", 6), rec("bad", 3)]);
         assert_eq!(s.syslog_waiting(), 2, "no daemon yet: kept");
         let daemon = UnixDatagram::bind(&path).unwrap();
-        s.write("a.service", "a", &[rec("late", 6)]);
+        s.write("a.service", "a", 3, &[rec("late", 6)]);
         let mut buf = [0u8; 256];
         let got: Vec<String> = (0..3)
             .map(|_| {

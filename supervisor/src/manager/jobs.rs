@@ -319,7 +319,12 @@ impl Manager {
                     return;
                 }
                 if is_service {
-                    self.push(unit, Event::Stop);
+                    let ev = if jtype == JobType::Restart {
+                        Event::StopForRestart
+                    } else {
+                        Event::Stop
+                    };
+                    self.push(unit, ev);
                 } else {
                     if let Some(rt) = self.rt_mut(unit) {
                         if let Kind::Simple(s) = &mut rt.kind {

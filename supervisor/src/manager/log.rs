@@ -33,6 +33,8 @@ pub struct Ring {
     window_start: u64,
     window_count: u32,
     suppressed: u64,
+    /// The priority of a line without a `<N>` prefix (SyslogLevel=); None: info.
+    pub default_priority: Option<u8>,
 }
 
 /// Splits a `<N>` priority prefix off a line.
@@ -97,7 +99,10 @@ impl Ring {
         if !self.admit(realtime_usec) {
             return;
         }
-        let (prio, text) = priority(line);
+        let (prio, text) = match priority(line) {
+            (6, t) if t.len() == line.len() => (self.default_priority.unwrap_or(6), t),
+            other => other,
+        };
         self.store(pid, realtime_usec, prio, text.to_string());
     }
 
@@ -186,6 +191,19 @@ mod tests {
         assert!(t[0].text.contains("suppressed 500 lines"), "{:?}", t[0]);
         assert_eq!(t[0].priority, 4);
         assert_eq!(t[1].text, "calm");
+    }
+
+    #[test]
+    fn syslog_level_sets_the_priority_of_unprefixed_lines() {
+        let mut r = Ring {
+            default_priority: Some(4),
+            ..Ring::default()
+        };
+        r.push_line(1, 1, "plain");
+        r.push_line(1, 2, "<2>prefixed");
+        r.push_line(1, 3, "<6>info said so");
+        let p: Vec<u8> = r.tail(3, None).iter().map(|x| x.priority).collect();
+        assert_eq!(p, vec![4, 2, 6]);
     }
 
     #[test]

@@ -161,6 +161,8 @@ pub fn spec_of(s: &ServiceSection) -> Spec {
         kill_signal: s.kill_signal,
         send_sigkill: s.send_sigkill,
         final_kill_signal: s.final_kill_signal,
+        restart_kill_signal: s.restart_kill_signal.unwrap_or(s.kill_signal),
+        timeout_abort: s.timeout_abort.or(s.timeout_stop),
         send_sighup: s.send_sighup,
         success_codes: s.success_codes.clone(),
         success_signals: s.success_signals.clone(),

@@ -111,6 +111,11 @@ pub struct Spec {
     pub send_sigkill: bool,
     /// FinalKillSignal= (SIGKILL by default): the signal of the SIGKILL stages.
     pub final_kill_signal: i32,
+    /// RestartKillSignal= (KillSignal= by default): the signal when stopping for a restart.
+    pub restart_kill_signal: i32,
+    /// TimeoutAbortSec= (TimeoutStopSec= by default): how long a watchdog's SIGABRT may take
+    /// (a core dump) before SIGKILL.
+    pub timeout_abort: Option<Duration>,
     /// SendSIGHUP=: SIGHUP right after KillSignal= (for shells and the like).
     pub send_sighup: bool,
     pub success_codes: Vec<i32>,
@@ -243,6 +248,8 @@ pub enum Event {
     Stopping,
     /// RELOADING=1: the service reloads by itself; READY=1 ends it.
     Reloading,
+    /// A stop that a restart job will follow (RestartKillSignal=).
+    StopForRestart,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +301,10 @@ pub struct Machine {
     /// The last reload failed (kept apart from `result`: a failed reload does not fail the
     /// unit).
     pub reload_failed: bool,
+    /// This stop is the first half of a restart.
+    restarting: bool,
+    /// The watchdog fired: the stop after SIGABRT waits TimeoutAbortSec=.
+    aborting: bool,
     pub restarts: u32,
     pub last_exit: Option<ExitStatus>,
 }
@@ -311,6 +322,8 @@ impl Default for Machine {
             started: false,
             main_known: false,
             reload_failed: false,
+            restarting: false,
+            aborting: false,
             restarts: 0,
             last_exit: None,
         }
@@ -346,6 +359,10 @@ impl Machine {
             Event::ExtendTimeout(d) => self.on_extend_timeout(d, &mut out),
             Event::Stopping => self.on_stopping(spec, &mut out),
             Event::Reloading => self.on_reloading(&mut out),
+            Event::StopForRestart => {
+                self.restarting = true;
+                self.on_stop(spec, &mut out)
+            }
         }
         out
     }
@@ -484,6 +501,7 @@ impl Machine {
 
     fn enter_signal(&mut self, spec: &Spec, s: State, out: &mut Out) {
         let signal = match s {
+            State::StopSigterm if self.restarting => spec.restart_kill_signal,
             State::StopSigterm | State::FinalSigterm => spec.kill_signal,
             _ => spec.final_kill_signal,
         };
@@ -509,7 +527,12 @@ impl Machine {
                 });
             }
             self.state = s;
-            self.arm(spec.timeout_stop, out);
+            let t = if self.aborting && s == State::StopSigterm {
+                spec.timeout_abort.or(spec.timeout_stop)
+            } else {
+                spec.timeout_stop
+            };
+            self.arm(t, out);
             return;
         }
         match s {
@@ -533,6 +556,8 @@ impl Machine {
     fn enter_dead(&mut self, spec: &Spec, out: &mut Out) {
         out.push(Action::DisarmTimer);
         out.push(Action::DisarmWatchdog);
+        self.restarting = false;
+        self.aborting = false;
         self.current = None;
         self.has_main = false;
         self.has_control = false;
@@ -947,6 +972,7 @@ impl Machine {
                 // systemd's WatchdogSignal= default: SIGABRT to the main process, for a core
                 // dump, then the usual stop.
                 self.fail(ServiceResult::Watchdog);
+                self.aborting = true;
                 out.push(Action::Kill {
                     signal: libc::SIGABRT,
                     whom: Whom::Main,

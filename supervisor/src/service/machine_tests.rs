@@ -28,6 +28,8 @@ fn spec(stype: ServiceType) -> Spec {
         kill_signal: libc::SIGTERM,
         send_sigkill: true,
         final_kill_signal: libc::SIGKILL,
+        restart_kill_signal: libc::SIGTERM,
+        timeout_abort: None,
         send_sighup: false,
         success_codes: vec![],
         success_signals: vec![],
@@ -505,4 +507,24 @@ fn extend_timeout_stopping_and_reloading_from_the_service() {
     assert_eq!(m.active(), Active::Deactivating);
     main_gone(&mut m, &s, OK);
     assert_eq!(m.state, State::Dead);
+}
+
+#[test]
+fn a_restart_stops_with_restart_kill_signal_and_an_abort_waits_timeout_abort() {
+    let mut s = spec(ServiceType::Simple);
+    s.restart_kill_signal = libc::SIGUSR2;
+    s.timeout_abort = Some(Duration::from_secs(7));
+    s.watchdog = Some(Duration::from_secs(1));
+    let mut m = Machine::default();
+    start(&mut m, &s);
+    let out = m.handle(&s, Event::StopForRestart);
+    assert_eq!(kills(&out)[0], libc::SIGUSR2);
+    main_gone(&mut m, &s, OK);
+    start(&mut m, &s);
+    let out = m.handle(&s, Event::WatchdogTimeout);
+    assert_eq!(kills(&out)[0], libc::SIGABRT);
+    assert!(
+        out.contains(&Action::ArmTimer(Duration::from_secs(7))),
+        "{out:?}"
+    );
 }

@@ -137,6 +137,10 @@ pub struct ServiceSection {
     pub kill_signal: i32,
     pub send_sigkill: bool,
     pub final_kill_signal: i32,
+    pub restart_kill_signal: Option<i32>,
+    /// DynamicUser=yes: not supported (the unit is refused rather than run as root).
+    pub dynamic_user: bool,
+    pub timeout_abort: Option<Duration>,
     pub send_sighup: bool,
     pub success_codes: Vec<i32>,
     pub success_signals: Vec<i32>,
@@ -180,6 +184,9 @@ impl Default for ServiceSection {
             kill_signal: libc::SIGTERM,
             send_sigkill: true,
             final_kill_signal: libc::SIGKILL,
+            restart_kill_signal: None,
+            dynamic_user: false,
+            timeout_abort: None,
             send_sighup: false,
             success_codes: Vec::new(),
             success_signals: Vec::new(),
@@ -545,6 +552,29 @@ fn service_key(
         },
         "SendSIGKILL" => bool_key(&mut s.send_sigkill, key, value, line, ctx),
         "SendSIGHUP" => bool_key(&mut s.send_sighup, key, value, line, ctx),
+        "RestartKillSignal" => match signal_number(value) {
+            Some(n) => s.restart_kill_signal = Some(n),
+            None => ctx.warn(
+                line,
+                format!("RestartKillSignal: unknown signal {value:?}, ignoring"),
+            ),
+        },
+        "TimeoutAbortSec" => {
+            if let Some(t) = timeout(key, value, line, ctx) {
+                s.timeout_abort = t;
+            }
+        }
+        "DynamicUser" => match parse_bool(value) {
+            Some(false) => {}
+            Some(true) => s.dynamic_user = true,
+            None => ctx.warn(
+                line,
+                format!("DynamicUser: not a boolean: {value:?}, ignoring"),
+            ),
+        },
+        "TTYReset" | "TTYVHangup" | "TTYVTDisallocate" => {
+            ctx.warn(line, format!("{key}= is not supported yet, ignoring"))
+        }
         "FinalKillSignal" => match signal_number(value) {
             Some(n) => s.final_kill_signal = n,
             None => ctx.warn(
@@ -611,12 +641,9 @@ fn service_key(
         | "Slice"
         | "Delegate"
         | "FileDescriptorStoreMax"
-        | "TimeoutAbortSec"
         | "KillSignalOverride"
-        | "DynamicUser"
         | "BusName"
-        | "Sockets"
-        | "RestartKillSignal" => {}
+        | "Sockets" => {}
         "MemoryMax" | "MemoryHigh" | "MemoryLow" | "MemoryMin" | "MemorySwapMax" | "TasksMax"
         | "CPUQuota" | "CPUWeight" | "IOWeight" | "AllowedCPUs" => {
             match super::resource::parse(key, value) {

@@ -82,6 +82,10 @@ pub struct ExecContext {
     pub standard_error: Output,
     pub tty_path: String,
     pub syslog_identifier: Option<String>,
+    /// SyslogFacility= (daemon by default) and SyslogLevel= (the priority of a line without a
+    /// `<N>` prefix; info by default).
+    pub syslog_facility: u8,
+    pub syslog_level: u8,
     /// The mount-namespace view (a private mount namespace when any of these is set).
     pub read_only_paths: Vec<String>,
     pub read_write_paths: Vec<String>,
@@ -186,6 +190,8 @@ impl Default for ExecContext {
             standard_error: Output::Inherit,
             tty_path: "/dev/console".into(),
             syslog_identifier: None,
+            syslog_facility: 3,
+            syslog_level: 6,
             read_only_paths: Vec::new(),
             read_write_paths: Vec::new(),
             inaccessible_paths: Vec::new(),
@@ -504,6 +510,26 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
             c.directory_modes[i] = u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(bad)?;
         }
         "SyslogIdentifier" => c.syslog_identifier = (!value.is_empty()).then(|| value.to_string()),
+        "SyslogFacility" => {
+            const F: [&str; 24] = [
+                "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+                "authpriv", "ftp", "", "", "", "", "local0", "local1", "local2", "local3",
+                "local4", "local5", "local6", "local7",
+            ];
+            c.syslog_facility = F
+                .iter()
+                .position(|f| !f.is_empty() && *f == value)
+                .and_then(|i| u8::try_from(i).ok())
+                .ok_or_else(bad)?;
+        }
+        "SyslogLevel" => {
+            const L: [&str; 8] = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+            c.syslog_level = L
+                .iter()
+                .position(|l| *l == value)
+                .and_then(|i| u8::try_from(i).ok())
+                .ok_or_else(bad)?;
+        }
         k if k.starts_with("Limit") => {
             let Some((_, res)) = LIMITS.iter().find(|(n, _)| *n == k) else {
                 return Ok(false);

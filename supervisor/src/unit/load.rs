@@ -396,6 +396,9 @@ fn verify(l: &Loaded) -> Result<(), String> {
     } else {
         ServiceType::Simple
     });
+    if s.dynamic_user {
+        return Err("DynamicUser=yes is not supported by cairn (it would allocate a user); set User= instead".into());
+    }
     if s.exec_start.is_empty() && s.exec_stop.is_empty() && l.config.unit.success_action.is_none() {
         return Err("service has no ExecStart=, ExecStop=, or SuccessAction=; refusing".into());
     }
