@@ -822,3 +822,29 @@ fn dynamic_user_is_refused_clearly() {
         "{status}"
     );
 }
+
+#[test]
+fn s6_notification_fd_is_a_readiness_protocol_too() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "s6style.service",
+            "[Service]\nX-NotificationFD=5\nExecStart=/bin/sh -c 'while [ ! -e @DIR@/go ]; do sleep 0.05; done; echo >&5; exec sleep 1000'\n",
+        )
+        .unit("default.target", "[Unit]\nDescription=none\n")
+        .start()
+        .unwrap();
+    sb.ctl(&["start", "--no-block", "s6style.service"]);
+    wait(&mut sb, "activating", 5, |sb| {
+        Ok(sb.active_state("s6style.service") == "activating")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        sb.active_state("s6style.service"),
+        "activating",
+        "no newline yet"
+    );
+    std::fs::write(sb.dir().join("go"), "").unwrap();
+    wait(&mut sb, "ready after the newline", 10, |sb| {
+        Ok(sb.is_active("s6style.service"))
+    });
+}

@@ -355,6 +355,33 @@ fn log_pipe(world: &WorldRef, unit: UnitId) -> Option<i32> {
     Some(raw)
 }
 
+/// s6's readiness: the first newline on the notification pipe means READY=1.
+async fn read_notification_fd(world: WorldRef, unit: UnitId, r: OwnedFd) {
+    if proto::seqpacket::set_nonblocking(r.as_fd()).is_err() {
+        return;
+    }
+    let Ok(afd) = proto::fdstream::register(r) else {
+        return;
+    };
+    let mut buf = [0u8; 256];
+    loop {
+        let Ok(mut guard) = afd.readable().await else {
+            return;
+        };
+        match nix::unistd::read(afd.get_ref(), &mut buf) {
+            Ok(0) => return,
+            Ok(n) if buf.get(..n).is_some_and(|b| b.contains(&b'\n')) => {
+                push(&world, unit, Event::Ready);
+                process(&world);
+                return;
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),
+            Err(_) => return,
+        }
+    }
+}
+
 /// Reads a log pipe handed back by pid1 after a supervisor restart.
 pub fn keep_reading_log(world: &WorldRef, unit: UnitId, r: OwnedFd) {
     tokio::task::spawn_local(read_log(world.clone(), unit, r));
@@ -629,6 +656,16 @@ fn spawn_command(
     };
     let path = resolve_path(&cmd.path);
     let streams = open_streams(world, unit, x)?;
+    // s6's notification-fd: a pipe whose write end the main process gets at fd N.
+    let notification = match (s.notification_fd, main) {
+        (Some(n), true) => {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| StartError::Stream("notification pipe".into(), e))?;
+            tokio::task::spawn_local(read_notification_fd(world.clone(), unit, r));
+            Some((w, n))
+        }
+        _ => None,
+    };
     let dirs = make_directories(world, x, ids)?;
     for (var, val, _) in &dirs {
         env.insert(var.clone(), val.clone());
@@ -652,6 +689,10 @@ fn spawn_command(
         ids,
         groups,
         pass_fds: Vec::new(),
+        extra_fds: notification
+            .iter()
+            .map(|(w, n)| (w.as_raw_fd(), *n))
+            .collect(),
         setup,
     };
     let cgroup = cgroup_dir(world, unit);

@@ -14,6 +14,10 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow};
 
+/// The most fds handed to one process (LISTEN_FDS and others), so the child needs no
+/// allocation to place them.
+pub const MAX_PASSED: usize = 1024;
+
 /// systemd's default for services: DefaultLimitNOFILE=1024:524288.
 pub const NOFILE_SOFT: u64 = 1024;
 pub const NOFILE_HARD: u64 = 524_288;
@@ -43,6 +47,8 @@ pub struct Command {
     pub groups: Vec<libc::gid_t>,
     /// fds to hand over at 3, 4, … (LISTEN_FDS).
     pub pass_fds: Vec<RawFd>,
+    /// fds to hand over at a given number (s6's notification-fd): (fd, target ≥ 3).
+    pub extra_fds: Vec<(RawFd, RawFd)>,
     pub setup: Setup,
 }
 
@@ -438,7 +444,11 @@ unsafe fn child(
         // Everything involved moves above the targets first (F_DUPFD never clobbers), so that
         // placing the passed fds at 3, 4, … and stdio at 0–2 overwrites none of them.
         let n = cmd.pass_fds.len() as RawFd;
-        let top = 3 + n;
+        let highest = cmd.extra_fds.iter().map(|(_, t)| *t).max().unwrap_or(0);
+        let top = (3 + n).max(highest + 1);
+        if cmd.pass_fds.len() + cmd.extra_fds.len() > MAX_PASSED {
+            fail(report);
+        }
         let up = |fd: RawFd, report: RawFd| -> RawFd {
             let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, top);
             if moved < 0 {
@@ -451,9 +461,22 @@ unsafe fn child(
         let stdin = up(cmd.stdin.unwrap_or(devnull), report);
         let stdout = up(cmd.stdout.unwrap_or(devnull), report);
         let stderr = up(cmd.stderr.unwrap_or(devnull), report);
-        for (i, &fd) in cmd.pass_fds.iter().enumerate() {
-            let moved = up(fd, report);
-            if proto::child::place_fd(moved, 3 + i as RawFd).is_err() {
+        // All of them moved up first, then placed: placing one must not close another that
+        // still sits at its original number.
+        let mut moved = [0 as RawFd; MAX_PASSED];
+        let targets = cmd
+            .pass_fds
+            .iter()
+            .enumerate()
+            .map(|(i, &fd)| (fd, 3 + i as RawFd))
+            .chain(cmd.extra_fds.iter().copied());
+        let mut count = 0;
+        for (slot, (fd, _)) in moved.iter_mut().zip(targets.clone()) {
+            *slot = up(fd, report);
+            count += 1;
+        }
+        for (m, (_, target)) in moved.iter().take(count).zip(targets) {
+            if proto::child::place_fd(*m, target).is_err() {
                 fail(report);
             }
         }

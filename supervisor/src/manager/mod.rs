@@ -133,6 +133,13 @@ pub fn spec_of(s: &ServiceSection) -> Spec {
     } else {
         machine::ServiceType::Simple
     });
+    // With s6's readiness protocol the service is up when it says so, as Type=notify.
+    let stype = match (s.notification_fd, stype) {
+        (Some(_), machine::ServiceType::Simple | machine::ServiceType::Exec) => {
+            machine::ServiceType::Notify
+        }
+        (_, t) => t,
+    };
     Spec {
         stype,
         remain_after_exit: s.remain_after_exit,

@@ -140,6 +140,9 @@ pub struct ServiceSection {
     pub restart_kill_signal: Option<i32>,
     /// DynamicUser=yes: not supported (the unit is refused rather than run as root).
     pub dynamic_user: bool,
+    /// X-NotificationFD=N (cairn's extension, s6's notification-fd): the service is ready
+    /// when it writes a newline to fd N.
+    pub notification_fd: Option<i32>,
     pub timeout_abort: Option<Duration>,
     pub send_sighup: bool,
     pub success_codes: Vec<i32>,
@@ -186,6 +189,7 @@ impl Default for ServiceSection {
             final_kill_signal: libc::SIGKILL,
             restart_kill_signal: None,
             dynamic_user: false,
+            notification_fd: None,
             timeout_abort: None,
             send_sighup: false,
             success_codes: Vec::new(),
@@ -298,7 +302,8 @@ pub fn apply(
                 "Install" => install_key(&mut cfg.install, &e.key, &value),
                 _ => service_key(&mut cfg.service, &e.key, &value, e.line, &mut ctx),
             };
-            if !handled {
+            // X- keys are vendor extensions: ignored quietly, as systemd does.
+            if !handled && !e.key.starts_with("X-") {
                 ctx.warn(
                     e.line,
                     format!(
@@ -570,6 +575,13 @@ fn service_key(
             None => ctx.warn(
                 line,
                 format!("DynamicUser: not a boolean: {value:?}, ignoring"),
+            ),
+        },
+        "X-NotificationFD" => match value.parse::<i32>() {
+            Ok(n) if (3..1024).contains(&n) => s.notification_fd = Some(n),
+            _ => ctx.warn(
+                line,
+                format!("{key}: not an fd number from 3 to 1023: {value:?}, ignoring"),
             ),
         },
         "TTYReset" | "TTYVHangup" | "TTYVTDisallocate" => {
