@@ -46,7 +46,7 @@ lint:
 # cargo-nextest when the machine has it (its summary is the closing line), else cargo test.
 test: deps lint build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	    $(CARGO) nextest run --workspace --no-fail-fast; \
+	    $(CARGO) nextest run --workspace --no-fail-fast --config-file integration/nextest.toml; \
 	else \
 	    $(CARGO) test --workspace --no-fail-fast; \
 	fi

@@ -204,9 +204,10 @@ impl Sandbox {
         self.runtime.join("control")
     }
 
-    /// Runs cairnctl against this sandbox.
+    /// Runs cairnctl against this sandbox. A call that takes over a minute is killed and
+    /// fails the test with what it printed: a wedged manager must not hang the suite.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        self.ctl_cmd(args).output().expect("running cairnctl")
+        run_with_deadline(self.ctl_cmd(args), Duration::from_secs(60))
     }
 
     pub fn ctl_cmd(&self, args: &[&str]) -> Command {
@@ -428,6 +429,62 @@ impl Drop for Sandbox {
                 self.log_text()
             );
         }
+    }
+}
+
+/// Runs a command to completion, killing it after `limit` (and saying so). Its output is read
+/// by threads as it comes, so a command that prints a lot never blocks on a full pipe.
+pub fn run_with_deadline(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning a command");
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let (o, e) = (
+                    out.join().unwrap_or_default(),
+                    err.join().unwrap_or_default(),
+                );
+                panic!(
+                    "{cmd:?} did not finish within {limit:?}; it printed: {}{}",
+                    String::from_utf8_lossy(&o),
+                    String::from_utf8_lossy(&e)
+                );
+            }
+        }
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }
 

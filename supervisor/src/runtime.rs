@@ -2,7 +2,7 @@
 //! arm a timer, read a PID file, collect output) and feeds back what happened.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 #[derive(Default)]
 pub struct UnitIo {
     pub log_w: Option<OwnedFd>,
+    /// A duplicate of the log pipe's read end, to drain it before an exit is routed.
+    pub log_r: Option<OwnedFd>,
     pub timer_gen: u64,
     /// The armed timer's task, aborted when the timer is re-armed or disarmed.
     pub timer: Option<tokio::task::AbortHandle>,
@@ -332,6 +334,8 @@ fn log_pipe(world: &WorldRef, unit: UnitId) -> Option<i32> {
         }
     }
     let (r, wfd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+    // Non-blocking from the start: `drain_log` may read it before its reader task has run.
+    proto::seqpacket::set_nonblocking(r.as_fd()).ok()?;
     let raw = wfd.as_raw_fd();
     world.borrow_mut().io.units.entry(unit).or_default().log_w = Some(wfd);
     // The read end also goes to pid1's store, so that a restarted supervisor goes on reading
@@ -350,6 +354,9 @@ fn log_pipe(world: &WorldRef, unit: UnitId) -> Option<i32> {
                 say!("cannot keep the log pipe of {name} in pid1: {e}");
             }
         });
+    }
+    if let Ok(dup) = r.try_clone() {
+        world.borrow_mut().io.units.entry(unit).or_default().log_r = Some(dup);
     }
     tokio::task::spawn_local(read_log(world.clone(), unit, r));
     Some(raw)
@@ -388,7 +395,40 @@ pub fn keep_reading_log(world: &WorldRef, unit: UnitId, r: OwnedFd) {
 }
 
 thread_local! {
+    /// One read buffer for every unit's log reader: they run one at a time on this thread, and
+    /// a buffer per unit would cost 16 KiB of resident memory per service.
     static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 16384]);
+}
+
+/// Reads what is in a log pipe now, without blocking; feeds it to the unit's ring and the
+/// sinks. Returns Ok(false) at EOF.
+fn read_available(world: &WorldRef, unit: UnitId, fd: BorrowedFd<'_>) -> nix::Result<bool> {
+    loop {
+        let read = READ_BUF.with(|b| {
+            let mut buf = b.borrow_mut();
+            nix::unistd::read(fd, &mut buf).map(|n| buf.get(..n).unwrap_or(&[]).to_vec())
+        });
+        match read {
+            Ok(chunk) if chunk.is_empty() => return Ok(false),
+            Ok(chunk) => ingest(world, unit, &chunk),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Before a unit's process exit is routed, what it wrote last is read (the pipe and SIGCHLD
+/// race): a crash record then has its last lines.
+pub fn drain_log(world: &WorldRef, unit: UnitId) {
+    let fd = world
+        .borrow()
+        .io
+        .units
+        .get(&unit)
+        .and_then(|i| i.log_r.as_ref().and_then(|f| f.try_clone().ok()));
+    if let Some(fd) = fd {
+        let _ = read_available(world, unit, fd.as_fd());
+    }
 }
 
 async fn read_log(world: WorldRef, unit: UnitId, r: OwnedFd) {
@@ -398,70 +438,69 @@ async fn read_log(world: WorldRef, unit: UnitId, r: OwnedFd) {
     let Ok(afd) = proto::fdstream::register(r) else {
         return;
     };
-    let mut buf = vec![0u8; 16384];
     loop {
         let Ok(mut guard) = afd.readable().await else {
             return;
         };
-        match nix::unistd::read(afd.get_ref(), &mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                let mut w = world.borrow_mut();
-                let echo = w.io.echo_output;
-                let name = w
-                    .manager
-                    .units
-                    .get(unit)
-                    .map(|u| u.name.clone())
-                    .unwrap_or_default();
-                let pid = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
-                    Some(Kind::Service(s)) => s.main_pid.or(s.control_pid).unwrap_or(0),
-                    _ => 0,
-                };
-                let now = proto::procinfo::realtime_usec();
-                let chunk = buf.get(..n).unwrap_or(&[]);
-                if echo {
-                    for line in String::from_utf8_lossy(chunk).lines() {
-                        eprintln!("{name}[{pid}]: {line}");
-                    }
-                }
-                let (level, facility) = w
-                    .manager
-                    .units
-                    .get(unit)
-                    .map(|u| {
-                        (
-                            u.config.service.exec.syslog_level,
-                            u.config.service.exec.syslog_facility,
-                        )
-                    })
-                    .unwrap_or((6, 3));
-                let fresh = match w.manager.rt_mut(unit) {
-                    Some(rt) => {
-                        rt.log.default_priority = Some(level);
-                        let before = rt.log.next_seq();
-                        rt.log.feed(pid, now, chunk);
-                        rt.log.tail(usize::MAX, before.checked_sub(1))
-                    }
-                    None => Vec::new(),
-                };
-                let ident = w
-                    .manager
-                    .units
-                    .get(unit)
-                    .and_then(|u| u.config.service.exec.syslog_identifier.clone())
-                    .unwrap_or_else(|| {
-                        name.rsplit_once('.')
-                            .map(|(n, _)| n.to_string())
-                            .unwrap_or_else(|| name.clone())
-                    });
-                if let Some(sinks) = w.io.sinks.as_mut() {
-                    sinks.write(&name, &ident, facility, &fresh);
-                }
-            }
-            Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),
+        match read_available(&world, unit, afd.get_ref().as_fd()) {
+            Ok(false) => return,
+            Ok(true) | Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),
             Err(_) => return,
         }
+    }
+}
+
+fn ingest(world: &WorldRef, unit: UnitId, chunk: &[u8]) {
+    let mut w = world.borrow_mut();
+    let echo = w.io.echo_output;
+    let name = w
+        .manager
+        .units
+        .get(unit)
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
+    let pid = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
+        Some(Kind::Service(s)) => s.main_pid.or(s.control_pid).unwrap_or(0),
+        _ => 0,
+    };
+    let now = proto::procinfo::realtime_usec();
+    if echo {
+        for line in String::from_utf8_lossy(chunk).lines() {
+            eprintln!("{name}[{pid}]: {line}");
+        }
+    }
+    let (level, facility) = w
+        .manager
+        .units
+        .get(unit)
+        .map(|u| {
+            (
+                u.config.service.exec.syslog_level,
+                u.config.service.exec.syslog_facility,
+            )
+        })
+        .unwrap_or((6, 3));
+    let fresh = match w.manager.rt_mut(unit) {
+        Some(rt) => {
+            rt.log.default_priority = Some(level);
+            let before = rt.log.next_seq();
+            rt.log.feed(pid, now, chunk);
+            rt.log.tail(usize::MAX, before.checked_sub(1))
+        }
+        None => Vec::new(),
+    };
+    let ident = w
+        .manager
+        .units
+        .get(unit)
+        .and_then(|u| u.config.service.exec.syslog_identifier.clone())
+        .unwrap_or_else(|| {
+            name.rsplit_once('.')
+                .map(|(n, _)| n.to_string())
+                .unwrap_or_else(|| name.clone())
+        });
+    if let Some(sinks) = w.io.sinks.as_mut() {
+        sinks.write(&name, &ident, facility, &fresh);
     }
 }
 
@@ -1258,6 +1297,10 @@ pub fn check_all_empty(world: &WorldRef) {
 /// settled first: its report pipe holds the errno if exec failed, and then its exit is not a
 /// crash of the service.
 pub fn child_exited(world: &WorldRef, pid: i32, status: ExitStatus) -> bool {
+    let owner = world.borrow().manager.pids.get(&pid).map(|(u, _)| *u);
+    if let Some(unit) = owner {
+        drain_log(world, unit);
+    }
     let pending = world.borrow().io.pending_spawns.contains_key(&pid);
     if pending {
         settle_spawn(world, pid);
