@@ -10,6 +10,7 @@ pub mod components;
 pub mod config;
 pub mod control;
 pub mod control_units;
+pub mod devlog;
 pub mod info;
 pub mod init_link;
 pub mod job;
@@ -44,6 +45,8 @@ use crate::world::{World, WorldRef};
 
 /// pid1's store name of the control socket.
 pub const CONTROL_FD: &str = "control.socket";
+/// pid1's store name of the syslog socket cairn owns.
+pub const SYSLOG_FD: &str = "syslog.listen";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -159,6 +162,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         .iter()
         .map(|n| Helper::new(n, state.helper_restarts.get(n).copied().unwrap_or(0)))
         .collect();
+    let stored_syslog = take(&mut fds, SYSLOG_FD);
     // Services' log pipes come back under log.UNIT: their writers may still be running.
     let (log_fds, fds): (Vec<_>, Vec<_>) =
         fds.into_iter().partition(|(n, _)| n.starts_with("log."));
@@ -240,6 +244,44 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         }
     });
     tokio::task::spawn_local(reaper(world.clone()));
+    // The syslog socket: /dev/log in system mode (unless configured otherwise).
+    let listen = match (&manager_config.syslog_listen, container) {
+        (Some(p), _) => Some(p.clone()),
+        (None, false) => Some(PathBuf::from("/dev/log")),
+        (None, true) => None,
+    };
+    if let Some(path) = listen {
+        if manager_config.syslog_socket.as_ref() == Some(&path) {
+            say!(
+                "syslog_socket and syslog_listen are both {}: forwarding would loop; not listening",
+                path.display()
+            );
+        } else {
+            // Kept in pid1's store like the control socket: messages sent while the supervisor
+            // restarts wait in the socket's queue.
+            let recorded = world.borrow().state.syslog_socket_file;
+            let fd = match stored_syslog {
+                Some(fd) if control::still_bound(recorded, &path) => Ok(fd),
+                _ => devlog::bind_socket(&path).inspect(|fd| {
+                    world.borrow_mut().state.syslog_socket_file = control::file_id(&path);
+                    save_state(&world);
+                    if let Some(l) = world.borrow().link.clone() {
+                        if let Ok(dup) = fd.try_clone() {
+                            tokio::task::spawn_local(async move {
+                                let _ = l.store_fds(&[(SYSLOG_FD, dup.as_fd())]).await;
+                            });
+                        }
+                    }
+                }),
+            };
+            match fd {
+                Ok(fd) => {
+                    tokio::task::spawn_local(devlog::serve(world.clone(), fd));
+                }
+                Err(e) => say!("syslog socket {}: {e}", path.display()),
+            }
+        }
+    }
     let notify_path = world.borrow().config.runtime_dir.join("notify");
     match notify::bind_socket(&notify_path) {
         Ok(fd) => {

@@ -51,7 +51,7 @@ pub fn bind_socket(path: &Path) -> nix::Result<OwnedFd> {
 }
 
 /// Which unit a pid belongs to: its main/control pid, else its cgroup.
-fn unit_of(world: &WorldRef, pid: i32) -> Option<UnitId> {
+pub fn unit_of(world: &WorldRef, pid: i32) -> Option<UnitId> {
     let w = world.borrow();
     if let Some((u, _)) = w.manager.pids.get(&pid) {
         return Some(*u);

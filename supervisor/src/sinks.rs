@@ -23,8 +23,11 @@ pub struct ManagerConfig {
     /// Copy records to the kernel log (never in container mode: /dev is the host's).
     pub log_kmsg: bool,
     pub kmsg_path: PathBuf,
-    /// A syslog daemon's socket to forward records to, e.g. `/dev/log`.
+    /// A syslog daemon's socket to forward records to (where the daemon listens).
     pub syslog_socket: Option<PathBuf>,
+    /// The syslog socket cairn owns and reads (None: `/dev/log` in system mode, none in
+    /// container mode, whose /dev is the host's).
+    pub syslog_listen: Option<PathBuf>,
 }
 
 impl Default for ManagerConfig {
@@ -35,6 +38,7 @@ impl Default for ManagerConfig {
             log_kmsg: false,
             kmsg_path: PathBuf::from("/dev/kmsg"),
             syslog_socket: None,
+            syslog_listen: None,
         }
     }
 }
@@ -148,6 +152,33 @@ impl Sinks {
             let _ = std::fs::rename(&self.file_path, old);
             self.file = None;
         }
+    }
+
+    /// The persistent file only (messages that came through the syslog socket).
+    pub fn write_file(&mut self, unit: &str, records: &[Record]) {
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&format!(
+                "{} {unit}[{}]: <{}>{}\n",
+                r.realtime_usec, r.pid, r.priority, r.text
+            ));
+        }
+        if let Some(f) = self.file() {
+            let _ = f.write_all(text.as_bytes());
+        }
+        self.rotate_if_needed();
+    }
+
+    /// Queues a datagram for the syslog daemon as it came, and sends what it can.
+    pub fn forward_raw(&mut self, datagram: &[u8]) {
+        if self.syslog.is_none() {
+            return;
+        }
+        if self.syslog_backlog.len() >= SYSLOG_BACKLOG {
+            self.syslog_backlog.pop_front();
+        }
+        self.syslog_backlog.push_back(datagram.to_vec());
+        self.flush_syslog();
     }
 
     /// Writes records of `unit` (identified as `ident` to syslog) to every sink.

@@ -25,6 +25,9 @@ pub struct State {
     /// stored listener is still the one at the path.
     #[serde(default)]
     pub control_socket_file: Option<(u64, u64)>,
+    /// Likewise for the syslog socket cairn owns.
+    #[serde(default)]
+    pub syslog_socket_file: Option<(u64, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,7 @@ impl State {
             boot_realtime_usec,
             helper_restarts: BTreeMap::new(),
             control_socket_file: None,
+            syslog_socket_file: None,
         }
     }
 
