@@ -10,6 +10,8 @@ pub enum CompatError {
     Scheduled(String),
     #[error("unknown option {0}")]
     Unknown(String),
+    #[error("usage: {0} [-f] [-p] [--no-wall]   (cairn's {0}: stop every unit and {0})")]
+    Help(String),
 }
 
 /// If `argv[0]` names a compatibility command, the cairnctl arguments it stands for.
@@ -21,21 +23,30 @@ pub fn translate(argv: &[OsString]) -> Option<Result<Vec<OsString>, CompatError>
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let verb = match name.as_str() {
-        "poweroff" | "reboot" | "halt" => Ok(legacy(&name, &rest)),
+        "poweroff" | "reboot" | "halt" => legacy(&name, &rest),
         "shutdown" => shutdown(&rest),
         _ => return None,
     };
     Some(verb.map(|v| vec!["cairnctl".into(), v.into()]))
 }
 
-/// poweroff/reboot/halt [-f] [-w] [--no-wall] [-p]: `-p` makes halt power off.
-fn legacy(name: &str, args: &[String]) -> &'static str {
-    let poweroff = args.iter().any(|a| a == "-p" || a == "--poweroff");
-    match name {
+/// poweroff/reboot/halt [-f] [-w] [--no-wall] [-p]: `-p` makes halt power off. Anything
+/// else is refused: a command that powers off must not guess.
+fn legacy(name: &str, args: &[String]) -> Result<&'static str, CompatError> {
+    let mut poweroff = false;
+    for a in args {
+        match a.as_str() {
+            "-p" | "--poweroff" => poweroff = true,
+            "-f" | "--force" | "-w" | "--wtmp-only" | "--no-wall" | "-n" | "--no-sync" => {}
+            "-h" | "--help" => return Err(CompatError::Help(name.to_string())),
+            other => return Err(CompatError::Unknown(other.to_string())),
+        }
+    }
+    Ok(match name {
         "reboot" => "reboot",
         "halt" if !poweroff => "halt",
         _ => "poweroff",
-    }
+    })
 }
 
 /// shutdown [-r|-h|-P|-H] [now|+0] [message]
@@ -48,6 +59,7 @@ fn shutdown(args: &[String]) -> Result<&'static str, CompatError> {
             "-H" | "--halt" => verb = "halt",
             "-h" | "-P" | "--poweroff" => verb = "poweroff",
             "-f" | "-F" | "-k" | "--no-wall" => {}
+            "--help" => return Err(CompatError::Help("shutdown".into())),
             s if s.starts_with('-') => return Err(CompatError::Unknown(s.into())),
             s => words.push(s),
         }
@@ -77,6 +89,14 @@ mod tests {
         assert_eq!(t(&["halt", "-p"]).unwrap().unwrap()[1], "poweroff");
         assert_eq!(t(&["halt"]).unwrap().unwrap()[1], "halt");
         assert!(t(&["cairnctl", "status"]).is_none());
+        assert_eq!(
+            t(&["poweroff", "--help"]),
+            Some(Err(CompatError::Help("poweroff".into())))
+        );
+        assert_eq!(
+            t(&["reboot", "--bogus"]),
+            Some(Err(CompatError::Unknown("--bogus".into())))
+        );
     }
 
     #[test]
