@@ -488,6 +488,21 @@ pub fn run_with_deadline(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
+/// What a command printed, stdout then stderr, for assertion messages.
+pub fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Waits up to `secs` for `cond`, failing the test with `what` and the last error.
+pub fn wait(sb: &mut Sandbox, what: &str, secs: u64, cond: impl FnMut(&Sandbox) -> Result<bool>) {
+    sb.wait_until(Duration::from_secs(secs), cond)
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+}
+
 /// The signal that ended a process, if one did.
 pub fn signal_of(st: &ExitStatus) -> Option<i32> {
     st.signal()

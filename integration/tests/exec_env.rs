@@ -6,15 +6,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use cairn_integration::Sandbox;
-
-fn out(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use cairn_integration::{out, Sandbox};
 
 /// `key=value` lines the service wrote.
 fn report(sb: &Sandbox, name: &str) -> BTreeMap<String, String> {
