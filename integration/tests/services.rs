@@ -498,3 +498,94 @@ fn s6_notification_fd_is_a_readiness_protocol_too() {
         Ok(sb.is_active("s6style.service"))
     });
 }
+
+#[test]
+fn the_fd_store_hands_a_listener_to_the_next_instance() {
+    let bin = cairn_integration::bin("cairn-test-fdstore");
+    let mut sb = Sandbox::builder()
+        .unit(
+            "keeper.service",
+            &format!(
+                "[Service]\nNotifyAccess=main\nFileDescriptorStoreMax=4\nRestart=on-failure\nRestartSec=100ms\n\
+                 ExecStart={} @DIR@/port\n",
+                bin.display()
+            ),
+        )
+        .unit("default.target", "[Unit]\nWants=keeper.service\n")
+        .start()
+        .unwrap();
+    let port_file = sb.dir().join("port");
+    wait(
+        &mut sb,
+        "the first instance stored its listener",
+        10,
+        |_| Ok(port_file.exists()),
+    );
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        Ok(sb.property("keeper.service", "NRestarts") == "1" && sb.is_active("keeper.service"))
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "the next instance runs: {e:#}\n{}\n{}",
+            out(&sb.ctl(&["status", "keeper", "-n", "30"])),
+            sb.log_text()
+        )
+    });
+    let port: u16 = std::fs::read_to_string(&port_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The listener outlived the process that bound it: the new one answers on it.
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&mut conn), &mut answer).unwrap();
+    assert_eq!(
+        answer.trim(),
+        "from-store listener",
+        "{}",
+        out(&sb.ctl(&["status", "keeper"]))
+    );
+}
+
+#[test]
+fn the_fd_store_survives_a_supervisor_crash() {
+    let bin = cairn_integration::bin("cairn-test-fdstore");
+    let mut sb = Sandbox::builder()
+        .unit(
+            "keeper.service",
+            &format!(
+                "[Service]\nNotifyAccess=main\nFileDescriptorStoreMax=4\nExecStart={} @DIR@/port stay\n",
+                bin.display()
+            ),
+        )
+        .unit("default.target", "[Unit]\nWants=keeper.service\n")
+        .start()
+        .unwrap();
+    let port_file = sb.dir().join("port");
+    wait(&mut sb, "the listener stored", 10, |_| {
+        Ok(port_file.exists())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let sup = sb.component("supervisor").unwrap();
+    sb.kill(sup.pid, "KILL").unwrap();
+    wait(&mut sb, "a new supervisor", 10, |sb| {
+        Ok(sb.component("supervisor")?.pid != sup.pid)
+    });
+    // A restart keeps the store: the new instance gets the listener pid1 kept.
+    let o = sb.ctl(&["restart", "keeper.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let port: u16 = std::fs::read_to_string(&port_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&mut conn), &mut answer).unwrap();
+    assert_eq!(answer.trim(), "from-store listener", "{}", sb.log_text());
+}

@@ -163,6 +163,9 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         .map(|n| Helper::new(n, state.helper_restarts.get(n).copied().unwrap_or(0)))
         .collect();
     let stored_syslog = take(&mut fds, SYSLOG_FD);
+    let (stored_services, fds): (Vec<_>, Vec<_>) = fds
+        .into_iter()
+        .partition(|(n, _)| n.starts_with("fdstore."));
     // Services' log pipes come back under log.UNIT: their writers may still be running.
     let (log_fds, fds): (Vec<_>, Vec<_>) =
         fds.into_iter().partition(|(n, _)| n.starts_with("log."));
@@ -293,6 +296,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     if generation > 1 {
         adopt_running(&world);
     }
+    runtime::restore_fd_store(&world, stored_services);
     for (name, fd) in log_fds {
         let unit = name
             .strip_prefix("log.")

@@ -56,6 +56,15 @@ pub fn unit_of(world: &WorldRef, pid: i32) -> Option<UnitId> {
     if let Some((u, _)) = w.manager.pids.get(&pid) {
         return Some(*u);
     }
+    if let Some((_, u, _)) = w
+        .manager
+        .recent_exits
+        .iter()
+        .rev()
+        .find(|(p, _, _)| *p == pid)
+    {
+        return Some(*u);
+    }
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     let path = crate::cgroup::own_path(&text)?;
     let name = path.rsplit('/').next()?;
@@ -102,6 +111,7 @@ fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> bool {
             Some(&mut cmsg),
             MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_TRUNC,
         );
+        let mut fds: Vec<OwnedFd> = Vec::new();
         let (len, pid) = match received {
             Ok(msg) => {
                 let mut pid = None;
@@ -109,10 +119,11 @@ fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> bool {
                     for c in cmsgs {
                         match c {
                             ControlMessageOwned::ScmCredentials(cred) => pid = Some(cred.pid()),
-                            // fds are not taken yet (FDSTORE: issue 4): close them.
-                            ControlMessageOwned::ScmRights(fds) => {
-                                for f in fds {
-                                    let _ = nix::unistd::close(f);
+                            // Owned at once: closed on every path that does not keep them.
+                            ControlMessageOwned::ScmRights(raw) => {
+                                for f in raw {
+                                    // SAFETY: the kernel just installed this fd for us alone.
+                                    fds.push(unsafe { std::os::fd::FromRawFd::from_raw_fd(f) });
                                 }
                             }
                             _ => {}
@@ -136,7 +147,9 @@ fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> bool {
         };
         let data = buf.get(..len.min(MAX_DATAGRAM)).unwrap_or(&[]);
         if allowed(world, unit, pid) {
-            apply(world, unit, &parse(data));
+            let assignments = parse(data);
+            apply(world, unit, &assignments);
+            crate::runtime::fd_store(world, unit, &assignments, fds);
         }
     }
 }
@@ -152,10 +165,21 @@ fn allowed(world: &WorldRef, unit: UnitId, pid: i32) -> bool {
         return false;
     };
     let access = crate::runtime::notify_access(&u.config.service, s.spec.stype);
+    // A main or control process that already exited (its last datagram read after its exit)
+    // still counts as what it was.
+    let recent = w
+        .manager
+        .recent_exits
+        .iter()
+        .rev()
+        .find(|(p, u, _)| *p == pid && *u == unit)
+        .map(|(_, _, main)| *main);
+    let was_main = s.main_pid == Some(pid) || recent == Some(true);
+    let was_control = s.control_pid == Some(pid) || recent == Some(false);
     let ok = match access {
         NotifyAccess::None => false,
-        NotifyAccess::Main => s.main_pid == Some(pid),
-        NotifyAccess::Exec => s.main_pid == Some(pid) || s.control_pid == Some(pid),
+        NotifyAccess::Main => was_main,
+        NotifyAccess::Exec => was_main || was_control,
         NotifyAccess::All => true,
     };
     if !ok {

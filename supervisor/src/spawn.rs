@@ -49,6 +49,8 @@ pub struct Command {
     pub pass_fds: Vec<RawFd>,
     /// fds to hand over at a given number (s6's notification-fd): (fd, target ≥ 3).
     pub extra_fds: Vec<(RawFd, RawFd)>,
+    /// Set LISTEN_PID to the child's own pid (it is only known in the child).
+    pub listen_pid: bool,
     pub setup: Setup,
 }
 
@@ -324,10 +326,18 @@ pub fn spawn(
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
+    // LISTEN_PID= is written by the child into this buffer (plain decimal: libsystemd parses
+    // it with base 0, so a leading zero would make it octal).
+    let mut listen_pid: Vec<u8> = b"LISTEN_PID=\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+    let listen_pid_ptr = listen_pid.as_mut_ptr();
     let envp: Vec<*const libc::c_char> = cmd
         .env
         .iter()
         .map(|a| a.as_ptr())
+        .chain(
+            cmd.listen_pid
+                .then_some(listen_pid_ptr as *const libc::c_char),
+        )
         .chain(std::iter::once(std::ptr::null()))
         .collect();
     // systemd's 1024:524288, within what we may grant: without CAP_SYS_RESOURCE (as in a
@@ -380,6 +390,9 @@ pub fn spawn(
             // SAFETY: we are the child of a fork-like clone; `child` makes only
             // async-signal-safe calls and never returns.
             unsafe {
+                if cmd.listen_pid {
+                    write_pid(listen_pid_ptr.add(11), 11);
+                }
                 child(
                     cmd,
                     &argv,
@@ -631,6 +644,34 @@ struct CapData {
     effective: u32,
     permitted: u32,
     inheritable: u32,
+}
+
+/// Writes this process's pid in decimal at `at` (room for `room` bytes, NUL-terminated).
+///
+/// # Safety
+/// `at` must point at `room` writable bytes; async-signal-safe (getpid and stores only).
+unsafe fn write_pid(at: *mut u8, room: usize) {
+    // SAFETY: getpid is async-signal-safe; every store stays within `room` bytes of `at`.
+    unsafe {
+        let mut pid = libc::getpid() as u32;
+        let mut digits = [0u8; 10];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (pid % 10) as u8;
+            n += 1;
+            pid /= 10;
+            if pid == 0 || n == digits.len() {
+                break;
+            }
+        }
+        if n + 1 > room {
+            return;
+        }
+        for i in 0..n {
+            *at.add(i) = digits[n - 1 - i];
+        }
+        *at.add(n) = 0;
+    }
 }
 
 /// Writes errno to the report pipe and exits 127.

@@ -190,6 +190,9 @@ pub struct Manager {
     pub now_usec: u64,
     /// Effects produced outside `step` (by `enqueue`), returned by the next `step`.
     deferred: Vec<Effect>,
+    /// The last processes reaped: (pid, unit, was the main process). A process may send its
+    /// last notify datagram and exit before the datagram is read; it is still its unit's.
+    pub recent_exits: VecDeque<(i32, UnitId, bool)>,
 }
 
 impl Manager {
@@ -204,6 +207,7 @@ impl Manager {
             pids: BTreeMap::new(),
             now_usec: 0,
             deferred: Vec::new(),
+            recent_exits: VecDeque::new(),
         }
     }
 
@@ -297,6 +301,10 @@ impl Manager {
         let Some((unit, main)) = self.pids.remove(&pid) else {
             return false;
         };
+        if self.recent_exits.len() >= 64 {
+            self.recent_exits.pop_front();
+        }
+        self.recent_exits.push_back((pid, unit, main));
         if let Some(s) = self.service_mut(unit) {
             if main && s.main_pid == Some(pid) {
                 s.main_pid = None;
@@ -432,8 +440,16 @@ impl Manager {
         let bound: Vec<UnitId> = u.deps(Dep::BoundBy).collect();
         let handlers: Vec<UnitId> = u.deps(Dep::OnFailure).collect();
         let on_success: Vec<UnitId> = u.deps(Dep::OnSuccess).collect();
+        // Stopped for good — not the stop half of a restart job, which keeps the fd store.
+        let restart_job = self
+            .rt
+            .get(unit as usize)
+            .and_then(|r| r.job)
+            .and_then(|j| self.jobs.get(j))
+            .is_some_and(|j| j.jtype == JobType::Restart);
         if matches!(after, ActiveState::Inactive | ActiveState::Failed)
             && u.utype == UnitType::Service
+            && !restart_job
         {
             out.push(Effect::Stopped { unit });
         }

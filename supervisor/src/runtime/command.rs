@@ -193,6 +193,16 @@ pub(crate) fn spawn_command(
         exec::expand_env(&cmd.argv, &env)
     };
     let path = resolve_path(&cmd.path);
+    // The main process gets the fd store by the LISTEN_FDS protocol.
+    let (stored, stored_names) = if main {
+        super::fdstore::for_spawn(world, unit)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if !stored.is_empty() {
+        env.insert("LISTEN_FDS".into(), stored.len().to_string());
+        env.insert("LISTEN_FDNAMES".into(), stored_names.join(":"));
+    }
     let streams = open_streams(world, unit, x)?;
     // s6's notification-fd: a pipe whose write end the main process gets at fd N.
     let notification = match (s.notification_fd, main) {
@@ -226,7 +236,8 @@ pub(crate) fn spawn_command(
         stderr: streams.stderr.fd(),
         ids,
         groups,
-        pass_fds: Vec::new(),
+        pass_fds: stored.iter().map(|f| f.as_raw_fd()).collect(),
+        listen_pid: !stored.is_empty(),
         extra_fds: notification
             .iter()
             .map(|(w, n)| (w.as_raw_fd(), *n))

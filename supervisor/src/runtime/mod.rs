@@ -35,6 +35,9 @@ pub struct UnitIo {
     pub timer: Option<tokio::task::AbortHandle>,
     /// The watchdog's timer (WatchdogSec=), likewise.
     pub watchdog: Option<tokio::task::AbortHandle>,
+    /// FDSTORE=1: (FDNAME, pid1 store key, fd), in the order stored.
+    pub fdstore: Vec<(String, String, OwnedFd)>,
+    pub fdstore_seq: u64,
     pub cgroup: Option<PathBuf>,
 }
 
@@ -94,7 +97,10 @@ fn execute(world: &WorldRef, e: Effect) {
             }
         }
         Effect::Service { unit, action } => service_action(world, unit, action),
-        Effect::Stopped { unit } => remove_runtime_directories(world, unit),
+        Effect::Stopped { unit } => {
+            remove_runtime_directories(world, unit);
+            flush_fd_store(world, unit);
+        }
     }
 }
 
@@ -327,10 +333,12 @@ fn apply_limits(
 }
 
 mod command;
+mod fdstore;
 mod logs;
 mod views;
 
 pub(crate) use command::*;
+pub(crate) use fdstore::{fd_store, flush as flush_fd_store, restore as restore_fd_store};
 pub(crate) use logs::*;
 pub(crate) use views::*;
 

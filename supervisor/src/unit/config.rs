@@ -140,6 +140,8 @@ pub struct ServiceSection {
     pub restart_kill_signal: Option<i32>,
     /// DynamicUser=yes: not supported (the unit is refused rather than run as root).
     pub dynamic_user: bool,
+    /// FileDescriptorStoreMax=: how many fds FDSTORE=1 may keep (0: none).
+    pub fd_store_max: usize,
     /// X-NotificationFD=N (cairn's extension, s6's notification-fd): the service is ready
     /// when it writes a newline to fd N.
     pub notification_fd: Option<i32>,
@@ -190,6 +192,7 @@ impl Default for ServiceSection {
             restart_kill_signal: None,
             dynamic_user: false,
             notification_fd: None,
+            fd_store_max: 0,
             timeout_abort: None,
             send_sighup: false,
             success_codes: Vec::new(),
@@ -577,6 +580,10 @@ fn service_key(
                 format!("DynamicUser: not a boolean: {value:?}, ignoring"),
             ),
         },
+        "FileDescriptorStoreMax" => match value.parse::<usize>() {
+            Ok(n) => s.fd_store_max = n.min(crate::spawn::MAX_PASSED),
+            Err(_) => ctx.warn(line, format!("{key}: not a number: {value:?}, ignoring")),
+        },
         "X-NotificationFD" => match value.parse::<i32>() {
             Ok(n) if (3..1024).contains(&n) => s.notification_fd = Some(n),
             _ => ctx.warn(
@@ -649,13 +656,7 @@ fn service_key(
                 format!("NotifyAccess: unknown value {value:?}, ignoring"),
             ),
         },
-        "GuessMainPID"
-        | "Slice"
-        | "Delegate"
-        | "FileDescriptorStoreMax"
-        | "KillSignalOverride"
-        | "BusName"
-        | "Sockets" => {}
+        "GuessMainPID" | "Slice" | "Delegate" | "KillSignalOverride" | "BusName" | "Sockets" => {}
         "MemoryMax" | "MemoryHigh" | "MemoryLow" | "MemoryMin" | "MemorySwapMax" | "TasksMax"
         | "CPUQuota" | "CPUWeight" | "IOWeight" | "AllowedCPUs" => {
             match super::resource::parse(key, value) {
