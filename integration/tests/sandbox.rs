@@ -88,6 +88,13 @@ fn a_killed_supervisor_is_restarted_and_its_socket_never_refuses() {
             c.name
         );
     }
+    // The old helpers saw their link break and exited: only cairn's five processes remain in
+    // init.scope.
+    sb.wait_until(Duration::from_secs(5), |sb| {
+        let procs = std::fs::read_to_string(sb.cgroup.join("init.scope/cgroup.procs"))?;
+        Ok(procs.lines().count() == 5)
+    })
+    .unwrap();
     // The socket was handed back through pid1's fd store, not bound again.
     assert_eq!(std::fs::metadata(sb.socket()).unwrap().ino(), inode);
     assert!(sb.log_text().contains("generation 2: took back"));

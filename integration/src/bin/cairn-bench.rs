@@ -61,6 +61,18 @@ fn main() -> Result<()> {
         );
     }
     println!("{:<12} {:>6} KiB", "all", total / 1024);
+    // RSS counts the shared C library's pages in full; PSS shares them out.
+    if let Ok(init) = sb.init_pid() {
+        let pss = std::fs::read_to_string(format!("/proc/{init}/smaps_rollup"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Pss:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        println!("{:<12} {:>6} KiB (PSS)", "init", pss);
+    }
 
     println!();
     println!(
