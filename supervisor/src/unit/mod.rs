@@ -10,6 +10,7 @@ pub mod exec_config;
 pub mod load;
 pub mod name;
 pub mod resource;
+pub mod socket_config;
 pub mod specifier;
 pub mod syntax;
 pub mod values;
