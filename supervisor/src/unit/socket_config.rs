@@ -236,97 +236,54 @@ impl SocketConfig {
 /// A bad value for a `[Socket]` key. The caller logs it with file:line and
 /// ignores the assignment, as systemd does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SocketConfigError {
-    #[error("invalid boolean for {key}=: {value:?}")]
-    InvalidBoolean { key: String, value: String },
-    #[error("invalid number for {key}=: {value:?}")]
-    InvalidNumber { key: String, value: String },
-    #[error("value out of range for {key}=: {value:?}")]
-    OutOfRange { key: String, value: String },
-    #[error("invalid size for {key}=: {value:?}")]
-    InvalidSize { key: String, value: String },
-    #[error("invalid time span for {key}=: {value:?}")]
-    InvalidTimespan { key: String, value: String },
-    #[error("invalid access mode for {key}=: {value:?}")]
-    InvalidMode { key: String, value: String },
-    #[error("invalid address for {key}=: {value:?}: {reason}")]
-    InvalidAddress {
-        key: String,
-        value: String,
-        reason: &'static str,
-    },
-    #[error("invalid path for {key}=: {value:?}: {reason}")]
-    InvalidPath {
-        key: String,
-        value: String,
-        reason: &'static str,
-    },
-    #[error("invalid value for {key}=: {value:?}: {reason}")]
-    InvalidValue {
-        key: String,
-        value: String,
-        reason: &'static str,
-    },
-    #[error("unsupported setting {key}=: {value:?}: {reason}")]
-    Unsupported {
-        key: String,
-        value: String,
-        reason: &'static str,
-    },
+#[error("{key}={value:?}: {kind}")]
+pub struct SocketConfigError {
+    pub key: String,
+    pub value: String,
+    pub kind: ErrorKind,
+}
+
+/// What was wrong with the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("invalid boolean")]
+    InvalidBoolean,
+    #[error("invalid number")]
+    InvalidNumber,
+    #[error("value out of range")]
+    OutOfRange,
+    #[error("invalid size")]
+    InvalidSize,
+    #[error("invalid time span")]
+    InvalidTimespan,
+    #[error("invalid access mode")]
+    InvalidMode,
+    #[error("invalid address: {0}")]
+    InvalidAddress(&'static str),
+    #[error("invalid path: {0}")]
+    InvalidPath(&'static str),
+    #[error("invalid value: {0}")]
+    InvalidValue(&'static str),
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
 }
 
 type Result<T> = std::result::Result<T, SocketConfigError>;
 
-fn e_bool(key: &str, value: &str) -> SocketConfigError {
-    SocketConfigError::InvalidBoolean {
+fn error(key: &str, value: &str, kind: ErrorKind) -> SocketConfigError {
+    SocketConfigError {
         key: key.into(),
         value: value.into(),
+        kind,
     }
 }
 
 fn e_num(key: &str, value: &str, err: NumErr) -> SocketConfigError {
-    match err {
-        NumErr::Invalid => SocketConfigError::InvalidNumber {
-            key: key.into(),
-            value: value.into(),
-        },
-        NumErr::Range => SocketConfigError::OutOfRange {
-            key: key.into(),
-            value: value.into(),
-        },
-    }
-}
-
-fn e_addr(key: &str, value: &str, reason: &'static str) -> SocketConfigError {
-    SocketConfigError::InvalidAddress {
-        key: key.into(),
-        value: value.into(),
-        reason,
-    }
-}
-
-fn e_path(key: &str, value: &str, reason: &'static str) -> SocketConfigError {
-    SocketConfigError::InvalidPath {
-        key: key.into(),
-        value: value.into(),
-        reason,
-    }
-}
-
-fn e_value(key: &str, value: &str, reason: &'static str) -> SocketConfigError {
-    SocketConfigError::InvalidValue {
-        key: key.into(),
-        value: value.into(),
-        reason,
-    }
-}
-
-fn e_unsupported(key: &str, value: &str, reason: &'static str) -> SocketConfigError {
-    SocketConfigError::Unsupported {
-        key: key.into(),
-        value: value.into(),
-        reason,
-    }
+    let kind = match err {
+        NumErr::Invalid => ErrorKind::InvalidNumber,
+        NumErr::Range => ErrorKind::OutOfRange,
+    };
+    error(key, value, kind)
 }
 
 /// Applies one key of `[Socket]`.
@@ -342,7 +299,11 @@ pub fn apply(c: &mut SocketConfig, key: &str, value: &str) -> Result<bool> {
     // them up front rather than build paths or names containing them.
     if value.contains('\0') {
         return match key_is_known(key) {
-            true => Err(e_value(key, value, "contains a NUL byte")),
+            true => Err(error(
+                key,
+                value,
+                ErrorKind::InvalidValue("contains a NUL byte"),
+            )),
             false => Ok(false),
         };
     }
@@ -360,10 +321,12 @@ pub fn apply(c: &mut SocketConfig, key: &str, value: &str) -> Result<bool> {
             if value.is_empty() {
                 c.listen.clear();
             } else {
-                return Err(e_unsupported(
+                return Err(error(
                     key,
                     value,
-                    "POSIX message queues and USB FunctionFS are not supported by cairn",
+                    ErrorKind::Unsupported(
+                        "POSIX message queues and USB FunctionFS are not supported by cairn",
+                    ),
                 ));
             }
         }
@@ -371,10 +334,10 @@ pub fn apply(c: &mut SocketConfig, key: &str, value: &str) -> Result<bool> {
             // Silently ignoring this would create a TCP/UDP socket where
             // SCTP/UDP-Lite was asked for, so make the caller warn.
             if !value.is_empty() {
-                return Err(e_unsupported(
+                return Err(error(
                     key,
                     value,
-                    "only the default protocol is supported by cairn",
+                    ErrorKind::Unsupported("only the default protocol is supported by cairn"),
                 ));
             }
         }
@@ -387,7 +350,11 @@ pub fn apply(c: &mut SocketConfig, key: &str, value: &str) -> Result<bool> {
             } else if ifname_valid_full(value, false, false) {
                 c.bind_to_device = Some(value.to_string());
             } else {
-                return Err(e_value(key, value, "invalid interface name"));
+                return Err(error(
+                    key,
+                    value,
+                    ErrorKind::InvalidValue("invalid interface name"),
+                ));
             }
         }
         "SocketUser" => c.socket_user = parse_user_group(key, value)?,
@@ -434,7 +401,11 @@ pub fn apply(c: &mut SocketConfig, key: &str, value: &str) -> Result<bool> {
             } else if fdname_is_valid(value) {
                 c.file_descriptor_name = Some(value.to_string());
             } else {
-                return Err(e_value(key, value, "invalid file descriptor name"));
+                return Err(error(
+                    key,
+                    value,
+                    ErrorKind::InvalidValue("invalid file descriptor name"),
+                ));
             }
         }
         "Service" => c.service = Some(parse_service(key, value)?),
@@ -517,7 +488,11 @@ fn listen(c: &mut SocketConfig, kind: ListenKind, value: &str) -> Result<()> {
 pub fn parse_address(kind: ListenKind, value: &str) -> Result<Address> {
     let key = kind.key();
     if value.contains('\0') {
-        return Err(e_addr(key, value, "contains a NUL byte"));
+        return Err(error(
+            key,
+            value,
+            ErrorKind::InvalidAddress("contains a NUL byte"),
+        ));
     }
     match kind {
         ListenKind::Fifo | ListenKind::Special => {
@@ -545,10 +520,12 @@ pub fn parse_address(kind: ListenKind, value: &str) -> Result<Address> {
             if kind == ListenKind::SequentialPacket
                 && !matches!(a, Address::Unix(_) | Address::Abstract(_))
             {
-                return Err(e_addr(
+                return Err(error(
                     key,
                     value,
-                    "sequential packet sockets require an AF_UNIX address",
+                    ErrorKind::InvalidAddress(
+                        "sequential packet sockets require an AF_UNIX address",
+                    ),
                 ));
             }
             Ok(a)
@@ -565,16 +542,22 @@ fn socket_address_parse(key: &str, s: &str) -> Result<Address> {
     // socket_address_parse_vsock(): "vsock:CID:PORT". Valid in systemd, but
     // `Address` has no AF_VSOCK variant, so report it instead of dropping it.
     if s.starts_with("vsock:") {
-        return Err(e_unsupported(
+        return Err(error(
             key,
             s,
-            "AF_VSOCK addresses are not supported by cairn",
+            ErrorKind::Unsupported("AF_VSOCK addresses are not supported by cairn"),
         ));
     }
 
     match parse_ip_port(s) {
         // "Valid port syntax, but the numerical value is wrong for a port."
-        Err(NumErr::Range) => return Err(e_addr(key, s, "port out of range")),
+        Err(NumErr::Range) => {
+            return Err(error(
+                key,
+                s,
+                ErrorKind::InvalidAddress("port out of range"),
+            ))
+        }
         // "Just a port": [::]:port (we assume IPv6 support, as systemd does
         // on any kernel built with it).
         Ok(port) => {
@@ -593,7 +576,7 @@ fn socket_address_parse(key: &str, s: &str) -> Result<Address> {
 /// `in_addr_port_ifindex_name_from_string_auto()` with a port and ifindex
 /// but no server name, followed by the "No port, no go" check.
 fn in_addr_port_ifindex_from_string(key: &str, orig: &str) -> Result<Address> {
-    let bad = |reason| Err(e_addr(key, orig, reason));
+    let bad = |reason| Err(error(key, orig, ErrorKind::InvalidAddress(reason)));
 
     if orig.contains('#') {
         return bad("server names are not allowed");
@@ -670,10 +653,18 @@ fn in_addr_port_ifindex_from_string(key: &str, orig: &str) -> Result<Address> {
 /// `sun_path` including the trailing NUL.
 fn sockaddr_un_set_path(key: &str, s: &str) -> Result<Address> {
     if s.len() < 2 {
-        return Err(e_addr(key, s, "AF_UNIX path too short"));
+        return Err(error(
+            key,
+            s,
+            ErrorKind::InvalidAddress("AF_UNIX path too short"),
+        ));
     }
     if s.len() >= UNIX_PATH_MAX {
-        return Err(e_addr(key, s, "AF_UNIX path too long (max 107 bytes)"));
+        return Err(error(
+            key,
+            s,
+            ErrorKind::InvalidAddress("AF_UNIX path too long (max 107 bytes)"),
+        ));
     }
     if let Some(name) = s.strip_prefix('@') {
         Ok(Address::Abstract(name.to_string()))
@@ -715,7 +706,7 @@ fn path_startswith<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// `socket_address_parse_netlink()`: "FAMILY [GROUP]".
 fn parse_netlink(key: &str, value: &str) -> Result<Address> {
-    let bad = |reason| Err(e_addr(key, value, reason));
+    let bad = |reason| Err(error(key, value, ErrorKind::InvalidAddress(reason)));
     // extract_first_word(&s, &word, NULL, 0): split at whitespace, quotes
     // are kept literally (no EXTRACT_UNQUOTE).
     let trimmed = value.trim_start_matches(is_ws_char);
@@ -788,14 +779,26 @@ fn netlink_family_from_string(s: &str) -> Option<String> {
 /// `path_simplify_and_warn(path, PATH_CHECK_ABSOLUTE)`.
 fn path_simplify_and_check(key: &str, value: &str) -> Result<String> {
     if !value.starts_with('/') {
-        return Err(e_path(key, value, "path is not absolute"));
+        return Err(error(
+            key,
+            value,
+            ErrorKind::InvalidPath("path is not absolute"),
+        ));
     }
     let simplified = name::path_simplify(value);
     if !name::path_is_valid(&simplified) {
-        return Err(e_path(key, value, "path has invalid length"));
+        return Err(error(
+            key,
+            value,
+            ErrorKind::InvalidPath("path has invalid length"),
+        ));
     }
     if simplified.split('/').any(|c| c == "..") {
-        return Err(e_path(key, value, "path is not normalized"));
+        return Err(error(
+            key,
+            value,
+            ErrorKind::InvalidPath("path is not normalized"),
+        ));
     }
     Ok(simplified)
 }
@@ -809,7 +812,7 @@ fn parse_symlinks(c: &mut SocketConfig, key: &str, value: &str) -> Result<()> {
         return Ok(());
     }
     let words = values::split_words_with(value, values::ExtractFlags::UNQUOTE)
-        .map_err(|_| e_value(key, value, "invalid syntax"))?;
+        .map_err(|_| error(key, value, ErrorKind::InvalidValue("invalid syntax")))?;
     for w in words {
         let p = path_simplify_and_check(key, &w)?;
         c.symlinks.push(PathBuf::from(p));
@@ -823,7 +826,7 @@ fn is_ws_char(c: char) -> bool {
 }
 
 fn parse_bool(key: &str, value: &str) -> Result<bool> {
-    values::parse_bool(value).ok_or_else(|| e_bool(key, value))
+    values::parse_bool(value).ok_or_else(|| error(key, value, ErrorKind::InvalidBoolean))
 }
 
 /// `config_parse_socket_bind()`: the table, else a boolean where
@@ -836,10 +839,10 @@ fn parse_bind_ipv6_only(key: &str, value: &str) -> Result<BindIpv6Only> {
         _ => match values::parse_bool(value) {
             Some(true) => Ok(BindIpv6Only::Ipv6Only),
             Some(false) => Ok(BindIpv6Only::Both),
-            None => Err(e_value(
+            None => Err(error(
                 key,
                 value,
-                "expected default, both, ipv6-only or a boolean",
+                ErrorKind::InvalidValue("expected default, both, ipv6-only or a boolean"),
             )),
         },
     }
@@ -854,7 +857,11 @@ fn parse_timestamping(key: &str, value: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(e_value(key, value, "expected off, us, ns or a boolean"))
+        Err(error(
+            key,
+            value,
+            ErrorKind::InvalidValue("expected off, us, ns or a boolean"),
+        ))
     }
 }
 
@@ -870,10 +877,7 @@ fn parse_int(key: &str, value: &str) -> Result<i32> {
 
 /// `parse_mode()`: octal, no sign, at most 07777.
 fn parse_mode(key: &str, value: &str) -> Result<u32> {
-    let bad = || SocketConfigError::InvalidMode {
-        key: key.into(),
-        value: value.into(),
-    };
+    let bad = || error(key, value, ErrorKind::InvalidMode);
     let m = safe_atou_full(value, 8, true).map_err(|_| bad())?;
     if m > 0o7777 {
         return Err(bad());
@@ -891,10 +895,12 @@ fn parse_ip_tos(key: &str, value: &str) -> Result<i32> {
         _ => match safe_atou(value) {
             Ok(u) if u <= 0xff => u as i32,
             _ => {
-                return Err(e_value(
+                return Err(error(
                     key,
                     value,
-                    "expected low-delay, throughput, reliability, low-cost or 0..255",
+                    ErrorKind::InvalidValue(
+                        "expected low-delay, throughput, reliability, low-cost or 0..255",
+                    ),
                 ))
             }
         },
@@ -911,7 +917,11 @@ fn parse_user_group(key: &str, value: &str) -> Result<Option<String>> {
     if valid_user_group_name_relaxed(value) {
         Ok(Some(value.to_string()))
     } else {
-        Err(e_value(key, value, "invalid user/group name or numeric id"))
+        Err(error(
+            key,
+            value,
+            ErrorKind::InvalidValue("invalid user/group name or numeric id"),
+        ))
     }
 }
 
@@ -946,10 +956,18 @@ fn fdname_is_valid(s: &str) -> bool {
 /// not template) `.service` unit name.
 fn parse_service(key: &str, value: &str) -> Result<String> {
     if !value.ends_with(".service") {
-        return Err(e_value(key, value, "unit must be of type service"));
+        return Err(error(
+            key,
+            value,
+            ErrorKind::InvalidValue("unit must be of type service"),
+        ));
     }
     if name::parse(value).map_or(true, |n| n.is_template()) {
-        return Err(e_value(key, value, "invalid unit name"));
+        return Err(error(
+            key,
+            value,
+            ErrorKind::InvalidValue("invalid unit name"),
+        ));
     }
     Ok(value.to_string())
 }
@@ -1134,18 +1152,13 @@ fn parse_ip_port(s: &str) -> std::result::Result<u16, NumErr> {
 /// `config_parse_iec_size()` → `parse_size(t, 1024, ...)`: "1G", "1.5K",
 /// "1G 512M" (suffixes in descending order), case-sensitive.
 fn parse_iec_size(key: &str, value: &str) -> Result<u64> {
-    values::parse_size(value).ok_or_else(|| SocketConfigError::InvalidSize {
-        key: key.into(),
-        value: value.into(),
-    })
+    values::parse_size(value).ok_or_else(|| error(key, value, ErrorKind::InvalidSize))
 }
 
 /// `config_parse_sec()` → `parse_sec()`; returns µs, `u64::MAX` = infinity.
 fn parse_sec(key: &str, value: &str) -> Result<u64> {
-    values::parse_time_usec(value, USEC_PER_SEC).ok_or_else(|| SocketConfigError::InvalidTimespan {
-        key: key.into(),
-        value: value.into(),
-    })
+    values::parse_time_usec(value, USEC_PER_SEC)
+        .ok_or_else(|| error(key, value, ErrorKind::InvalidTimespan))
 }
 
 // ---------------------------------------------------------------------------
