@@ -551,3 +551,57 @@ fn messages_sent_before_the_syslog_daemon_runs_reach_it() {
     })
     .unwrap_or_else(|e| panic!("{e:#}: {:?}", std::fs::read_to_string(&syslog)));
 }
+
+/// TTYReset= puts sane line settings back on TTYPath before the process starts, TTYVHangup=
+/// hangs up whoever had it open; without them the terminal is left as it was.
+#[test]
+fn tty_reset_and_vhangup_prepare_the_terminal() {
+    use nix::sys::termios::{self, LocalFlags, SetArg};
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = nix::unistd::ttyname(&pty.slave).unwrap();
+    let raw = |fd: &std::os::fd::OwnedFd| {
+        let mut t = termios::tcgetattr(fd).unwrap();
+        t.local_flags.remove(LocalFlags::ECHO | LocalFlags::ICANON);
+        termios::tcsetattr(fd, SetArg::TCSANOW, &t).unwrap();
+    };
+    let cooked = |fd: &std::os::fd::OwnedFd| {
+        let l = termios::tcgetattr(fd).unwrap().local_flags;
+        l.contains(LocalFlags::ECHO | LocalFlags::ICANON)
+    };
+    let unit = |extra: &str| {
+        format!(
+            "[Service]\nType=oneshot\nTTYPath={}\n{extra}ExecStart=/bin/true\n",
+            slave.display()
+        )
+    };
+    let sb = start_with(&[
+        ("plain.service", &unit("")),
+        ("reset.service", &unit("TTYReset=yes\n")),
+        ("hangup.service", &unit("TTYVHangup=yes\n")),
+        (
+            "missing.service",
+            "[Service]\nType=oneshot\nTTYPath=@DIR@/no-tty\nTTYReset=yes\nExecStart=/bin/true\n",
+        ),
+    ]);
+    raw(&pty.slave);
+    assert!(sb.ctl(&["start", "plain.service"]).status.success());
+    assert!(!cooked(&pty.slave), "without TTYReset= the modes stay");
+    assert!(sb.ctl(&["start", "reset.service"]).status.success());
+    assert!(cooked(&pty.slave), "TTYReset=yes restores ECHO and ICANON");
+    nix::unistd::write(&pty.slave, b"x").expect("a terminal not hung up is writable");
+    assert!(sb.ctl(&["start", "hangup.service"]).status.success());
+    assert_eq!(
+        nix::unistd::write(&pty.slave, b"x"),
+        Err(nix::errno::Errno::EIO),
+        "TTYVHangup=yes hangs up the earlier opener"
+    );
+    let log = out(&sb.ctl(&["log", "reset.service"]));
+    assert!(!log.contains("TTYReset"), "no failure reported: {log}");
+    // A terminal that cannot be reset is reported in the unit's log; the start goes on.
+    assert!(sb.ctl(&["start", "missing.service"]).status.success());
+    let log = out(&sb.ctl(&["log", "missing.service"]));
+    assert!(
+        log.contains("TTYReset=yes:") && log.contains("no-tty") && log.contains("ENOENT"),
+        "{log}"
+    );
+}

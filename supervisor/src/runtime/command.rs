@@ -203,6 +203,9 @@ pub(crate) fn spawn_command(
         env.insert("LISTEN_FDS".into(), stored.len().to_string());
         env.insert("LISTEN_FDNAMES".into(), stored_names.join(":"));
     }
+    for failed in super::tty::prepare(x) {
+        super::unit_warning(world, unit, &name, &failed);
+    }
     let streams = open_streams(world, unit, x)?;
     // s6's notification-fd: a pipe whose write end the main process gets at fd N.
     let notification = match (s.notification_fd, main) {

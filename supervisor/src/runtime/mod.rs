@@ -320,21 +320,27 @@ fn apply_limits(
                 ),
                 other => format!("{}={}: {other}; the limit is not applied", l.key, l.value),
             };
-            say!("{name}: {text}");
-            if let Some(rt) = world.borrow_mut().manager.rt_mut(unit) {
-                rt.log.push_line(
-                    0,
-                    proto::procinfo::realtime_usec(),
-                    &format!("<4>cairn: {text}"),
-                );
-            }
+            unit_warning(world, unit, name, &text);
         }
+    }
+}
+
+/// A warning about a unit: on the manager's stderr and in the unit's own log (priority 4).
+fn unit_warning(world: &WorldRef, unit: UnitId, name: &str, text: &str) {
+    say!("{name}: {text}");
+    if let Some(rt) = world.borrow_mut().manager.rt_mut(unit) {
+        rt.log.push_line(
+            0,
+            proto::procinfo::realtime_usec(),
+            &format!("<4>cairn: {text}"),
+        );
     }
 }
 
 mod command;
 mod fdstore;
 mod logs;
+mod tty;
 mod views;
 
 pub(crate) use command::*;

@@ -591,9 +591,6 @@ fn service_key(
                 format!("{key}: not an fd number from 3 to 1023: {value:?}, ignoring"),
             ),
         },
-        "TTYReset" | "TTYVHangup" | "TTYVTDisallocate" => {
-            ctx.warn(line, format!("{key}= is not supported yet, ignoring"))
-        }
         "FinalKillSignal" => match signal_number(value) {
             Some(n) => s.final_kill_signal = n,
             None => ctx.warn(

@@ -81,6 +81,10 @@ pub struct ExecContext {
     pub standard_output: Output,
     pub standard_error: Output,
     pub tty_path: String,
+    /// TTYReset=, TTYVHangup=, TTYVTDisallocate=: done to TTYPath before each process starts.
+    pub tty_reset: bool,
+    pub tty_vhangup: bool,
+    pub tty_vt_disallocate: bool,
     pub syslog_identifier: Option<String>,
     /// SyslogFacility= (daemon by default) and SyslogLevel= (the priority of a line without a
     /// `<N>` prefix; info by default).
@@ -189,6 +193,9 @@ impl Default for ExecContext {
             standard_output: Output::Log,
             standard_error: Output::Inherit,
             tty_path: "/dev/console".into(),
+            tty_reset: false,
+            tty_vhangup: false,
+            tty_vt_disallocate: false,
             syslog_identifier: None,
             syslog_facility: 3,
             syslog_level: 6,
@@ -442,6 +449,9 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
         "StandardOutput" => c.standard_output = output(value).ok_or_else(bad)?,
         "StandardError" => c.standard_error = output(value).ok_or_else(bad)?,
         "TTYPath" => c.tty_path = value.to_string(),
+        "TTYReset" => c.tty_reset = parse_bool(value).ok_or_else(bad)?,
+        "TTYVHangup" => c.tty_vhangup = parse_bool(value).ok_or_else(bad)?,
+        "TTYVTDisallocate" => c.tty_vt_disallocate = parse_bool(value).ok_or_else(bad)?,
         "ReadOnlyPaths" => path_list(&mut c.read_only_paths, value),
         "ReadWritePaths" => path_list(&mut c.read_write_paths, value),
         "InaccessiblePaths" => path_list(&mut c.inaccessible_paths, value),
@@ -555,6 +565,21 @@ mod tests {
             assert_eq!(apply(&mut c, k, v), Ok(true), "{k}={v}");
         }
         c
+    }
+
+    #[test]
+    fn terminal_settings() {
+        let c = ctx(&[
+            ("TTYPath", "/dev/tty3"),
+            ("TTYReset", "yes"),
+            ("TTYVHangup", "true"),
+            ("TTYVTDisallocate", "1"),
+        ]);
+        assert_eq!(c.tty_path, "/dev/tty3");
+        assert!(c.tty_reset && c.tty_vhangup && c.tty_vt_disallocate);
+        let d = ExecContext::default();
+        assert!(!d.tty_reset && !d.tty_vhangup && !d.tty_vt_disallocate);
+        assert!(apply(&mut ExecContext::default(), "TTYReset", "maybe").is_err());
     }
 
     #[test]
