@@ -1,6 +1,6 @@
 //! Where services' log records go besides the per-unit ring: a persistent append-only file
-//! (rotated by size), /dev/kmsg, and a syslog daemon's socket (RFC 3164 datagrams with the
-//! unit's identifier). Configured in the manager's RON file (`--config`, by default
+//! (rotated by size), /dev/kmsg, and a syslog daemon's socket (RFC 3164 or RFC 5424 datagrams
+//! with the unit's identifier). Configured in the manager's RON file (`--config`, by default
 //! /etc/cairn/cairn.ron in system mode).
 
 use std::io::Write;
@@ -25,6 +25,9 @@ pub struct ManagerConfig {
     pub kmsg_path: PathBuf,
     /// A syslog daemon's socket to forward records to (where the daemon listens).
     pub syslog_socket: Option<PathBuf>,
+    /// How records are written for it: `Rfc3164` (`<PRI>TAG[PID]: MSG`, what /dev/log readers
+    /// expect; the default) or `Rfc5424` (`<PRI>1 TIMESTAMP HOST APP PID - - MSG`).
+    pub syslog_format: SyslogFormat,
     /// The syslog socket cairn owns and reads (None: `/dev/log` in system mode, none in
     /// container mode, whose /dev is the host's).
     pub syslog_listen: Option<PathBuf>,
@@ -38,9 +41,17 @@ impl Default for ManagerConfig {
             log_kmsg: false,
             kmsg_path: PathBuf::from("/dev/kmsg"),
             syslog_socket: None,
+            syslog_format: SyslogFormat::Rfc3164,
             syslog_listen: None,
         }
     }
+}
+
+/// The syslog message format for forwarded records.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum SyslogFormat {
+    Rfc3164,
+    Rfc5424,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +97,9 @@ pub struct Sinks {
     max_bytes: u64,
     kmsg: Option<std::fs::File>,
     syslog: Option<(UnixDatagram, PathBuf)>,
+    syslog_format: SyslogFormat,
+    /// RFC 5424's HOSTNAME field.
+    hostname: String,
     /// Records kept while the syslog daemon is not there yet, forwarded when it is.
     syslog_backlog: std::collections::VecDeque<Vec<u8>>,
 }
@@ -120,6 +134,12 @@ impl Sinks {
             max_bytes: cfg.log_file_max_bytes,
             kmsg,
             syslog,
+            syslog_format: cfg.syslog_format,
+            hostname: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .map(|h| header_field(&h, 255))
+                .unwrap_or_else(|| "-".into()),
             syslog_backlog: std::collections::VecDeque::new(),
         }
     }
@@ -207,9 +227,19 @@ impl Sinks {
         }
         if self.syslog.is_some() {
             for r in records {
-                // RFC 3164: <PRI>TAG[PID]: MSG, facility daemon (3).
                 let pri = u32::from(facility) * 8 + u32::from(r.priority);
-                let msg = format!("<{pri}>{ident}[{}]: {}", r.pid, r.text).into_bytes();
+                let msg = match self.syslog_format {
+                    SyslogFormat::Rfc3164 => format!("<{pri}>{ident}[{}]: {}", r.pid, r.text),
+                    SyslogFormat::Rfc5424 => format!(
+                        "<{pri}>1 {} {} {} {} - - {}",
+                        rfc3339_utc(r.realtime_usec),
+                        self.hostname,
+                        header_field(ident, 48),
+                        r.pid,
+                        r.text
+                    ),
+                }
+                .into_bytes();
                 if self.syslog_backlog.len() >= SYSLOG_BACKLOG {
                     self.syslog_backlog.pop_front();
                 }
@@ -238,9 +268,91 @@ impl Sinks {
     }
 }
 
+/// An RFC 5424 header field: printable US-ASCII without spaces (others become `_`), at most
+/// `max` characters, `-` (the nil value) when empty.
+fn header_field(s: &str, max: usize) -> String {
+    let f: String = s
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .take(max)
+        .collect();
+    if f.is_empty() {
+        "-".into()
+    } else {
+        f
+    }
+}
+
+/// `2026-11-28T23:59:01.123456Z` from microseconds since the epoch.
+fn rfc3339_utc(usec: u64) -> String {
+    let secs = usec / 1_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (never negative here).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        usec % 1_000_000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_timestamps() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000000Z");
+        // date -u -d @951782400 : 2000-02-29 (a leap day in a century leap year)
+        assert_eq!(
+            rfc3339_utc(951_782_400_000_007),
+            "2000-02-29T00:00:00.000007Z"
+        );
+        // date -u -d @1795996799
+        assert_eq!(
+            rfc3339_utc(1_795_996_799_500_000),
+            "2026-11-29T23:59:59.500000Z"
+        );
+        assert_eq!(
+            rfc3339_utc(4_107_542_400_000_000),
+            "2100-03-01T00:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn rfc5424_records() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("syslog.sock");
+        let daemon = UnixDatagram::bind(&path).unwrap();
+        let cfg: ManagerConfig = ron::from_str(&format!(
+            "(syslog_socket: Some({:?}), syslog_format: Rfc5424)",
+            path.display().to_string()
+        ))
+        .unwrap();
+        let mut s = Sinks::new(&cfg, true, d.path());
+        s.hostname = "box".into();
+        let mut r = rec("hello there", 4);
+        r.realtime_usec = 1_795_996_799_500_000;
+        s.write("a b.service", "a b", 3, &[r]);
+        let mut buf = [0u8; 256];
+        let n = daemon.recv(&mut buf).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&buf[..n]),
+            "<28>1 2026-11-29T23:59:59.500000Z box a_b 42 - - hello there"
+        );
+        assert_eq!(header_field("", 48), "-");
+        assert_eq!(header_field(&"x".repeat(60), 48).len(), 48);
+    }
 
     fn rec(text: &str, priority: u8) -> Record {
         Record {
