@@ -17,7 +17,7 @@ BINARIES   := cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-de
 #     the loader test (Debian's base system has it; installed when missing)
 APT_TEST   := capnproto libcapnp-dev util-linux rsyslog systemd
 
-.PHONY: all build release deps test lint unit proto install sandbox demo bench clean
+.PHONY: all build release deps test lint unit proto install sandbox demo bench fuzz clean
 
 all: build
 
@@ -76,6 +76,18 @@ demo: deps build
 
 bench: deps release
 	CAIRN_BIN_DIR=$(CURDIR)/target/release $(CARGO) run -q --release -p cairn-integration --bin cairn-bench
+
+# Every parser's fuzz target (supervisor/fuzz/fuzz_targets), FUZZ_SECONDS each; libFuzzer needs
+# the nightly toolchain and cargo-fuzz, installed here when missing. A crash leaves its input
+# under supervisor/fuzz/artifacts/TARGET/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = unit_file exec_line unit_name specifiers value_parsers socket_section service_input manager_config
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
+	cd supervisor && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -11,6 +11,7 @@ pub mod config;
 pub mod control;
 pub mod control_units;
 pub mod devlog;
+pub mod fuzzing;
 pub mod info;
 pub mod init_link;
 pub mod job;
