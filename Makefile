@@ -77,16 +77,19 @@ demo: deps build
 bench: deps release
 	CAIRN_BIN_DIR=$(CURDIR)/target/release $(CARGO) run -q --release -p cairn-integration --bin cairn-bench
 
-# Every parser's fuzz target (supervisor/fuzz/fuzz_targets), FUZZ_SECONDS each; libFuzzer needs
+# Every parser's fuzz target (CRATE/fuzz/fuzz_targets), FUZZ_SECONDS each; libFuzzer needs
 # the nightly toolchain and cargo-fuzz, installed here when missing. A crash leaves its input
-# under supervisor/fuzz/artifacts/TARGET/.
+# under CRATE/fuzz/artifacts/TARGET/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = unit_file exec_line unit_name specifiers value_parsers socket_section service_input manager_config
+FUZZ_TARGETS = supervisor/unit_file supervisor/exec_line supervisor/unit_name \
+	supervisor/specifiers supervisor/value_parsers supervisor/socket_section \
+	supervisor/service_input supervisor/manager_config pid1/link_request
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
-	cd supervisor && for t in $(FUZZ_TARGETS); do \
-		cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	for t in $(FUZZ_TARGETS); do \
+		(cd $$(dirname $$t) && cargo +nightly fuzz run $$(basename $$t) -- \
+			-max_total_time=$(FUZZ_SECONDS)) || exit 1; \
 	done
 
 clean:

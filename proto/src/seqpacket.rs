@@ -129,9 +129,22 @@ pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Packet, SeqpacketErr
     if len == 0 && fds.is_empty() {
         return Err(SeqpacketError::Closed);
     }
-    let mut slice = buf.get(..len).ok_or(SeqpacketError::Truncated)?;
-    let message = capnp::serialize::read_message(&mut slice, capnp::message::ReaderOptions::new())?;
-    Ok(Packet { message, fds })
+    let bytes = buf.get(..len).ok_or(SeqpacketError::Truncated)?;
+    Ok(Packet {
+        message: decode(bytes)?,
+        fds,
+    })
+}
+
+/// Reads the message a packet holds. The segment table is checked against the bytes that came
+/// first: capnp would otherwise allocate what a bogus header claims (up to its 64 MiB traversal
+/// limit) before finding the packet short, and pid1 must not be made to do that.
+pub fn decode(
+    bytes: &[u8],
+) -> Result<capnp::message::Reader<capnp::serialize::OwnedSegments>, capnp::Error> {
+    let options = capnp::message::ReaderOptions::new();
+    capnp::serialize::read_message_from_flat_slice(&mut &bytes[..], options)?;
+    capnp::serialize::read_message(&mut &bytes[..], options)
 }
 
 #[cfg(test)]
@@ -167,6 +180,18 @@ mod tests {
         let mut got = [0u8; 1];
         nix::unistd::read(&r, &mut got).unwrap();
         assert_eq!(&got, b"x");
+    }
+
+    #[test]
+    fn a_header_claiming_more_than_came_is_refused() {
+        // One segment of 2^22 words (32 MiB, under capnp's traversal limit) declared, 8 bytes
+        // present.
+        let mut bytes = vec![0, 0, 0, 0, 0, 0, 0x40, 0];
+        bytes.extend_from_slice(&[0; 8]);
+        assert!(decode(&bytes).is_err());
+        let mut msg = capnp::message::Builder::new_default();
+        msg.init_root::<to_init::Builder>().set_taken(());
+        assert!(decode(&encode(&msg)).is_ok());
     }
 
     #[test]
