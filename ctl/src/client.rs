@@ -81,7 +81,7 @@ async fn connect(path: &Path) -> Result<control::Client, CtlError> {
     let (mut rpc, _fds) = fdstream::rpc_system(
         OwnedFd::from(stream),
         Side::Client,
-        fdstream::DEFAULT_MAX_UNCLAIMED,
+        fdstream::Limits::TRUSTED,
         |_| None,
     )?;
     let control: control::Client = rpc.bootstrap(Side::Server);

@@ -202,9 +202,7 @@ where
     local.block_on(&rt, async move {
         let started = procinfo::realtime_usec();
         let (mut rpc, fds) =
-            fdstream::rpc_system(sock, Side::Client, fdstream::DEFAULT_MAX_UNCLAIMED, |_| {
-                None
-            })?;
+            fdstream::rpc_system(sock, Side::Client, fdstream::Limits::TRUSTED, |_| None)?;
         let registry: registry::Client = rpc.bootstrap(Side::Server);
         let (tx, rx) = oneshot::channel();
         let server = ComponentServer {

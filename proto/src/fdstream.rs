@@ -34,6 +34,32 @@ use crate::SCM_MAX_FD;
 /// How many received fds a connection may hold unclaimed unless told otherwise.
 pub const DEFAULT_MAX_UNCLAIMED: usize = 4096;
 
+/// What one RPC connection may make this side hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Received fds not yet claimed by a call.
+    pub max_unclaimed_fds: usize,
+    /// The largest message read, in 8-byte words. capnp allocates what a message's segment
+    /// table announces before the bytes arrive, so this bounds what a peer that sends only a
+    /// header can make us allocate.
+    pub max_message_words: usize,
+}
+
+impl Limits {
+    /// Between cairn's own processes (and cairnctl reading the supervisor's answers, which
+    /// can be large): capnp's default 64 MiB.
+    pub const TRUSTED: Limits = Limits {
+        max_unclaimed_fds: DEFAULT_MAX_UNCLAIMED,
+        max_message_words: 8 * 1024 * 1024,
+    };
+    /// A peer anyone may be (the control socket is 0666): a request is a few names and
+    /// numbers, so 1 MiB is plenty.
+    pub const UNTRUSTED_PEER: Limits = Limits {
+        max_unclaimed_fds: 64,
+        max_message_words: 128 * 1024,
+    };
+}
+
 /// Registers an owned fd with the current tokio reactor.
 pub fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     // SAFETY: an OwnedFd stays open, and keeps returning the same raw fd, for as long as it
@@ -245,18 +271,20 @@ impl futures::io::AsyncWrite for FdWriter {
 pub fn rpc_system(
     sock: OwnedFd,
     side: capnp_rpc::rpc_twoparty_capnp::Side,
-    max_unclaimed: usize,
+    limits: Limits,
     bootstrap: impl FnOnce(&FdHandle) -> Option<capnp::capability::Client>,
 ) -> io::Result<(
     capnp_rpc::RpcSystem<capnp_rpc::rpc_twoparty_capnp::Side>,
     FdHandle,
 )> {
-    let (reader, writer, handle) = new(sock, max_unclaimed)?;
+    let (reader, writer, handle) = new(sock, limits.max_unclaimed_fds)?;
+    let mut options = capnp::message::ReaderOptions::new();
+    options.traversal_limit_in_words(Some(limits.max_message_words));
     let network = capnp_rpc::twoparty::VatNetwork::new(
         futures::io::BufReader::new(reader),
         writer,
         side,
-        capnp::message::ReaderOptions::new(),
+        options,
     );
     let boot = bootstrap(&handle);
     Ok((capnp_rpc::RpcSystem::new(Box::new(network), boot), handle))
@@ -340,6 +368,32 @@ mod tests {
             assert_eq!(ah.queued(), 0);
             assert_eq!(bh.unclaimed(), 600);
         });
+    }
+
+    /// A header announcing more than the limit ends the connection at once, before anything
+    /// is allocated; with the trusted limit the same header would be waited on.
+    #[test]
+    fn a_message_over_the_limit_ends_the_connection() {
+        let local = tokio::task::LocalSet::new();
+        rt().block_on(local.run_until(async {
+            let (a, b) = pair();
+            let (rpc, _) = rpc_system(
+                a,
+                capnp_rpc::rpc_twoparty_capnp::Side::Server,
+                Limits::UNTRUSTED_PEER,
+                |_| None,
+            )
+            .unwrap();
+            let served = tokio::task::spawn_local(rpc);
+            // One segment of 2^20 words (8 MiB): over the untrusted limit, under the trusted.
+            nix::unistd::write(&b, &[0, 0, 0, 0, 0, 0, 0x10, 0]).unwrap();
+            let result = tokio::time::timeout(std::time::Duration::from_secs(30), served)
+                .await
+                .expect("the connection ends instead of waiting for 8 MiB")
+                .unwrap();
+            let err = result.unwrap_err();
+            assert!(err.to_string().contains("too large"), "{err}");
+        }));
     }
 
     #[test]

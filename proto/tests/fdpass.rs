@@ -159,15 +159,16 @@ fn run_child(role: &str, kept: &Rc<RefCell<Kept>>) -> i32 {
     let local = tokio::task::LocalSet::new();
     let kept2 = kept.clone();
     local.block_on(&rt, async move {
-        let (rpc, _) = fdstream::rpc_system(ours, Side::Server, 4096, |conn| {
-            let server = TestRegistry {
-                kept: kept2,
-                conn: conn.clone(),
-                pending: RefCell::new(Vec::new()),
-            };
-            Some(capnp_rpc::new_client::<registry::Client, _>(server).client)
-        })
-        .unwrap();
+        let (rpc, _) =
+            fdstream::rpc_system(ours, Side::Server, fdstream::Limits::TRUSTED, |conn| {
+                let server = TestRegistry {
+                    kept: kept2,
+                    conn: conn.clone(),
+                    pending: RefCell::new(Vec::new()),
+                };
+                Some(capnp_rpc::new_client::<registry::Client, _>(server).client)
+            })
+            .unwrap();
         // The child exits when done, which ends the connection.
         let _ = rpc.await;
     });

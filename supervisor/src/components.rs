@@ -128,7 +128,7 @@ pub fn spawn(world: &WorldRef, idx: usize) {
         h.generation
     };
     let w2 = world.clone();
-    let rpc = fdstream::rpc_system(ours, Side::Server, fdstream::DEFAULT_MAX_UNCLAIMED, |fds| {
+    let rpc = fdstream::rpc_system(ours, Side::Server, fdstream::Limits::TRUSTED, |fds| {
         let server = RegistryServer {
             world: w2,
             idx,

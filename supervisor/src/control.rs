@@ -126,7 +126,7 @@ fn accept(world: &WorldRef, stream: tokio::net::UnixStream) {
         uid: cred.uid(),
         pid: cred.pid(),
     };
-    let rpc = fdstream::rpc_system(fd, Side::Server, 64, |_| {
+    let rpc = fdstream::rpc_system(fd, Side::Server, fdstream::Limits::UNTRUSTED_PEER, |_| {
         Some(capnp_rpc::new_client::<control::Client, _>(server).client)
     });
     match rpc {
