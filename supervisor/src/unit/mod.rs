@@ -9,6 +9,7 @@ pub mod exec;
 pub mod exec_config;
 pub mod load;
 pub mod name;
+pub mod number;
 pub mod resource;
 pub mod socket_config;
 pub mod specifier;

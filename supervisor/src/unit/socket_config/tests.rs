@@ -1,5 +1,7 @@
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use super::instance::inet_ntop6;
 use super::*;
-use std::net::{SocketAddrV4, SocketAddrV6};
 
 fn cfg(lines: &[(&str, &str)]) -> SocketConfig {
     let mut c = SocketConfig::default();
