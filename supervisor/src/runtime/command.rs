@@ -289,7 +289,6 @@ pub(crate) fn spawn_command(
             },
         );
     }
-    let _ = name;
     tokio::task::spawn_local(await_report(world.clone(), pid));
     Ok(())
 }
