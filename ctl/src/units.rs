@@ -61,25 +61,8 @@ pub fn timestamp(usec: u64) -> String {
     if usec == 0 {
         return "n/a".into();
     }
-    let secs = usec / 1_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let (y, mo, d, h, mi, s, _) = proto::procinfo::utc_fields(usec);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
 }
 
 fn ago(usec: u64) -> String {
@@ -671,4 +654,17 @@ async fn enqueue(
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_utc() {
+        assert_eq!(super::timestamp(0), "n/a");
+        // date -u -d @1795996799
+        assert_eq!(
+            super::timestamp(1_795_996_799_000_000),
+            "2026-11-29 23:59:59 UTC"
+        );
+    }
 }

@@ -34,6 +34,31 @@ pub fn realtime_usec() -> u64 {
         .unwrap_or(0)
 }
 
+/// UTC calendar fields of a time in microseconds since the epoch: (year, month, day, hour,
+/// minute, second, microsecond). Howard Hinnant's `civil_from_days`, no time-zone database.
+pub fn utc_fields(usec: u64) -> (u64, u64, u64, u64, u64, u64, u64) {
+    let secs = usec / 1_000_000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        usec % 1_000_000,
+    )
+}
+
 /// The path of the running binary (`/proc/self/exe`, or argv[0] when /proc is absent).
 pub fn binary_path() -> String {
     std::fs::read_link("/proc/self/exe")
