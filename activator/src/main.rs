@@ -1,17 +1,17 @@
-//! cairn-activator: owns listening sockets and FIFOs, watches them and tells the supervisor when one has traffic (socket activation).
-//!
-//! For now it is the bare helper process every component shares (proto::component): it
-//! registers with the supervisor, answers introspection, keeps the fds its earlier instances
-//! stored, and exits when told to or when its link breaks. Its own work comes with issue 5.
+//! cairn-activator: owns listening sockets and FIFOs, watches them and tells the supervisor
+//! when one has traffic (socket activation). The work is in the library (`server`, `bind`).
 
 const USAGE: &str = "\
-cairn-activator: cairn's helper that owns listening sockets and FIFOs, watches them and tells the supervisor when one has traffic (socket activation).
+cairn-activator: cairn's helper that creates the sockets and FIFOs of socket units, watches
+them and tells the supervisor when one has traffic (socket activation).
 
 Started by cairn-supervisor, never by hand:
   fd 3           its end of the bus (a Unix stream socket; Cap'n Proto RPC with fds as
                  SCM_RIGHTS). CAIRN_BUS_FD names another fd.
-It registers with the supervisor, answers introspection (cairnctl component list), and exits
-on request, on SIGTERM/SIGINT, or when the bus breaks.
+It registers with the supervisor, offers its Activator capability (open, watch, unwatch,
+list), answers introspection (cairnctl component list), and exits on request, on
+SIGTERM/SIGINT, or when the bus breaks. Every socket it makes is handed to the supervisor at
+once, so killing it loses no socket and no queued connection.
 
 options: --help, --version
 ";
@@ -28,5 +28,6 @@ fn main() {
         }
         _ => {}
     }
-    proto::component::main("activator", |_registered| async {})
+    cairn_activator::raise_nofile();
+    proto::component::main("activator", cairn_activator::server::work)
 }

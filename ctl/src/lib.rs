@@ -160,6 +160,8 @@ pub enum UnitCommand {
     },
     /// Queued and running jobs.
     ListJobs,
+    /// Socket units' listening addresses, what they activate, and how often they did.
+    ListSockets,
     /// Exit 0 if any unit is active, 3 otherwise.
     IsActive {
         #[arg(required = true)]

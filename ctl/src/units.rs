@@ -451,6 +451,78 @@ pub async fn run(
             }
             Ok(exit::OK)
         }
+        UnitCommand::ListSockets => {
+            let v = viewer(control).await?;
+            let reply = v.list_sockets_request().send().promise.await?;
+            #[derive(Serialize)]
+            struct S {
+                listen: String,
+                r#type: String,
+                unit: String,
+                activates: String,
+                state: String,
+                paused: bool,
+                triggers: u64,
+                refused: u64,
+                connections: u32,
+            }
+            let mut rows = Vec::new();
+            for s in reply.get()?.get_sockets()?.iter() {
+                rows.push(S {
+                    listen: s.get_listen()?.to_string()?,
+                    r#type: s.get_type()?.to_string()?,
+                    unit: s.get_unit()?.to_string()?,
+                    activates: s.get_activates()?.to_string()?,
+                    state: s.get_state()?.to_string()?,
+                    paused: s.get_paused(),
+                    triggers: s.get_triggers(),
+                    refused: s.get_refused(),
+                    connections: s.get_connections(),
+                });
+            }
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                ),
+                Format::Ron => println!(
+                    "{}",
+                    ron::ser::to_string_pretty(&rows, Default::default()).unwrap_or_default()
+                ),
+                Format::Text => {
+                    let mut t = vec![[
+                        "LISTEN",
+                        "TYPE",
+                        "UNIT",
+                        "ACTIVATES",
+                        "STATE",
+                        "TRIGGERS",
+                        "CONNS",
+                    ]
+                    .map(String::from)
+                    .to_vec()];
+                    for r in &rows {
+                        let state = if r.paused {
+                            format!("{} (paused)", r.state)
+                        } else {
+                            r.state.clone()
+                        };
+                        t.push(vec![
+                            r.listen.clone(),
+                            r.r#type.clone(),
+                            r.unit.clone(),
+                            r.activates.clone(),
+                            state,
+                            r.triggers.to_string(),
+                            r.connections.to_string(),
+                        ]);
+                    }
+                    print!("{}", render(&t, false, 99));
+                    println!("\n{} sockets listed.", rows.len());
+                }
+            }
+            Ok(exit::OK)
+        }
         UnitCommand::IsActive { units } | UnitCommand::IsFailed { units } => {
             let failed_check = matches!(cmd, UnitCommand::IsFailed { .. });
             let v = viewer(control).await?;

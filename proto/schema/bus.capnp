@@ -32,10 +32,110 @@ interface Registry {
   # At most 253 a call.
   storeFds @2 (fds :List(NamedFd)) -> ();
   removeFds @3 (names :List(Text)) -> ();
+  # The activator offers its capability; the supervisor answers with where to report traffic.
+  attachActivator @4 (activator :Activator) -> (activations :Activations);
 }
 
 interface Component {
   introspect @0 () -> (info :ComponentInfo);
   # Finish what is in flight and exit.
   shutdown @1 () -> ();
+}
+
+# ---- The activator (issue 5) -------------------------------------------------------------
+#
+# The supervisor parses socket units and decides; the activator creates the sockets and watches
+# them. After `register`, the activator calls `Registry.attachActivator` with its Activator
+# capability and gets the Activations sink it reports traffic to. The supervisor keeps a copy
+# of every socket it is handed (and parks one in pid1's store), so a dead activator loses no
+# socket: the next one is given them again with `watch`.
+
+enum ListenKind {
+  stream @0;
+  datagram @1;
+  seqPacket @2;
+  fifo @3;
+  special @4;
+  netlink @5;
+}
+
+struct ListenAddress {
+  union {
+    unix @0 :Text;             # a file-system AF_UNIX path
+    abstract @1 :Data;         # an abstract AF_UNIX name, without the leading NUL
+    inet :group {              # AF_INET / AF_INET6
+      address @2 :Text;        # "127.0.0.1:80", "[::1]:80"
+      interface @3 :Text;      # the `%iface` of an IPv6 address, or empty
+    }
+    path @4 :Text;             # ListenFIFO= / ListenSpecial=
+    netlink :group {
+      protocol @5 :Int32;
+      group @6 :UInt32;
+    }
+  }
+}
+
+enum BindIpv6Only {
+  default @0;
+  both @1;
+  ipv6Only @2;
+}
+
+# One Listen*= line with the unit's socket options; an absent option is 0 / -1 / empty.
+struct ListenSpec {
+  kind @0 :ListenKind;
+  address @1 :ListenAddress;
+  backlog @2 :UInt32;
+  socketMode @3 :UInt32;
+  directoryMode @4 :UInt32;
+  uid @5 :Int64 = -1;
+  gid @6 :Int64 = -1;
+  bindIpv6Only @7 :BindIpv6Only;
+  bindToDevice @8 :Text;
+  reusePort @9 :Bool;
+  freeBind @10 :Bool;
+  transparent @11 :Bool;
+  broadcast @12 :Bool;
+  passCredentials @13 :Bool;
+  passSecurity @14 :Bool;
+  keepAlive @15 :Bool;
+  keepAliveTimeSec @16 :UInt64;
+  noDelay @17 :Bool;
+  priority @18 :Int32 = -1;
+  receiveBuffer @19 :UInt64;
+  sendBuffer @20 :UInt64;
+  ipTos @21 :Int32 = -1;
+  ipTtl @22 :Int32 = -1;
+  mark @23 :Int64 = -1;
+  pipeSize @24 :UInt64;
+  symlinks @25 :List(Text);
+}
+
+struct WatchedSocket {
+  unit @0 :Text;
+  fds @1 :UInt32;
+  accept @2 :Bool;
+  triggers @3 :UInt64;          # readiness reported (Accept=no) or connections accepted (yes)
+}
+
+interface Activator {
+  # Creates, binds and (for streams) listens; the fds come back in the order of `listen`.
+  # A socket that cannot be made fails the whole call with an error naming its address.
+  open @0 (unit :Text, listen :List(ListenSpec)) -> (fds :List(UInt64));
+  # Watches these sockets (copies the supervisor sends, in `fds`) for traffic: with
+  # `accept` false the first readiness is reported once with `Activations.triggered` and the
+  # unit is no longer watched; with `accept` true each connection is accepted and handed over
+  # with `Activations.accepted`. A second `watch` of a unit replaces the first.
+  watch @1 (unit :Text, fds :List(UInt64), accept :Bool) -> ();
+  unwatch @2 (unit :Text) -> ();
+  # RemoveOnStop=: unlinks socket files, FIFOs and their Symlinks=.
+  remove @3 (listen :List(ListenSpec)) -> ();
+  list @4 () -> (sockets :List(WatchedSocket));
+}
+
+interface Activations {
+  triggered @0 (unit :Text) -> ();
+  # A connection accepted on an Accept=yes socket: `conn` is the fd's index, `local` and
+  # `remote` as systemd writes them into instance names.
+  accepted @1 (unit :Text, conn :UInt64, local :Text, remote :Text, peerPid :Int32, peerUid :Int64) -> ();
 }

@@ -70,6 +70,19 @@ struct UnitStatus {
   lastFailure @20 :Text;
 }
 
+# One row of list-sockets: a Listen*= line of a socket unit.
+struct SocketInfo {
+  listen @0 :Text;             # "/run/foo.sock", "127.0.0.1:80", "[::]:80", "@name", a FIFO's path
+  type @1 :Text;               # ListenStream, ListenDatagram, …
+  unit @2 :Text;
+  activates @3 :Text;          # the service, or "foo@.service" for Accept=yes
+  state @4 :Text;              # listening, running, dead, failed, …
+  paused @5 :Bool;             # watching paused by the trigger limit (resumes by itself)
+  triggers @6 :UInt64;         # activations (Accept=no) or connections accepted (Accept=yes)
+  refused @7 :UInt64;          # triggers refused by the trigger limit
+  connections @8 :UInt32;      # live Accept=yes instances
+}
+
 struct JobInfo {
   id @0 :UInt32;
   unit @1 :Text;
@@ -101,6 +114,7 @@ interface Viewer {
   # than sinceUsec (realtime), are returned.
   log @10 (name :Text, lines :UInt32, after :UInt64, maxPriority :UInt8 = 7, sinceUsec :UInt64)
       -> (lines :List(LogLine), cursor :UInt64);
+  listSockets @11 () -> (sockets :List(SocketInfo));
 }
 
 interface Manager extends(Viewer) {

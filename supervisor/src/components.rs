@@ -13,7 +13,7 @@ use capnp_rpc::rpc_twoparty_capnp::Side;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::unistd::Pid;
-use proto::bus_capnp::{component, registry};
+use proto::bus_capnp::{activations, component, registry};
 use proto::fdstream::{self, FdHandle};
 use proto::SCM_MAX_FD;
 
@@ -184,6 +184,8 @@ fn link_closed(world: &WorldRef, idx: usize, generation: u64) {
     if let Some(pid) = h.pid {
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     }
+    drop(w);
+    crate::runtime::sockets::detach(world, generation);
 }
 
 /// A process exited: if it is a helper, schedule its restart. Returns whether it was one.
@@ -204,9 +206,13 @@ pub fn on_exit(world: &WorldRef, pid: i32, how: &str) -> bool {
                 h.state = HelperState::Stopped;
                 return true;
             }
+            // An instance that registered was working: it was killed or crashed at work, not
+            // failing to start, so the next one comes at once (after the shortest delay).
+            // Back-off grows only for instances that die before registering.
+            let registered = h.state == HelperState::Running;
             h.state = HelperState::Restarting;
             h.restarts += 1;
-            if h.started.is_some_and(|s| s.elapsed() >= STABLE_AFTER) {
+            if registered || h.started.is_some_and(|s| s.elapsed() >= STABLE_AFTER) {
                 h.backoff = BACKOFF_MIN;
             }
             say!("cairn-{} (pid {pid}) {how}; restarting", h.name);
@@ -384,6 +390,43 @@ impl registry::Server for RegistryServer {
         Ok(())
     }
 
+    async fn attach_activator(
+        self: Rc<Self>,
+        params: registry::AttachActivatorParams,
+        mut results: registry::AttachActivatorResults,
+    ) -> Result<(), capnp::Error> {
+        self.current()?;
+        let is_activator = {
+            let w = self.world.borrow();
+            w.helpers
+                .get(self.idx)
+                .is_some_and(|h| h.name == "activator")
+        };
+        if !is_activator {
+            return Err(capnp::Error::failed(
+                "only cairn-activator may attach as the activator".into(),
+            ));
+        }
+        let client = params.get()?.get_activator()?;
+        let sink = ActivationsServer {
+            world: self.world.clone(),
+            fds: self.fds.clone(),
+            generation: self.generation,
+        };
+        results
+            .get()
+            .set_activations(capnp_rpc::new_client::<activations::Client, _>(sink));
+        crate::runtime::sockets::attach(
+            &self.world,
+            crate::runtime::sockets::ActivatorLink {
+                client,
+                fds: self.fds.clone(),
+                generation: self.generation,
+            },
+        );
+        Ok(())
+    }
+
     async fn remove_fds(
         self: Rc<Self>,
         params: registry::RemoveFdsParams,
@@ -411,6 +454,61 @@ impl registry::Server for RegistryServer {
                 .await
                 .map_err(|e| capnp::Error::failed(e.to_string()))?;
         }
+        Ok(())
+    }
+}
+
+/// Where the activator reports traffic. Only translates: the work is in
+/// `runtime::sockets`.
+struct ActivationsServer {
+    world: WorldRef,
+    fds: FdHandle,
+    generation: u64,
+}
+
+impl ActivationsServer {
+    fn current(&self) -> Result<(), capnp::Error> {
+        let w = self.world.borrow();
+        match &w.io.sockets.activator {
+            Some(l) if l.generation == self.generation => Ok(()),
+            _ => Err(capnp::Error::failed(
+                "this activator has been replaced".into(),
+            )),
+        }
+    }
+}
+
+impl activations::Server for ActivationsServer {
+    async fn triggered(
+        self: Rc<Self>,
+        params: activations::TriggeredParams,
+        _results: activations::TriggeredResults,
+    ) -> Result<(), capnp::Error> {
+        self.current()?;
+        let unit = params.get()?.get_unit()?.to_str()?.to_string();
+        crate::runtime::sockets::triggered(&self.world, &unit);
+        Ok(())
+    }
+
+    async fn accepted(
+        self: Rc<Self>,
+        params: activations::AcceptedParams,
+        _results: activations::AcceptedResults,
+    ) -> Result<(), capnp::Error> {
+        let p = params.get()?;
+        // Claim the fd first, so that it is closed even when the call is refused.
+        let conn = self.fds.take(p.get_conn()).ok_or_else(|| {
+            capnp::Error::failed(format!("connection fd #{} did not arrive", p.get_conn()))
+        })?;
+        self.current()?;
+        let unit = p.get_unit()?.to_str()?.to_string();
+        let peer = crate::runtime::sockets::Peer {
+            local: p.get_local()?.to_str()?.to_string(),
+            remote: p.get_remote()?.to_str()?.to_string(),
+            pid: p.get_peer_pid(),
+            uid: p.get_peer_uid(),
+        };
+        crate::runtime::sockets::accepted(&self.world, &unit, conn, peer);
         Ok(())
     }
 }

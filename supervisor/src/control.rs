@@ -436,6 +436,15 @@ macro_rules! impl_viewer {
                 count_call(self.world());
                 units::log(self.world(), params, results)
             }
+
+            async fn list_sockets(
+                self: Rc<Self>,
+                params: viewer::ListSocketsParams,
+                results: viewer::ListSocketsResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::list_sockets(self.world(), params, results)
+            }
         }
     };
 }

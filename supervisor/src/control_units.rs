@@ -129,6 +129,28 @@ pub fn list_jobs(
     Ok(())
 }
 
+pub fn list_sockets(
+    world: &WorldRef,
+    _params: viewer::ListSocketsParams,
+    mut results: viewer::ListSocketsResults,
+) -> Result<(), capnp::Error> {
+    let rows = crate::runtime::sockets::rows(world);
+    let mut list = results.get().init_sockets(idx(rows.len()));
+    for (i, r) in rows.iter().enumerate() {
+        let mut e = list.reborrow().get(idx(i));
+        e.set_listen(r.listen.as_str());
+        e.set_type(r.kind);
+        e.set_unit(r.unit.as_str());
+        e.set_activates(r.activates.as_str());
+        e.set_state(r.state);
+        e.set_paused(r.paused);
+        e.set_triggers(r.triggers);
+        e.set_refused(r.refused);
+        e.set_connections(r.connections);
+    }
+    Ok(())
+}
+
 fn text_list(mut b: capnp::text_list::Builder<'_>, items: &[String]) {
     for (i, t) in items.iter().enumerate() {
         b.set(idx(i), t.as_str());

@@ -167,6 +167,9 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     let (stored_services, fds): (Vec<_>, Vec<_>) = fds
         .into_iter()
         .partition(|(n, _)| n.starts_with("fdstore."));
+    // Socket units' sockets come back under socket.UNIT.N: never bound twice.
+    let (stored_sockets, fds): (Vec<_>, Vec<_>) =
+        fds.into_iter().partition(|(n, _)| n.starts_with("socket."));
     // Services' log pipes come back under log.UNIT: their writers may still be running.
     let (log_fds, fds): (Vec<_>, Vec<_>) =
         fds.into_iter().partition(|(n, _)| n.starts_with("log."));
@@ -199,7 +202,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     };
     let unit_dirs = unit_path(&config);
     let spec = specifier_context(&config);
-    let units = load_units(&unit_dirs, &spec, &[]);
+    let (units, catalog) = load_units(&unit_dirs, &spec, &[]);
     let world: WorldRef = Rc::new(RefCell::new(World {
         manager: crate::manager::Manager::new(units),
         io: crate::runtime::Io {
@@ -212,6 +215,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
             ..Default::default()
         },
         unit_dirs,
+        catalog: Rc::new(catalog),
         spec,
         config,
         container,
@@ -298,6 +302,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         adopt_running(&world);
     }
     runtime::restore_fd_store(&world, stored_services);
+    runtime::sockets::restore(&world, stored_sockets);
     for (name, fd) in log_fds {
         let unit = name
             .strip_prefix("log.")
@@ -458,7 +463,7 @@ pub fn load_units(
     dirs: &[PathBuf],
     spec: &crate::unit::specifier::Context,
     previous: &[String],
-) -> crate::manager::Units {
+) -> (crate::manager::Units, crate::unit::load::Catalog) {
     let catalog = crate::unit::load::Catalog::scan(dirs);
     for w in &catalog.warnings {
         say!("{w}");
@@ -476,7 +481,7 @@ pub fn load_units(
     }
     let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
     say!("units: {}", summary.join(", "));
-    units
+    (units, catalog)
 }
 
 /// `daemon-reload`: reread the unit path. Unit ids stay stable (units keep their slot), so
@@ -493,8 +498,12 @@ pub fn reload_units(world: &WorldRef) {
             .collect();
         (w.unit_dirs.clone(), w.spec.clone(), names)
     };
-    let units = load_units(&dirs, &spec, &previous);
-    world.borrow_mut().manager.reload(units);
+    let (units, catalog) = load_units(&dirs, &spec, &previous);
+    {
+        let mut w = world.borrow_mut();
+        w.manager.reload(units);
+        w.catalog = Rc::new(catalog);
+    }
     runtime::process(world);
 }
 

@@ -95,6 +95,12 @@ pub fn fill_status(w: &World, id: UnitId, lines: usize, mut b: unit_status::Buil
         b.set_status_text(s.status_text.as_deref().unwrap_or(""));
         b.set_service_type(s.spec.stype.as_str());
     }
+    if let Kind::Socket(s) = &rt.kind {
+        b.set_control_pid(s.control_pid.unwrap_or(0));
+        b.set_result(s.machine.result.as_str());
+        b.set_spawn_error(s.spawn_error.as_deref().unwrap_or(""));
+        b.set_status_text(socket_status(u, s).as_str());
+    }
     b.set_condition_failed(rt.condition_failed.as_deref().unwrap_or(""));
     b.set_assert_failed(rt.assert_failed.as_deref().unwrap_or(""));
     if let Some(dir) = w.io.units.get(&id).and_then(|i| i.cgroup.as_ref()) {
@@ -233,8 +239,39 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         ("After", Dep::After),
         ("OnFailure", Dep::OnFailure),
         ("OnSuccess", Dep::OnSuccess),
+        ("Triggers", Dep::Triggers),
+        ("TriggeredBy", Dep::TriggeredBy),
     ] {
         p.push((k.into(), names(m, id, d)));
+    }
+    if let Kind::Socket(s) = &rt.kind {
+        let c = &u.config.socket;
+        // As systemctl shows it: `Listen=ADDRESS (Stream)`, one per line.
+        for l in &c.listen {
+            let kind = l.kind.key().trim_start_matches("Listen");
+            p.push((
+                "Listen".into(),
+                format!("{} ({kind})", l.address.describe()),
+            ));
+        }
+        p.push(("Accept".into(), yes_no(c.accept)));
+        p.push(("Result".into(), s.machine.result.as_str().into()));
+        p.push(("ControlPID".into(), s.control_pid.unwrap_or(0).to_string()));
+        p.push(("NTriggers".into(), s.machine.triggers.to_string()));
+        p.push(("NRefused".into(), s.machine.refused.to_string()));
+        p.push(("Paused".into(), yes_no(s.machine.paused)));
+        p.push(("Backlog".into(), c.backlog.to_string()));
+        p.push(("SocketMode".into(), format!("{:04o}", c.socket_mode)));
+        p.push(("MaxConnections".into(), c.max_connections.to_string()));
+        p.push((
+            "FileDescriptorName".into(),
+            c.file_descriptor_name
+                .clone()
+                .unwrap_or_else(|| u.name.clone()),
+        ));
+        let (ti, tb) = s.spec.trigger_limit;
+        p.push(("TriggerLimitIntervalUSec".into(), ti.to_string()));
+        p.push(("TriggerLimitBurst".into(), tb.to_string()));
     }
     if let Kind::Service(s) = &rt.kind {
         p.push(("Type".into(), s.spec.stype.as_str().into()));
@@ -506,4 +543,32 @@ pub fn why_not(m: &Manager, id: UnitId) -> Vec<String> {
         ));
     }
     out
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+/// What `status` says of a socket unit besides its state: what it listens on, how often it
+/// triggered, and a trigger-limit pause (which ends by itself).
+fn socket_status(u: &crate::manager::UnitEntry, s: &crate::manager::SocketRt) -> String {
+    let listen: Vec<String> = u
+        .config
+        .socket
+        .listen
+        .iter()
+        .map(|l| format!("{} ({})", l.address.describe(), l.kind.key()))
+        .collect();
+    let mut text = format!(
+        "Listen: {}; triggered {} times",
+        listen.join(", "),
+        s.machine.triggers
+    );
+    if s.machine.paused {
+        text.push_str(&format!(
+            "; paused by the trigger limit ({} refused), resumes by itself",
+            s.machine.refused
+        ));
+    }
+    text
 }

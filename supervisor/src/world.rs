@@ -33,6 +33,8 @@ pub struct World {
     pub io: crate::runtime::Io,
     /// The unit search path, first match wins.
     pub unit_dirs: Vec<PathBuf>,
+    /// What the last scan of it found (for units loaded later: Accept=yes instances).
+    pub catalog: Rc<crate::unit::load::Catalog>,
     pub spec: crate::unit::specifier::Context,
 }
 

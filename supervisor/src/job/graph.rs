@@ -35,11 +35,15 @@ pub enum Dep {
     Upholds,
     /// Inverse of `Upholds=`; it has no effect on transactions.
     UpheldBy,
+    /// A socket (or, later, a path or timer) starts this unit on traffic. No effect on
+    /// transactions; the runtime follows it.
+    Triggers,
+    TriggeredBy,
 }
 
 impl Dep {
     /// Every dependency type, in declaration order.
-    pub const ALL: [Dep; 20] = [
+    pub const ALL: [Dep; 22] = [
         Dep::Requires,
         Dep::Requisite,
         Dep::Wants,
@@ -60,6 +64,8 @@ impl Dep {
         Dep::OnSuccess,
         Dep::Upholds,
         Dep::UpheldBy,
+        Dep::Triggers,
+        Dep::TriggeredBy,
     ];
 
     /// The unit-file / D-Bus property name.
@@ -85,6 +91,8 @@ impl Dep {
             Dep::OnSuccess => "OnSuccess",
             Dep::Upholds => "Upholds",
             Dep::UpheldBy => "UpheldBy",
+            Dep::Triggers => "Triggers",
+            Dep::TriggeredBy => "TriggeredBy",
         }
     }
 
@@ -114,6 +122,8 @@ impl Dep {
             Dep::StopPropagatedFrom => Dep::PropagatesStopTo,
             Dep::Upholds => Dep::UpheldBy,
             Dep::UpheldBy => Dep::Upholds,
+            Dep::Triggers => Dep::TriggeredBy,
+            Dep::TriggeredBy => Dep::Triggers,
             Dep::OnFailure | Dep::OnSuccess => return None,
         })
     }

@@ -245,9 +245,11 @@ impl Manager {
             job.jtype = jtype;
         }
         let before = self.active_state(unit);
+        // Services and sockets have machines that take Start and Stop events; other units
+        // (targets) change state at once.
         let is_service = matches!(
             self.rt.get(unit as usize).map(|r| &r.kind),
-            Some(Kind::Service(_))
+            Some(Kind::Service(_) | Kind::Socket(_))
         );
         match jtype {
             JobType::Nop => self.finish(id, JobResult::Done, out),
@@ -436,6 +438,7 @@ impl Manager {
             }
             rt.last_job = Some((job.jtype, result, job.reason.clone()));
         }
+        self.tell_triggering_sockets(job.unit);
         out.push(Effect::JobFinished {
             job: id,
             unit: job.unit,

@@ -8,6 +8,8 @@
 
 pub mod jobs;
 pub mod log;
+pub mod socket;
+mod triggers;
 pub mod units;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -43,6 +45,10 @@ pub enum Effect {
     Stopped {
         unit: UnitId,
     },
+    Socket {
+        unit: UnitId,
+        action: socket::SockAction,
+    },
 }
 
 /// Run-time state of a target (and of every other unit without processes).
@@ -53,7 +59,44 @@ pub struct Simple {
 
 pub enum Kind {
     Service(Box<ServiceRt>),
+    Socket(Box<SocketRt>),
     Simple(Simple),
+}
+
+pub struct SocketRt {
+    pub machine: socket::SockMachine,
+    pub spec: socket::SockSpec,
+    pub control_pid: Option<i32>,
+    /// Why the last spawn failed, for status.
+    pub spawn_error: Option<String>,
+}
+
+/// What the socket machine needs from a socket unit's settings.
+pub fn sock_spec_of(c: &crate::unit::config::UnitConfig) -> socket::SockSpec {
+    let ignores = |v: &[crate::unit::exec::ExecCommand]| -> Vec<bool> {
+        v.iter().map(|c| c.ignore_failure).collect()
+    };
+    let s = &c.service;
+    socket::SockSpec {
+        start_pre: ignores(&s.exec_start_pre),
+        start_post: ignores(&s.exec_start_post),
+        stop_pre: ignores(&s.exec_stop),
+        stop_post: ignores(&s.exec_stop_post),
+        accept: c.socket.accept,
+        trigger_limit: {
+            // PollLimit*= (systemd 255) pauses instead of failing, which is what cairn does for
+            // TriggerLimit*= too; the stricter of the two applies.
+            let (ti, tb) = c.socket.trigger_limit();
+            let (pi, pb) = c.socket.poll_limit();
+            let given =
+                c.socket.poll_limit_interval_usec.is_some() || c.socket.poll_limit_burst.is_some();
+            if given && pb != 0 && pi != 0 && (tb == 0 || pb < tb) {
+                (pi, pb)
+            } else {
+                (ti, tb)
+            }
+        },
+    }
 }
 
 pub struct ServiceRt {
@@ -104,6 +147,12 @@ impl UnitRt {
                 control_pid: None,
                 spawn_error: None,
                 status_text: None,
+            })),
+            (UnitType::Socket, LoadState::Loaded) => Kind::Socket(Box::new(SocketRt {
+                machine: socket::SockMachine::default(),
+                spec: sock_spec_of(&u.config),
+                control_pid: None,
+                spawn_error: None,
             })),
             _ => Kind::Simple(Simple::default()),
         };
@@ -225,14 +274,41 @@ impl Manager {
                     let fresh = UnitRt::new(u);
                     match (&mut rt.kind, fresh.kind) {
                         (Kind::Service(s), Kind::Service(f)) => s.spec = f.spec,
-                        (kind @ Kind::Simple(_), k @ Kind::Service(_)) => *kind = k,
-                        (Kind::Service(_) | Kind::Simple(_), Kind::Simple(_)) => {}
+                        (Kind::Socket(s), Kind::Socket(f)) => s.spec = f.spec,
+                        (kind @ Kind::Simple(_), k @ (Kind::Service(_) | Kind::Socket(_))) => {
+                            *kind = k
+                        }
+                        // A unit whose file changed type under the same name keeps running
+                        // as what it was until it stops.
+                        (Kind::Service(_), Kind::Socket(_))
+                        | (Kind::Socket(_), Kind::Service(_))
+                        | (Kind::Service(_) | Kind::Socket(_) | Kind::Simple(_), Kind::Simple(_)) =>
+                            {}
                     }
                 }
                 None => self.rt.push(UnitRt::new(u)),
             }
         }
         self.units = units;
+    }
+
+    /// Adds a unit loaded at run time (see [`Units::add_runtime`]); a reused slot starts over.
+    pub fn add_runtime_unit(
+        &mut self,
+        cat: &crate::unit::load::Catalog,
+        name: &str,
+        spec: &crate::unit::specifier::Context,
+        reuse: Option<UnitId>,
+    ) -> UnitId {
+        let id = self.units.add_runtime(cat, name, spec, reuse);
+        if let Some(u) = self.units.get(id) {
+            let fresh = UnitRt::new(u);
+            match self.rt.get_mut(id as usize) {
+                Some(slot) => *slot = fresh,
+                None => self.rt.push(fresh),
+            }
+        }
+        id
     }
 
     pub fn unit(&self, id: UnitId) -> Option<(&UnitEntry, &UnitRt)> {
@@ -246,8 +322,29 @@ impl Manager {
     pub fn service_mut(&mut self, id: UnitId) -> Option<&mut ServiceRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Service(s) => Some(s),
-            Kind::Simple(_) => None,
+            Kind::Socket(_) | Kind::Simple(_) => None,
         }
+    }
+
+    pub fn socket_mut(&mut self, id: UnitId) -> Option<&mut SocketRt> {
+        match &mut self.rt.get_mut(id as usize)?.kind {
+            Kind::Socket(s) => Some(s),
+            Kind::Service(_) | Kind::Simple(_) => None,
+        }
+    }
+
+    /// Records the control process of a unit (service or socket).
+    pub fn set_control_pid(&mut self, id: UnitId, pid: Option<i32>) {
+        match self.rt.get_mut(id as usize).map(|r| &mut r.kind) {
+            Some(Kind::Service(s)) => s.control_pid = pid,
+            Some(Kind::Socket(s)) => s.control_pid = pid,
+            Some(Kind::Simple(_)) | None => {}
+        }
+    }
+
+    /// Queues an event for a socket unit.
+    pub fn push_socket(&mut self, unit: UnitId, ev: socket::SockEvent) {
+        self.events.push_back((unit, Event::Socket(ev)));
     }
 
     pub fn active_state(&self, id: UnitId) -> ActiveState {
@@ -256,6 +353,7 @@ impl Manager {
         };
         match &rt.kind {
             Kind::Service(s) => s.machine.active(),
+            Kind::Socket(s) => s.machine.active(),
             Kind::Simple(t) if t.active => ActiveState::Active,
             Kind::Simple(_) => {
                 if rt.assert_failed.is_some() {
@@ -271,6 +369,7 @@ impl Manager {
     pub fn sub_state(&self, id: UnitId) -> &'static str {
         match self.rt.get(id as usize).map(|r| &r.kind) {
             Some(Kind::Service(s)) => s.machine.state.as_str(),
+            Some(Kind::Socket(s)) => s.machine.state.as_str(),
             Some(Kind::Simple(t)) if t.active => "active",
             _ => "dead",
         }
@@ -294,6 +393,11 @@ impl Manager {
                 s.control_pid = None;
             }
         }
+        if let Some(s) = self.socket_mut(unit) {
+            if s.control_pid == Some(pid) {
+                s.control_pid = None;
+            }
+        }
     }
 
     /// A process was reaped. Returns false if it belonged to no unit.
@@ -312,6 +416,12 @@ impl Manager {
             } else if !main && s.control_pid == Some(pid) {
                 s.control_pid = None;
                 self.push(unit, Event::ControlExited(status));
+            }
+        }
+        if let Some(s) = self.socket_mut(unit) {
+            if !main && s.control_pid == Some(pid) {
+                s.control_pid = None;
+                self.push_socket(unit, socket::SockEvent::ControlExited(status));
             }
         }
         true
@@ -387,6 +497,40 @@ impl Manager {
             ev => ev,
         };
         let before = self.active_state(unit);
+        if let Some(Kind::Socket(_)) = self.rt.get(unit as usize).map(|r| &r.kind) {
+            let sev = match ev {
+                Event::Socket(e) => Some(e),
+                Event::Start => Some(socket::SockEvent::Start),
+                Event::Stop | Event::StopForRestart => Some(socket::SockEvent::Stop),
+                Event::ControlExited(st) => Some(socket::SockEvent::ControlExited(st)),
+                Event::SpawnFailed { .. } => Some(socket::SockEvent::SpawnFailed),
+                Event::StartLimitHit => {
+                    if let Some(s) = self.socket_mut(unit) {
+                        s.machine.result = crate::service::policy::ServiceResult::StartLimitHit;
+                        s.machine.state = socket::SockState::Failed;
+                    }
+                    None
+                }
+                Event::Reload
+                | Event::MainExited(_)
+                | Event::Spawned { .. }
+                | Event::Ready
+                | Event::MainPidKnown(_)
+                | Event::Timeout
+                | Event::CgroupEmpty
+                | Event::RestartTimer
+                | Event::WatchdogPing
+                | Event::WatchdogTimeout
+                | Event::ExtendTimeout(_)
+                | Event::Stopping
+                | Event::Reloading => None,
+            };
+            if let Some(sev) = sev {
+                self.feed_socket(unit, sev, out);
+            }
+            self.state_changed(unit, before, out);
+            return;
+        }
         let Some(s) = self.service_mut(unit) else {
             return;
         };
@@ -402,6 +546,7 @@ impl Manager {
     pub fn state_changed(&mut self, unit: UnitId, before: ActiveState, out: &mut Vec<Effect>) {
         let after = self.active_state(unit);
         self.dirty.push(unit);
+        self.tell_triggering_sockets(unit);
         if before == after {
             return;
         }

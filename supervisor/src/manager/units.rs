@@ -144,6 +144,37 @@ impl Units {
         units
     }
 
+    /// Loads one unit at run time (an Accept=yes instance) and adds it with its edges to the
+    /// units already there. With `reuse`, the dead instance of the same template in that slot
+    /// is replaced (same template, same edges), so that connections do not grow the table.
+    pub fn add_runtime(
+        &mut self,
+        cat: &Catalog,
+        name: &str,
+        spec: &specifier::Context,
+        reuse: Option<UnitId>,
+    ) -> UnitId {
+        let l = load::load(cat, name, spec);
+        if let Some(id) = reuse {
+            if let Some(old) = self.list.get(id as usize).map(|u| u.name.clone()) {
+                self.by_name.remove(&old);
+                self.by_name.insert(l.name.clone(), id);
+                if let Some(u) = self.list.get_mut(id as usize) {
+                    u.name = l.name;
+                    u.load = l.state;
+                    u.fragment = l.fragment;
+                    u.dropins = l.dropins;
+                    u.config = Rc::new(l.config);
+                    u.warnings = l.warnings;
+                }
+                return id;
+            }
+        }
+        let id = self.add(l);
+        self.add_edges(cat, id);
+        id
+    }
+
     fn add_edges(&mut self, cat: &Catalog, id: UnitId) {
         let Some(u) = self.get(id) else { return };
         let c = u.config.clone();
@@ -189,7 +220,29 @@ impl Units {
                     edges.push((Dep::Conflicts, "shutdown.target".into()));
                     edges.push((Dep::Before, "shutdown.target".into()));
                 }
+                // systemd's socket_add_default_dependencies().
+                UnitType::Socket => {
+                    edges.push((Dep::Before, "sockets.target".into()));
+                    edges.push((Dep::Requires, "sysinit.target".into()));
+                    edges.push((Dep::After, "sysinit.target".into()));
+                    edges.push((Dep::Conflicts, "shutdown.target".into()));
+                    edges.push((Dep::Before, "shutdown.target".into()));
+                }
                 _ => {}
+            }
+        }
+        // A socket is ordered before the service it triggers (socket_add_extras()); a service
+        // wants and is ordered after the sockets of its Sockets=.
+        if utype == UnitType::Socket {
+            if let Some(svc) = triggered_service(&self_name_of(self, id), &c) {
+                edges.push((Dep::Before, svc.clone()));
+                edges.push((Dep::Triggers, svc));
+            }
+        }
+        if utype == UnitType::Service {
+            for s in &c.service.sockets {
+                edges.push((Dep::Wants, s.clone()));
+                edges.push((Dep::After, s.clone()));
             }
         }
         let self_name = self.get(id).map(|u| u.name.clone()).unwrap_or_default();
@@ -221,6 +274,23 @@ impl Units {
     }
 }
 
+fn self_name_of(units: &Units, id: UnitId) -> String {
+    units.get(id).map(|u| u.name.clone()).unwrap_or_default()
+}
+
+/// The service a socket unit starts: Service=, else the service of the same name. None with
+/// Accept=yes, whose instances (`foo@….service`) are made per connection.
+pub fn triggered_service(socket: &str, c: &crate::unit::config::UnitConfig) -> Option<String> {
+    if c.socket.accept {
+        return None;
+    }
+    if let Some(s) = &c.socket.service {
+        return Some(s.clone());
+    }
+    let stem = socket.strip_suffix(".socket")?;
+    Some(format!("{stem}.service"))
+}
+
 fn referenced_names(l: &load::Loaded) -> Vec<String> {
     let u = &l.config.unit;
     let mut v: Vec<String> = [
@@ -237,6 +307,10 @@ fn referenced_names(l: &load::Loaded) -> Vec<String> {
     .flatten()
     .cloned()
     .collect();
+    v.extend(l.config.service.sockets.iter().cloned());
+    if l.utype == UnitType::Socket && l.state == load::LoadState::Loaded {
+        v.extend(triggered_service(&l.name, &l.config));
+    }
     v.extend(l.extra_wants.iter().cloned());
     v.extend(l.extra_requires.iter().cloned());
     v

@@ -61,6 +61,8 @@ pub(crate) enum StartError {
     Stream(String, nix::Error),
     #[error("cannot open the cgroup {0}: {1}")]
     Cgroup(String, nix::Error),
+    #[error("StandardInput=socket or StandardOutput=socket, but no connection: only the instances an Accept=yes socket starts have one")]
+    NoConnection,
     #[error("EnvironmentFile={path}: {source}")]
     EnvFile {
         path: String,
@@ -194,8 +196,14 @@ pub(crate) fn spawn_command(
     };
     let path = resolve_path(&cmd.path);
     // The main process gets the fd store by the LISTEN_FDS protocol.
+    // Sockets first (those of the sockets that trigger this service and of Sockets=, or the
+    // connection of an Accept=yes instance), then the fd store, as systemd orders them.
     let (stored, stored_names) = if main {
-        super::fdstore::for_spawn(world, unit)
+        let (mut fds, mut names) = super::sockets::for_spawn(world, unit, &x.standard_input);
+        let (more, more_names) = super::fdstore::for_spawn(world, unit);
+        fds.extend(more);
+        names.extend(more_names);
+        (fds, names)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -278,6 +286,10 @@ pub(crate) fn spawn_command(
                 svc.control_pid = Some(pid);
             }
         }
+        if let Some(sock) = w.manager.socket_mut(unit) {
+            sock.spawn_error = None;
+            sock.control_pid = Some(pid);
+        }
         w.io.pending_spawns.insert(
             pid,
             PendingSpawn {
@@ -336,6 +348,22 @@ pub(crate) struct Streams {
     stderr: Stream,
 }
 
+fn io_errno(e: &std::io::Error) -> nix::Error {
+    nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// A copy of the connection an Accept=yes instance was made for.
+fn connection(world: &WorldRef, unit: UnitId) -> Result<OwnedFd, StartError> {
+    let w = world.borrow();
+    let conn = w.io.units.get(&unit).and_then(|io| io.connection.as_ref());
+    match conn {
+        Some(c) => c
+            .try_clone()
+            .map_err(|e| StartError::Stream("the connection".into(), io_errno(&e))),
+        None => Err(StartError::NoConnection),
+    }
+}
+
 pub(crate) fn open_path(path: &str, flags: nix::fcntl::OFlag) -> Result<OwnedFd, StartError> {
     nix::fcntl::open(
         path,
@@ -358,6 +386,7 @@ pub(crate) fn open_output(
             None => Stream::Null,
         },
         Output::Null => Stream::Null,
+        Output::Socket => Stream::Own(connection(world, unit)?),
         Output::Tty => Stream::Own(open_path(tty, OFlag::O_WRONLY)?),
         Output::File(p) => Stream::Own(open_path(p, OFlag::O_WRONLY | OFlag::O_CREAT)?),
         Output::Append(p) => Stream::Own(open_path(
@@ -381,8 +410,15 @@ pub(crate) fn open_streams(
         Input::Null => None,
         Input::Tty => Some(open_path(&x.tty_path, OFlag::O_RDWR)?),
         Input::File(p) => Some(open_path(p, OFlag::O_RDONLY)?),
+        Input::Socket => Some(connection(world, unit)?),
     };
-    let stdout = open_output(world, unit, &x.standard_output, &x.tty_path)?;
+    let stdout = match (&x.standard_input, &stdin, x.standard_output_set) {
+        (Input::Tty | Input::Socket, Some(fd), false) => Stream::Own(
+            fd.try_clone()
+                .map_err(|e| StartError::Stream("stdin".into(), io_errno(&e)))?,
+        ),
+        _ => open_output(world, unit, &x.standard_output, &x.tty_path)?,
+    };
     // StandardError=inherit (the default) goes where stdout goes.
     let stderr = match &x.standard_error {
         Output::Inherit => match &stdout {

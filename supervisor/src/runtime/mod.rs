@@ -39,6 +39,8 @@ pub struct UnitIo {
     pub fdstore: Vec<(String, String, OwnedFd)>,
     pub fdstore_seq: u64,
     pub cgroup: Option<PathBuf>,
+    /// The connection an Accept=yes instance serves (its stdin/stdout, or LISTEN_FDS=1).
+    pub connection: Option<OwnedFd>,
 }
 
 /// A spawned process whose exec is not confirmed yet.
@@ -61,6 +63,8 @@ pub struct Io {
     pub sinks: Option<crate::sinks::Sinks>,
     pub notify: Option<std::rc::Rc<tokio::io::unix::AsyncFd<OwnedFd>>>,
     pub echo_output: bool,
+    /// Socket units' sockets, the activator, Accept=yes instances.
+    pub sockets: sockets::Sockets,
 }
 
 /// Runs the manager until it has nothing more to do, carrying out each effect.
@@ -97,9 +101,11 @@ fn execute(world: &WorldRef, e: Effect) {
             }
         }
         Effect::Service { unit, action } => service_action(world, unit, action),
+        Effect::Socket { unit, action } => sockets::action(world, unit, action),
         Effect::Stopped { unit } => {
             remove_runtime_directories(world, unit);
             flush_fd_store(world, unit);
+            sockets::instance_stopped(world, unit);
         }
     }
 }
@@ -167,6 +173,9 @@ fn spawn_failed(world: &WorldRef, unit: UnitId, main: bool, error: &str) {
     let name = unit_name(world, unit);
     say!("{name}: {error}");
     if let Some(s) = world.borrow_mut().manager.service_mut(unit) {
+        s.spawn_error = Some(error.to_string());
+    }
+    if let Some(s) = world.borrow_mut().manager.socket_mut(unit) {
         s.spawn_error = Some(error.to_string());
     }
     push(world, unit, Event::SpawnFailed { main });
@@ -340,6 +349,7 @@ fn unit_warning(world: &WorldRef, unit: UnitId, name: &str, text: &str) {
 mod command;
 mod fdstore;
 mod logs;
+pub(crate) mod sockets;
 mod tty;
 mod views;
 
@@ -360,6 +370,7 @@ pub fn kill_unit(world: &WorldRef, unit: UnitId, signal: i32, whom: Whom, manual
         let w = world.borrow();
         let (main, control, mode) = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
             Some(Kind::Service(s)) => (s.main_pid, s.control_pid, s.spec.kill_mode),
+            Some(Kind::Socket(s)) => (None, s.control_pid, KillMode::ControlGroup),
             _ => (None, None, KillMode::ControlGroup),
         };
         (

@@ -252,6 +252,8 @@ pub enum Event {
     Reloading,
     /// A stop that a restart job will follow (RestartKillSignal=).
     StopForRestart,
+    /// An event of a socket unit (the manager's queue carries both kinds).
+    Socket(crate::manager::socket::SockEvent),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,6 +367,8 @@ impl Machine {
                 self.restarting = true;
                 self.on_stop(spec, &mut out)
             }
+            // Socket units' events never reach a service.
+            Event::Socket(_) => {}
         }
         out
     }

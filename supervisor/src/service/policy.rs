@@ -31,8 +31,9 @@ impl ExitStatus {
 }
 
 /// Why a service is in the state it is in (systemd's ServiceResult).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ServiceResult {
+    #[default]
     Success,
     /// An Exec* process failed to start (exec failed, bad user…): errno.
     Resources,

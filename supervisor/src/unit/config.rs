@@ -162,6 +162,8 @@ pub struct ServiceSection {
     pub limits: Vec<super::resource::Limit>,
     /// The execution environment.
     pub exec: super::exec_config::ExecContext,
+    /// Sockets=: socket units whose fds this service gets (it also Wants= and is After= them).
+    pub sockets: Vec<String>,
 }
 
 impl Default for ServiceSection {
@@ -205,6 +207,7 @@ impl Default for ServiceSection {
             notify_access: None,
             limits: Vec::new(),
             exec: Default::default(),
+            sockets: Vec::new(),
         }
     }
 }
@@ -214,6 +217,11 @@ pub struct UnitConfig {
     pub unit: UnitSection,
     pub install: InstallSection,
     pub service: ServiceSection,
+    /// `[Socket]`: what to listen on and how. The socket's own commands (ExecStartPre=,
+    /// ExecStartPost=, ExecStopPre=, ExecStopPost=) and its execution and kill settings live in
+    /// `service`, as systemd shares its ExecContext and KillContext between unit types:
+    /// ExecStopPre= lands in `exec_stop`.
+    pub socket: super::socket_config::SocketConfig,
     /// Errors that make the unit unusable as written (systemd refuses to load it): an Exec*=
     /// line it cannot parse. The loader turns them into `bad-setting`.
     pub fatal: Vec<String>,
@@ -245,6 +253,7 @@ pub fn apply(
 ) {
     let type_section = match utype {
         UnitType::Service => Some("Service"),
+        UnitType::Socket => Some("Socket"),
         _ => None,
     };
     let mut ctx = Ctx {
@@ -265,15 +274,17 @@ pub fn apply(
             continue;
         }
         for e in &section.entries {
-            if section.name == "Service" && e.key.starts_with("Exec") {
+            if (section.name == "Service" || section.name == "Socket") && e.key.starts_with("Exec")
+            {
                 // Exec lines expand specifiers word by word, after splitting, as systemd does.
-                let dst = match e.key.as_str() {
-                    "ExecStartPre" => Some(&mut cfg.service.exec_start_pre),
-                    "ExecStart" => Some(&mut cfg.service.exec_start),
-                    "ExecStartPost" => Some(&mut cfg.service.exec_start_post),
-                    "ExecReload" => Some(&mut cfg.service.exec_reload),
-                    "ExecStop" => Some(&mut cfg.service.exec_stop),
-                    "ExecStopPost" => Some(&mut cfg.service.exec_stop_post),
+                let s = &mut cfg.service;
+                let dst = match (section.name.as_str(), e.key.as_str()) {
+                    (_, "ExecStartPre") => Some(&mut s.exec_start_pre),
+                    ("Service", "ExecStart") => Some(&mut s.exec_start),
+                    (_, "ExecStartPost") => Some(&mut s.exec_start_post),
+                    ("Service", "ExecReload") => Some(&mut s.exec_reload),
+                    ("Service", "ExecStop") | ("Socket", "ExecStopPre") => Some(&mut s.exec_stop),
+                    (_, "ExecStopPost") => Some(&mut s.exec_stop_post),
                     _ => None,
                 };
                 match dst {
@@ -288,7 +299,10 @@ pub fn apply(
                     ),
                     None => ctx.warn(
                         e.line,
-                        format!("unknown key {} in section [Service], ignoring", e.key),
+                        format!(
+                            "unknown key {} in section [{}], ignoring",
+                            e.key, section.name
+                        ),
                     ),
                 }
                 continue;
@@ -303,6 +317,7 @@ pub fn apply(
             let handled = match section.name.as_str() {
                 "Unit" => unit_key(&mut cfg.unit, &e.key, &value, e.line, &mut ctx),
                 "Install" => install_key(&mut cfg.install, &e.key, &value),
+                "Socket" => socket_key(cfg, &e.key, &value, e.line, &mut ctx),
                 _ => service_key(&mut cfg.service, &e.key, &value, e.line, &mut ctx),
             };
             // X- keys are vendor extensions: ignored quietly, as systemd does.
@@ -471,6 +486,53 @@ fn signal_number(value: &str) -> Option<i32> {
     name.parse::<nix::sys::signal::Signal>()
         .ok()
         .map(|s| s as i32)
+}
+
+/// A `[Socket]` key: the socket's own settings, else the execution, kill and cgroup settings
+/// it shares with services (for its ExecStartPre= and friends). Keys that only make sense for
+/// a service (Type=, Restart=, …) are unknown here, as in systemd.
+fn socket_key(
+    cfg: &mut UnitConfig,
+    key: &str,
+    value: &str,
+    line: usize,
+    ctx: &mut Ctx<'_>,
+) -> bool {
+    match super::socket_config::apply(&mut cfg.socket, key, value) {
+        Ok(true) => return true,
+        Ok(false) => {}
+        Err(e) => {
+            ctx.warn(line, format!("{e}, ignoring"));
+            return true;
+        }
+    }
+    const SERVICE_ONLY: &[&str] = &[
+        "Type",
+        "RemainAfterExit",
+        "PIDFile",
+        "Restart",
+        "RestartSec",
+        "TimeoutStartSec",
+        "TimeoutStopSec",
+        "RestartKillSignal",
+        "TimeoutAbortSec",
+        "FileDescriptorStoreMax",
+        "X-NotificationFD",
+        "SuccessExitStatus",
+        "RestartPreventExitStatus",
+        "RestartForceExitStatus",
+        "WatchdogSec",
+        "NotifyAccess",
+        "GuessMainPID",
+        "BusName",
+        "Sockets",
+        "RestartSteps",
+        "RestartMaxDelaySec",
+    ];
+    if SERVICE_ONLY.contains(&key) {
+        return false;
+    }
+    service_key(&mut cfg.service, key, value, line, ctx)
 }
 
 fn service_key(
@@ -653,7 +715,27 @@ fn service_key(
                 format!("NotifyAccess: unknown value {value:?}, ignoring"),
             ),
         },
-        "GuessMainPID" | "Slice" | "Delegate" | "KillSignalOverride" | "BusName" | "Sockets" => {}
+        "Sockets" => {
+            if value.is_empty() {
+                s.sockets.clear();
+            }
+            for w in value.split_whitespace() {
+                match super::name::parse(w) {
+                    Ok(n)
+                        if n.utype == UnitType::Socket
+                            && n.instance.is_none()
+                            && !n.is_template() =>
+                    {
+                        s.sockets.push(w.to_string())
+                    }
+                    _ => ctx.warn(
+                        line,
+                        format!("Sockets: not a socket unit name: {w:?}, ignoring"),
+                    ),
+                }
+            }
+        }
+        "GuessMainPID" | "Slice" | "Delegate" | "KillSignalOverride" | "BusName" => {}
         "MemoryMax" | "MemoryHigh" | "MemoryLow" | "MemoryMin" | "MemorySwapMax" | "TasksMax"
         | "CPUQuota" | "CPUWeight" | "IOWeight" | "AllowedCPUs" => {
             match super::resource::parse(key, value) {

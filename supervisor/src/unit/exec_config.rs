@@ -21,6 +21,8 @@ pub enum Output {
     File(String),
     Append(String),
     Truncate(String),
+    /// The connection of an Accept=yes socket.
+    Socket,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,6 +31,8 @@ pub enum Input {
     Null,
     Tty,
     File(String),
+    /// The connection of an Accept=yes socket (stdout and stderr follow it by default).
+    Socket,
 }
 
 /// Resource limits by name, as `LimitNOFILE=` etc. spell them, and their RLIMIT_ number.
@@ -79,6 +83,9 @@ pub struct ExecContext {
     pub ignore_sigpipe: bool,
     pub standard_input: Input,
     pub standard_output: Output,
+    /// StandardOutput= was given: otherwise, with StandardInput=tty or socket, stdout follows
+    /// stdin (systemd's `service_fix_stdio()`).
+    pub standard_output_set: bool,
     pub standard_error: Output,
     pub tty_path: String,
     /// TTYReset=, TTYVHangup=, TTYVTDisallocate=: done to TTYPath before each process starts.
@@ -191,6 +198,7 @@ impl Default for ExecContext {
             ignore_sigpipe: true,
             standard_input: Input::Null,
             standard_output: Output::Log,
+            standard_output_set: false,
             standard_error: Output::Inherit,
             tty_path: "/dev/console".into(),
             tty_reset: false,
@@ -277,6 +285,7 @@ fn output(value: &str) -> Option<Output> {
         }
         "null" => Output::Null,
         "inherit" => Output::Inherit,
+        "socket" => Output::Socket,
         "tty" => Output::Tty,
         v => {
             if let Some(p) = v.strip_prefix("file:") {
@@ -356,34 +365,64 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
             if value.is_empty() {
                 c.supplementary_groups.clear();
             } else {
-                c.supplementary_groups.extend(value.split_whitespace().map(str::to_string));
+                c.supplementary_groups
+                    .extend(value.split_whitespace().map(str::to_string));
             }
         }
         "PassEnvironment" => {
             if value.is_empty() {
                 c.pass_environment.clear();
             } else {
-                c.pass_environment.extend(value.split_whitespace().map(str::to_string));
+                c.pass_environment
+                    .extend(value.split_whitespace().map(str::to_string));
             }
         }
         "UnsetEnvironment" => {
             if value.is_empty() {
                 c.unset_environment.clear();
             } else {
-                c.unset_environment.extend(value.split_whitespace().map(str::to_string));
+                c.unset_environment
+                    .extend(value.split_whitespace().map(str::to_string));
             }
         }
         "RootDirectory" => c.root_directory = (!value.is_empty()).then(|| value.to_string()),
-        "UMask" => c.umask = u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o777).ok_or_else(bad)?,
-        "Nice" => c.nice = Some(value.parse::<i32>().ok().filter(|n| (-20..=19).contains(n)).ok_or_else(bad)?),
+        "UMask" => {
+            c.umask = u32::from_str_radix(value, 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(bad)?
+        }
+        "Nice" => {
+            c.nice = Some(
+                value
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (-20..=19).contains(n))
+                    .ok_or_else(bad)?,
+            )
+        }
         "CPUSchedulingPolicy" => c.cpu_sched_policy = Some(sched_policy(value).ok_or_else(bad)?),
         "CPUSchedulingPriority" => {
-            c.cpu_sched_priority = Some(value.parse::<i32>().ok().filter(|n| (0..=99).contains(n)).ok_or_else(bad)?)
+            c.cpu_sched_priority = Some(
+                value
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (0..=99).contains(n))
+                    .ok_or_else(bad)?,
+            )
         }
-        "CPUSchedulingResetOnFork" => c.cpu_sched_reset_on_fork = parse_bool(value).ok_or_else(bad)?,
+        "CPUSchedulingResetOnFork" => {
+            c.cpu_sched_reset_on_fork = parse_bool(value).ok_or_else(bad)?
+        }
         "IOSchedulingClass" => c.io_class = Some(io_class(value).ok_or_else(bad)?),
         "IOSchedulingPriority" => {
-            c.io_priority = Some(value.parse::<u32>().ok().filter(|n| *n <= 7).ok_or_else(bad)?)
+            c.io_priority = Some(
+                value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 7)
+                    .ok_or_else(bad)?,
+            )
         }
         "CPUAffinity" => {
             if value.is_empty() {
@@ -398,8 +437,14 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
             } else {
                 let (invert, mask) = parse_caps(value).ok_or_else(bad)?;
                 let all = (1u64 << capability::NAMES.len()) - 1;
-                let current = c.capability_bounding_set.unwrap_or(if invert { all } else { 0 });
-                c.capability_bounding_set = Some(if invert { current & !mask } else { current | mask });
+                let current = c
+                    .capability_bounding_set
+                    .unwrap_or(if invert { all } else { 0 });
+                c.capability_bounding_set = Some(if invert {
+                    current & !mask
+                } else {
+                    current | mask
+                });
             }
         }
         "AmbientCapabilities" => {
@@ -431,7 +476,13 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
             c.secure_bits = bits;
         }
         "OOMScoreAdjust" => {
-            c.oom_score_adjust = Some(value.parse::<i32>().ok().filter(|n| (-1000..=1000).contains(n)).ok_or_else(bad)?)
+            c.oom_score_adjust = Some(
+                value
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (-1000..=1000).contains(n))
+                    .ok_or_else(bad)?,
+            )
         }
         "TimerSlackNSec" => c.timer_slack_nsec = Some(value.parse::<u64>().map_err(|_| bad())?),
         "Personality" => c.personality = Some(personality(value).ok_or_else(bad)?),
@@ -440,13 +491,21 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
             c.standard_input = match value {
                 "null" => Input::Null,
                 "tty" | "tty-force" | "tty-fail" => Input::Tty,
+                "socket" => Input::Socket,
                 v => match v.strip_prefix("file:") {
                     Some(p) => Input::File(p.to_string()),
-                    None => return Err(format!("{key}: {value:?} is not supported (null, tty, file:PATH; sockets come with socket activation)")),
+                    None => {
+                        return Err(format!(
+                            "{key}: {value:?} is not supported (null, tty, socket, file:PATH)"
+                        ))
+                    }
                 },
             }
         }
-        "StandardOutput" => c.standard_output = output(value).ok_or_else(bad)?,
+        "StandardOutput" => {
+            c.standard_output = output(value).ok_or_else(bad)?;
+            c.standard_output_set = true;
+        }
         "StandardError" => c.standard_error = output(value).ok_or_else(bad)?,
         "TTYPath" => c.tty_path = value.to_string(),
         "TTYReset" => c.tty_reset = parse_bool(value).ok_or_else(bad)?,
@@ -458,13 +517,17 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
         "TemporaryFileSystem" => path_list(&mut c.temporary_file_system, value),
         "BindPaths" | "BindReadOnlyPaths" => {
             if value.is_empty() {
-                c.bind_paths.retain(|(_, _, ro)| *ro != (key == "BindReadOnlyPaths"));
+                c.bind_paths
+                    .retain(|(_, _, ro)| *ro != (key == "BindReadOnlyPaths"));
             }
             for w in value.split_whitespace() {
                 let w = w.trim_start_matches('-');
                 let mut parts = w.split(':');
                 let src = parts.next().unwrap_or_default().to_string();
-                let dst = parts.next().map(str::to_string).unwrap_or_else(|| src.clone());
+                let dst = parts
+                    .next()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| src.clone());
                 if !src.starts_with('/') || !dst.starts_with('/') {
                     return Err(bad());
                 }
@@ -510,14 +573,20 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
                 c.directories.push((kind, w.to_string()));
             }
         }
-        "RuntimeDirectoryMode" | "StateDirectoryMode" | "CacheDirectoryMode" | "LogsDirectoryMode" => {
+        "RuntimeDirectoryMode"
+        | "StateDirectoryMode"
+        | "CacheDirectoryMode"
+        | "LogsDirectoryMode" => {
             let i = match key {
                 "RuntimeDirectoryMode" => 0,
                 "StateDirectoryMode" => 1,
                 "CacheDirectoryMode" => 2,
                 _ => 3,
             };
-            c.directory_modes[i] = u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(bad)?;
+            c.directory_modes[i] = u32::from_str_radix(value, 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(bad)?;
         }
         "SyslogIdentifier" => c.syslog_identifier = (!value.is_empty()).then(|| value.to_string()),
         "SyslogFacility" => {
@@ -533,7 +602,9 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
                 .ok_or_else(bad)?;
         }
         "SyslogLevel" => {
-            const L: [&str; 8] = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+            const L: [&str; 8] = [
+                "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+            ];
             c.syslog_level = L
                 .iter()
                 .position(|l| *l == value)
@@ -546,7 +617,10 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
             };
             let v = parse_limit(k, value).ok_or_else(bad)?;
             if v.0 > v.1 {
-                return Err(format!("{key}: soft limit {} above hard limit {}", v.0, v.1));
+                return Err(format!(
+                    "{key}: soft limit {} above hard limit {}",
+                    v.0, v.1
+                ));
             }
             c.limits.insert(*res, v);
         }

@@ -305,8 +305,8 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
     let Some(fragment) = fragment else {
         return l;
     };
-    // Foreign types, and cairn's own types whose helpers do not run them yet (sockets: issue
-    // 5, mounts and automounts: issue 6, devices: issue 7, snapshots: issue 12), load as
+    // Foreign types, and cairn's own types whose helpers do not run them yet (mounts and
+    // automounts: issue 6, devices: issue 7, snapshots: issue 12), load as
     // not-supported, visibly, rather than pretend to work.
     if matches!(
         utype,
@@ -315,7 +315,6 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
             | UnitType::Slice
             | UnitType::Swap
             | UnitType::Scope
-            | UnitType::Socket
             | UnitType::Mount
             | UnitType::Automount
             | UnitType::Device
@@ -385,6 +384,12 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
 fn verify(l: &Loaded) -> Result<(), String> {
     if let Some(first) = l.config.fatal.first() {
         return Err(first.clone());
+    }
+    if l.utype == UnitType::Socket {
+        if l.config.service.dynamic_user {
+            return Err("DynamicUser=yes is not supported by cairn (it would allocate a user); set User= instead".into());
+        }
+        return crate::unit::socket_config::verify(&l.config.socket);
     }
     if l.utype != UnitType::Service {
         return Ok(());

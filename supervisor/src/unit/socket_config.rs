@@ -26,7 +26,7 @@ mod address;
 mod instance;
 
 use address::ifname_valid_full;
-pub use address::parse_address;
+pub use address::{netlink_protocol, parse_address};
 pub use instance::{
     accept_instance_name, accept_instance_name_unix, accept_instance_name_unix_unknown,
 };
@@ -100,6 +100,36 @@ pub enum Address {
     /// `ListenNetlink=`: the family name (canonical systemd table name, or
     /// the decimal protocol number if it has no name) and multicast group.
     Netlink { family: String, group: u32 },
+}
+
+impl Address {
+    /// As `systemctl list-sockets` shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            Address::Unix(p) | Address::Path(p) => p.display().to_string(),
+            Address::Abstract(n) => format!("@{n}"),
+            Address::Inet {
+                ip,
+                port,
+                interface,
+            } => {
+                let sa = std::net::SocketAddr::new(*ip, *port);
+                match interface {
+                    Some(i) => format!("{sa}%{i}"),
+                    None => sa.to_string(),
+                }
+            }
+            Address::Netlink { family, group } => format!("{family} {group}"),
+        }
+    }
+
+    /// The file-system node this address creates, if any (RemoveOnStop=).
+    pub fn node(&self) -> Option<&std::path::Path> {
+        match self {
+            Address::Unix(p) | Address::Path(p) => Some(p),
+            Address::Abstract(_) | Address::Inet { .. } | Address::Netlink { .. } => None,
+        }
+    }
 }
 
 /// One `Listen*=` entry.

@@ -291,6 +291,17 @@ const NETLINK_FAMILIES: &[(u32, &str)] = &[
 
 /// `netlink_family_from_string()`, a string table lookup WITH_FALLBACK to a
 /// number in `0..=INT_MAX`. Numbers are mapped back to the table name so that
+/// The protocol number of a family as [`Address::Netlink`] records it (a canonical name or a
+/// decimal number).
+pub fn netlink_protocol(family: &str) -> Option<i32> {
+    NETLINK_FAMILIES
+        .iter()
+        .find(|(_, n)| *n == family)
+        .map(|(v, _)| *v)
+        .or_else(|| family.parse().ok())
+        .and_then(|v| i32::try_from(v).ok())
+}
+
 /// `"15"` and `"kobject-uevent"` compare equal, as they do in systemd.
 fn netlink_family_from_string(s: &str) -> Option<String> {
     if let Some((_, name)) = NETLINK_FAMILIES.iter().find(|(_, n)| *n == s) {
