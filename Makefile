@@ -15,7 +15,10 @@ BINARIES   := cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-de
 #   rsyslog: a real syslog daemon receiving services' lines (sandbox tier)
 #   systemd: systemd-notify for notify services in the sandbox tier, /lib/systemd/system for
 #     the loader test (Debian's base system has it; installed when missing)
-APT_TEST   := capnproto libcapnp-dev util-linux rsyslog systemd
+#   dbus-daemon, dbus-bin, gpg-agent, gpgconf, busybox-static: real daemons started through
+#     socket units (integration/tests/daemons.rs)
+APT_TEST   := capnproto libcapnp-dev util-linux rsyslog systemd dbus-daemon dbus-bin gpg-agent \
+              gpgconf busybox-static
 
 .PHONY: all build release deps test lint unit proto install sandbox demo bench fuzz clean
 

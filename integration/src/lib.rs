@@ -106,6 +106,10 @@ impl SandboxBuilder {
         let runtime = dir.path().join("run");
         std::fs::create_dir_all(&units)?;
         for (name, text) in &self.units {
+            // Drop-ins (`foo.service.d/x.conf`) need their directory.
+            if let Some(parent) = units.join(name).parent() {
+                std::fs::create_dir_all(parent)?;
+            }
             std::fs::write(
                 units.join(name),
                 text.replace("@DIR@", &dir.path().display().to_string()),

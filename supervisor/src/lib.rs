@@ -234,6 +234,9 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         l.taken().await?;
     }
 
+    if !container {
+        bump_unix_max_dgram_qlen();
+    }
     let count = world.borrow().helpers.len();
     for idx in 0..count {
         components::spawn(&world, idx);
@@ -322,6 +325,23 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     );
     futures::future::pending::<()>().await;
     Ok(())
+}
+
+/// The kernel queues only `net.unix.max_dgram_qlen` datagrams (10 by default) on a socket
+/// nobody reads yet; a socket-activated syslog daemon needs more than that to lose nothing
+/// while it starts. systemd raises it to 512 as PID 1; so does cairn, in system mode only (in a
+/// container the network namespace may be the host's).
+fn bump_unix_max_dgram_qlen() {
+    const PATH: &str = "/proc/sys/net/unix/max_dgram_qlen";
+    const WANT: u64 = 512;
+    let current = std::fs::read_to_string(PATH)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    if current.is_some_and(|c| c < WANT) {
+        if let Err(e) = std::fs::write(PATH, WANT.to_string()) {
+            say!("cannot raise {PATH} to {WANT}: {e}");
+        }
+    }
 }
 
 /// Writes the state memfd and hands it to pid1.

@@ -47,6 +47,14 @@ pub fn bind_socket(path: &Path) -> nix::Result<OwnedFd> {
     )?;
     setsockopt(&fd, sockopt::PassCred, &true)?;
     bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    // Anyone may send, as to systemd's: daemons that dropped privileges still say READY=1.
+    // Who may speak for a unit is decided by the sender's credentials (NotifyAccess=).
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::sys::stat::Mode::from_bits_truncate(0o777),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )?;
     Ok(fd)
 }
 

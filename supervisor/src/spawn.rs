@@ -501,8 +501,17 @@ unsafe fn child(
                 c"/proc/self/oom_score_adj".as_ptr(),
                 libc::O_WRONLY | libc::O_CLOEXEC,
             );
-            if fd < 0 || libc::write(fd, text.as_ptr().cast(), text.as_bytes().len()) < 0 {
+            if fd < 0 {
                 fail(report);
+            }
+            // Lowering it needs CAP_SYS_RESOURCE. Without it (a container, or a machine that
+            // withholds it) systemd ignores the setting ("assuming containerized execution"),
+            // and so do we: the daemon runs at the default.
+            if libc::write(fd, text.as_ptr().cast(), text.as_bytes().len()) < 0 {
+                let e = *libc::__errno_location();
+                if e != libc::EACCES && e != libc::EPERM {
+                    fail(report);
+                }
             }
             libc::close(fd);
         }
