@@ -258,6 +258,8 @@ async fn wait_for_traffic(
     for fd in fds {
         match proto::fdstream::register(fd) {
             Ok(a) => watched.push(a),
+            // A regular file (ListenSpecial=) cannot be polled: it is passed, never watched.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
             Err(e) => eprintln!("cairn-activator: {unit}: cannot watch a socket: {e}"),
         }
     }

@@ -681,3 +681,115 @@ fn sockets_eq_gives_a_service_another_units_sockets() {
     assert_eq!(inst[0]["names"], "shared");
     assert_eq!(ask(&sb.dir().join("shared.sock"), "s").unwrap(), "echo s");
 }
+
+/// Every kind of Listen*= and the socket options travel from the unit file through the
+/// supervisor and the activator to the socket the service gets (read back with getsockopt by
+/// the service itself).
+#[test]
+fn every_listen_kind_and_option_reaches_the_service() {
+    let port = free_port();
+    let abstract_name = format!("cairn-test-{}-{port}", std::process::id());
+    let socket = format!(
+        "[Socket]\nListenStream=[::1]:{port}\nListenDatagram=@{abstract_name}\n\
+         ListenSequentialPacket=@DIR@/seq.sock\nListenNetlink=route 0\nListenSpecial=@DIR@/special\n\
+         ListenFIFO=@DIR@/p.fifo\nBindIPv6Only=ipv6-only\nKeepAlive=yes\nKeepAliveTimeSec=77\n\
+         NoDelay=yes\nReusePort=yes\nPriority=5\nMark=7\nIPTTL=33\nReceiveBuffer=256K\n\
+         SendBuffer=128K\nPassCredentials=yes\nBroadcast=no\nPipeSize=128K\nBacklog=17\n"
+    );
+    let service = format!(
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart={} probe @DIR@/out\n",
+        sockd()
+    );
+    let mut b = Sandbox::builder().unit("default.target", "[Unit]\n");
+    b = b
+        .unit("probe.socket", &socket)
+        .unit("probe.service", &service);
+    let sb = b.start().unwrap();
+    std::fs::write(
+        sb.dir().join("special"),
+        "a regular file is special enough\n",
+    )
+    .unwrap();
+    let o = sb.ctl(&["start", "probe.socket"]);
+    assert!(o.status.success(), "{}\n{}", out(&o), sb.log_text());
+    let o = sb.ctl(&["start", "probe.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let lines: Vec<String> = std::fs::read_to_string(sb.dir().join("out.probe"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    let field = |l: &str, k: &str| -> String {
+        l.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap_or("?")
+            .to_string()
+    };
+    // [::1]:port, stream, every option.
+    let s = &lines[0];
+    assert_eq!(field(s, "family"), libc::AF_INET6.to_string(), "{s}");
+    assert_eq!(field(s, "acceptconn"), "1");
+    assert_eq!(field(s, "keepalive"), "1");
+    assert_eq!(field(s, "keepidle"), "77");
+    assert_eq!(field(s, "nodelay"), "1");
+    assert_eq!(field(s, "v6only"), "1");
+    assert_eq!(field(s, "reuseport"), "1");
+    assert_eq!(field(s, "priority"), "5");
+    assert_eq!(field(s, "mark"), "7");
+    assert_eq!(field(s, "hops"), "33", "IPTTL= is the hop limit on IPv6");
+    // The kernel doubles what SO_RCVBUF/SO_SNDBUF(FORCE) are given.
+    assert_eq!(field(s, "rcvbuf"), (2 * 256 * 1024).to_string());
+    assert_eq!(field(s, "sndbuf"), (2 * 128 * 1024).to_string());
+    // @abstract datagram, seqpacket, netlink, the special file, the FIFO.
+    assert_eq!(field(&lines[1], "family"), libc::AF_UNIX.to_string());
+    assert_eq!(field(&lines[1], "type"), libc::SOCK_DGRAM.to_string());
+    assert_eq!(field(&lines[2], "type"), libc::SOCK_SEQPACKET.to_string());
+    assert_eq!(field(&lines[2], "acceptconn"), "1");
+    assert_eq!(
+        field(&lines[2], "passcred"),
+        "1",
+        "PassCredentials= on AF_UNIX"
+    );
+    assert_eq!(field(&lines[3], "family"), libc::AF_NETLINK.to_string());
+    assert_eq!(field(&lines[4], "kind"), "file");
+    assert_eq!(field(&lines[5], "pipe_size"), (128 * 1024).to_string());
+    let show = out(&sb.ctl(&["show", "probe.socket"]));
+    assert!(
+        show.contains(&format!("Listen=@{abstract_name} (Datagram)")),
+        "{show}"
+    );
+    assert!(show.contains("Listen=route 0 (Netlink)"), "{show}");
+    assert!(show.contains("Backlog=17"), "{show}");
+}
+
+#[test]
+fn max_connections_per_source_counts_each_peer() {
+    let socket =
+        "[Socket]\nListenStream=@DIR@/p.sock\nAccept=yes\nMaxConnectionsPerSource=1\n".to_string();
+    let service = format!(
+        "[Service]\nExecStart={} inetd @DIR@/out\nStandardInput=socket\n",
+        sockd()
+    );
+    let mut sb = start(
+        &[("p.socket", socket), ("p@.service", service)],
+        &["p.socket"],
+    );
+    let path = sb.dir().join("p.sock");
+    // One connection that says nothing keeps its instance busy; the same peer (uid 0 on
+    // AF_UNIX) may not open a second.
+    let held = UnixStream::connect(&path).unwrap();
+    wait(&mut sb, "one instance running", 10, |sb| {
+        Ok(instances(&sb.dir().join("out.env")).len() == 1)
+    });
+    assert_eq!(ask(&path, "second").unwrap_or_default(), "");
+    assert!(
+        sb.log_text().contains("MaxConnectionsPerSource=1"),
+        "{}",
+        sb.log_text()
+    );
+    drop(held);
+    wait(&mut sb, "served again once the first is gone", 10, |_| {
+        Ok(ask(&path, "third").unwrap_or_default() == "inetd third")
+    });
+}

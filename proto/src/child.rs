@@ -7,7 +7,9 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Sigmas
 ///
 /// Async-signal-safe (sigprocmask and sigaction only): for use in `pre_exec`.
 pub fn reset_signals() {
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // Dispositions first, then the mask: a signal unblocked while one of the parent's handlers
+    // is still installed would run that handler in the child (which shares the parent's
+    // self-pipe fds until exec).
     let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     for sig in Signal::iterator() {
         if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
@@ -15,6 +17,7 @@ pub fn reset_signals() {
             let _ = unsafe { sigaction(sig, &dfl) };
         }
     }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
 /// Puts `fd` at `target` for the exec that follows, clearing close-on-exec. `dup2(3, 3)` does

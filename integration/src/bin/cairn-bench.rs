@@ -1,8 +1,10 @@
 //! `make bench`: figures, never pass/fail. Prints a table; no goal is enforced here.
 //!
 //! Now: the size of each release binary, the resident memory of each component in a sandbox,
-//! the time from `unshare` to five running components, and how long each component takes to
-//! serve again after SIGKILL. Medians of several runs.
+//! the time from `unshare` to five running components, how long each component takes to
+//! serve again after SIGKILL, the engine, 1,000 services, the cost of the execution
+//! environment, and socket activation beside systemd-socket-activate. Medians of several
+//! runs.
 
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,10 @@ fn ms(d: Duration) -> String {
 
 fn main() -> Result<()> {
     println!("cairn bench — binaries from {}", bin_dir().display());
+    // `CAIRN_BENCH=activation` runs that part alone (while working on it).
+    if std::env::var("CAIRN_BENCH").as_deref() == Ok("activation") {
+        return activation();
+    }
     println!();
     println!("{:<20} {:>12}", "binary", "size");
     for b in [
@@ -108,6 +114,157 @@ fn main() -> Result<()> {
     engine()?;
     thousand_services()?;
     spawn_cost()?;
+    activation()?;
+    Ok(())
+}
+
+/// One request on a fresh connection: connect, a line, the answer.
+fn request(path: &std::path::Path) -> Result<Duration> {
+    use std::io::{BufRead, Write};
+    let t = Instant::now();
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    writeln!(s, "ping")?;
+    let mut answer = String::new();
+    std::io::BufReader::new(&s).read_line(&mut answer)?;
+    anyhow::ensure!(answer == "echo ping\n", "unexpected answer {answer:?}");
+    Ok(t.elapsed())
+}
+
+/// Connections per second, sequential, each a request.
+fn rate(path: &std::path::Path) -> Result<f64> {
+    const N: u32 = 2000;
+    let t = Instant::now();
+    for _ in 0..N {
+        request(path)?;
+    }
+    Ok(f64::from(N) / t.elapsed().as_secs_f64())
+}
+
+/// Waits until a socket listens at `path` (it exists between bind and listen, refusing), as
+/// /proc/net/unix shows it — without connecting, which would start an activated daemon.
+fn wait_for(path: &std::path::Path) {
+    let t = Instant::now();
+    let want = path.display().to_string();
+    while t.elapsed() < Duration::from_secs(10) {
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        let listening = table.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // Num RefCount Protocol Flags Type St Inode Path; Flags 00010000 is listening.
+            f.get(3) == Some(&"00010000") && f.get(7) == Some(&want.as_str())
+        });
+        if listening {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The median of three runs of [`rate`].
+fn median_rate(path: &std::path::Path) -> Result<f64> {
+    let mut r = [rate(path)?, rate(path)?, rate(path)?];
+    r.sort_by(f64::total_cmp);
+    Ok(r[1])
+}
+
+/// Socket activation: the first connection's latency through activation (the daemon is
+/// started by it) and connections per second once the daemon runs, through cairn, through
+/// systemd's `systemd-socket-activate`, and with the daemon listening by itself.
+fn activation() -> Result<()> {
+    const ROUNDS: usize = 15;
+    let sockd = bin("cairn-test-sockd").display().to_string();
+    println!();
+    println!(
+        "{:<44} {:>10} {:>12}",
+        "socket activation (unix stream, echo)", "first conn", "conns/s"
+    );
+    // cairn: the socket listens, the service is stopped between rounds.
+    let sb = Sandbox::builder()
+        .unit("default.target", "[Unit]\nWants=echo.socket\n")
+        .unit("echo.socket", "[Socket]\nListenStream=@DIR@/echo.sock\n")
+        .unit(
+            "echo.service",
+            &format!("[Service]\nExecStart={sockd} serve @DIR@/out\n"),
+        )
+        .start()?;
+    let path = sb.dir().join("echo.sock");
+    let mut sb = sb;
+    sb.wait_until(
+        Duration::from_secs(10),
+        |sb| Ok(sb.is_active("echo.socket")),
+    )?;
+    let mut first = Vec::new();
+    for _ in 0..ROUNDS {
+        first.push(request(&path)?);
+        let o = sb.ctl(&["stop", "echo.service"]);
+        anyhow::ensure!(o.status.success(), "stop failed");
+    }
+    request(&path)?;
+    let cairn_rate = median_rate(&path)?;
+    println!(
+        "{:<44} {:>10} {:>12.0}",
+        "  cairn (activator, then the service)",
+        ms(median(first)),
+        cairn_rate
+    );
+    drop(sb);
+    // systemd-socket-activate: listens, execs the daemon on the first connection.
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("echo.sock");
+    let mut first = Vec::new();
+    let mut sd_rate = 0.0;
+    let have_sd = std::path::Path::new("/usr/bin/systemd-socket-activate").exists();
+    if have_sd {
+        for round in 0..ROUNDS {
+            let mut child = std::process::Command::new("systemd-socket-activate")
+                .arg("-l")
+                .arg(&path)
+                .args([sockd.as_str(), "serve"])
+                .arg(dir.path().join("out"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()?;
+            wait_for(&path);
+            first.push(request(&path)?);
+            if round == ROUNDS - 1 {
+                sd_rate = median_rate(&path)?;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&path);
+        }
+        println!(
+            "{:<44} {:>10} {:>12.0}",
+            "  systemd-socket-activate",
+            ms(median(first)),
+            sd_rate
+        );
+    } else {
+        println!(
+            "{:<44} {:>10}",
+            "  systemd-socket-activate", "not installed"
+        );
+    }
+    // The daemon listening by itself: no activation; the first connection of a running daemon.
+    let mut child = std::process::Command::new(&sockd)
+        .arg("serve")
+        .arg(dir.path().join("out"))
+        .env("SOCKD_LISTEN", &path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    wait_for(&path);
+    std::thread::sleep(Duration::from_millis(50));
+    let warm = request(&path)?;
+    let own_rate = median_rate(&path)?;
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "{:<44} {:>10} {:>12.0}",
+        "  the daemon listening by itself (running)",
+        ms(warm),
+        own_rate
+    );
     Ok(())
 }
 

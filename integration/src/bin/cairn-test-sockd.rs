@@ -10,7 +10,12 @@
 //!   instance's);
 //! - `inetd`: the connection is stdin/stdout (Accept=yes, StandardInput=socket): answers one
 //!   line with `inetd LINE` and exits;
-//! - `conn`: the connection is fd 3 (Accept=yes without StandardInput=socket): likewise.
+//! - `conn`: the connection is fd 3 (Accept=yes without StandardInput=socket): likewise;
+//! - `probe`: writes one line per fd to `OUT.probe` (family, type, options as getsockopt
+//!   reads them, the FIFO's pipe size) and exits 0.
+//!
+//! With `SOCKD_LISTEN=PATH` (and no LISTEN_FDS) it binds PATH itself: the daemon listening
+//! by itself, for comparison in `make bench`.
 //!
 //! With `SOCKD_DELAY_MS` it sleeps that long before serving (a slow daemon), and the `.env`
 //! line carries `ready_usec=`, the realtime at which it starts serving.
@@ -58,6 +63,78 @@ fn describe(fd: RawFd) -> String {
         None => "file",
     };
     format!("{t}{cloexec}")
+}
+
+fn int_opt(fd: RawFd, level: i32, name: i32) -> String {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `v`.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        v.to_string()
+    } else {
+        "-".into()
+    }
+}
+
+fn family(fd: RawFd) -> i32 {
+    // SAFETY: an all-zero sockaddr_storage is valid; getsockname writes within `len`.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: as above.
+    let r = unsafe {
+        libc::getsockname(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        i32::from(ss.ss_family)
+    } else {
+        -1
+    }
+}
+
+fn probe(fd: RawFd) -> String {
+    use libc::*;
+    let Some(t) = sock_type(fd) else {
+        // SAFETY: F_GETPIPE_SZ only reads; -1 for a file that is not a pipe.
+        let pipe = unsafe { fcntl(fd, F_GETPIPE_SZ) };
+        return format!("fd={fd} kind=file pipe_size={pipe}");
+    };
+    let fam = family(fd);
+    let mut s = format!(
+        "fd={fd} family={fam} type={t} acceptconn={} rcvbuf={} sndbuf={} passcred={} priority={} mark={} broadcast={} reuseport={}",
+        int_opt(fd, SOL_SOCKET, SO_ACCEPTCONN),
+        int_opt(fd, SOL_SOCKET, SO_RCVBUF),
+        int_opt(fd, SOL_SOCKET, SO_SNDBUF),
+        int_opt(fd, SOL_SOCKET, SO_PASSCRED),
+        int_opt(fd, SOL_SOCKET, SO_PRIORITY),
+        int_opt(fd, SOL_SOCKET, SO_MARK),
+        int_opt(fd, SOL_SOCKET, SO_BROADCAST),
+        int_opt(fd, SOL_SOCKET, SO_REUSEPORT),
+    );
+    if fam == AF_INET || fam == AF_INET6 {
+        s.push_str(&format!(
+            " keepalive={} keepidle={} nodelay={} v6only={} ttl={} hops={}",
+            int_opt(fd, SOL_SOCKET, SO_KEEPALIVE),
+            int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE),
+            int_opt(fd, IPPROTO_TCP, TCP_NODELAY),
+            int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY),
+            int_opt(fd, IPPROTO_IP, IP_TTL),
+            int_opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS),
+        ));
+    }
+    s
 }
 
 fn answered(limit: Option<u64>) {
@@ -127,6 +204,20 @@ fn main() {
     let mode = args.get(1).cloned().unwrap_or_default();
     let out = args.get(2).cloned().unwrap_or_else(|| "/dev/null".into());
     let limit: Option<u64> = args.get(3).and_then(|n| n.parse().ok());
+    if let (Ok(path), Err(_)) = (std::env::var("SOCKD_LISTEN"), std::env::var("LISTEN_FDS")) {
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&path).expect("bind SOCKD_LISTEN");
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(l);
+        if fd != 3 {
+            // SAFETY: moves our own listener onto fd 3, which this process does not use.
+            unsafe {
+                libc::dup2(fd, 3);
+                libc::close(fd);
+            }
+        }
+        std::env::set_var("LISTEN_FDS", "1");
+        std::env::set_var("LISTEN_PID", std::process::id().to_string());
+    }
     let fds: i32 = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -156,6 +247,12 @@ fn main() {
         .as_bytes(),
     );
     match mode.as_str() {
+        "probe" => {
+            for fd in 3..3 + fds {
+                append(&format!("{out}.probe"), probe(fd).as_bytes());
+            }
+            return;
+        }
         "inetd" => {
             let mut line = String::new();
             let _ = BufReader::new(std::io::stdin()).read_line(&mut line);
