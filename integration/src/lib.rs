@@ -66,6 +66,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 #[derive(Default)]
 pub struct SandboxBuilder {
     units: Vec<(String, String)>,
+    files: Vec<(String, String)>,
     links: Vec<(String, String)>,
     args: Vec<String>,
     expect_components: usize,
@@ -74,6 +75,12 @@ pub struct SandboxBuilder {
 impl SandboxBuilder {
     pub fn unit(mut self, name: &str, text: &str) -> Self {
         self.units.push((name.into(), text.into()));
+        self
+    }
+
+    /// A file in the sandbox's directory (a config, an fstab), `@DIR@` replaced.
+    pub fn file(mut self, name: &str, text: &str) -> Self {
+        self.files.push((name.into(), text.into()));
         self
     }
 
@@ -112,6 +119,12 @@ impl SandboxBuilder {
             }
             std::fs::write(
                 units.join(name),
+                text.replace("@DIR@", &dir.path().display().to_string()),
+            )?;
+        }
+        for (name, text) in &self.files {
+            std::fs::write(
+                dir.path().join(name),
                 text.replace("@DIR@", &dir.path().display().to_string()),
             )?;
         }

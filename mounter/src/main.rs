@@ -1,8 +1,7 @@
 //! cairn-mounter: parses fstab, mounts and unmounts, watches /proc/self/mountinfo and answers autofs requests.
 //!
-//! For now it is the bare helper process every component shares (proto::component): it
-//! registers with the supervisor, answers introspection, keeps the fds its earlier instances
-//! stored, and exits when told to or when its link breaks. Its own work comes with issue 6.
+//! The work is in the library (`server`, `fstab`, `options`, `mountinfo`). autofs comes next
+//! (issue 6).
 
 const USAGE: &str = "\
 cairn-mounter: cairn's helper that parses fstab, mounts and unmounts, watches /proc/self/mountinfo and answers autofs requests.
@@ -10,8 +9,9 @@ cairn-mounter: cairn's helper that parses fstab, mounts and unmounts, watches /p
 Started by cairn-supervisor, never by hand:
   fd 3           its end of the bus (a Unix stream socket; Cap'n Proto RPC with fds as
                  SCM_RIGHTS). CAIRN_BUS_FD names another fd.
-It registers with the supervisor, answers introspection (cairnctl component list), and exits
-on request, on SIGTERM/SIGINT, or when the bus breaks.
+It registers with the supervisor, offers its Mounter capability (fstab, mount, unmount,
+mounts), reports every change of /proc/self/mountinfo, answers introspection (cairnctl
+component list), and exits on request, on SIGTERM/SIGINT, or when the bus breaks.
 
 options: --help, --version
 ";
@@ -28,5 +28,5 @@ fn main() {
         }
         _ => {}
     }
-    proto::component::main("mounter", |_registered| async {})
+    proto::component::main("mounter", cairn_mounter::server::work)
 }

@@ -34,6 +34,8 @@ interface Registry {
   removeFds @3 (names :List(Text)) -> ();
   # The activator offers its capability; the supervisor answers with where to report traffic.
   attachActivator @4 (activator :Activator) -> (activations :Activations);
+  # The mounter offers its capability; the supervisor answers with where to report changes.
+  attachMounter @5 (mounter :Mounter) -> (events :MountEvents);
 }
 
 interface Component {
@@ -138,4 +140,53 @@ interface Activations {
   # A connection accepted on an Accept=yes socket: `conn` is the fd's index, `local` and
   # `remote` as systemd writes them into instance names.
   accepted @1 (unit :Text, conn :UInt64, local :Text, remote :Text, peerPid :Int32, peerUid :Int64) -> ();
+}
+
+# ---- The mounter (issue 6) ---------------------------------------------------------------
+#
+# The supervisor decides which file systems are mounted and when; the mounter reads fstab,
+# runs fsck, calls mount(2)/umount(2), and watches /proc/self/mountinfo. After `register` it
+# calls `Registry.attachMounter` with its Mounter capability and gets the MountEvents sink.
+
+struct FstabEntry {
+  line @0 :UInt32;
+  what @1 :Text;               # after UUID=/LABEL=/… mapping to /dev/disk/by-*
+  where @2 :Text;
+  type @3 :Text;
+  options @4 :Text;            # as written (x-systemd.* included)
+  passno @5 :UInt32;
+}
+
+struct MountRequest {
+  what @0 :Text;
+  where @1 :Text;
+  type @2 :Text;
+  options @3 :Text;
+  sloppy @4 :Bool;
+  directoryMode @5 :UInt32;
+  fsck @6 :Bool;               # run `fsck -a` on `what` first (the fstab pass number asked)
+  readWriteOnly @7 :Bool;      # no read-only fallback
+}
+
+struct MountPoint {
+  where @0 :Text;
+  what @1 :Text;
+  type @2 :Text;
+  options @3 :Text;            # the mount's and the superblock's options, as mountinfo has them
+}
+
+interface Mounter {
+  # Parses an fstab; bad lines come back as "PATH:LINE: reason" and are skipped.
+  fstab @0 (path :Text) -> (entries :List(FstabEntry), errors :List(Text));
+  # Mounts (fsck first when asked); a failure is an error naming the step and the reason.
+  mount @1 (request :MountRequest) -> (fsckResult :Text);
+  # Unmounts; busy mounts are reported with the pids that hold them.
+  unmount @2 (where :Text, lazy :Bool, force :Bool) -> ();
+  # What is mounted now.
+  mounts @3 () -> (mounts :List(MountPoint));
+}
+
+interface MountEvents {
+  # The mount table changed; this is all of it now.
+  changed @0 (mounts :List(MountPoint)) -> ();
 }

@@ -67,6 +67,13 @@ pub fn register(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
 }
 
+/// Registers `fd` for POLLPRI only (`/proc/self/mountinfo` signals changes that way).
+pub fn register_priority(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: as in `register`: the AsyncFd owns the fd for as long as it is registered.
+    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::PRIORITY) }
+        .map_err(|e| e.into_parts().1)
+}
+
 pub use crate::seqpacket::set_nonblocking;
 
 struct Shared {

@@ -184,8 +184,14 @@ fn link_closed(world: &WorldRef, idx: usize, generation: u64) {
     if let Some(pid) = h.pid {
         let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
     }
+    // Generations count per helper: only this helper's capability goes.
+    let name = h.name.clone();
     drop(w);
-    crate::runtime::sockets::detach(world, generation);
+    match name.as_str() {
+        "activator" => crate::runtime::sockets::detach(world, generation),
+        "mounter" => crate::runtime::mounts::detach(world, generation),
+        _ => {}
+    }
 }
 
 /// A process exited: if it is a helper, schedule its restart. Returns whether it was one.
@@ -387,6 +393,40 @@ impl registry::Server for RegistryServer {
                 capnp::Error::failed(format!("keeping fds of {helper} in pid1: {e}"))
             })?;
         }
+        Ok(())
+    }
+
+    async fn attach_mounter(
+        self: Rc<Self>,
+        params: registry::AttachMounterParams,
+        mut results: registry::AttachMounterResults,
+    ) -> Result<(), capnp::Error> {
+        self.current()?;
+        let is_mounter = {
+            let w = self.world.borrow();
+            w.helpers.get(self.idx).is_some_and(|h| h.name == "mounter")
+        };
+        if !is_mounter {
+            return Err(capnp::Error::failed(
+                "only cairn-mounter may attach as the mounter".into(),
+            ));
+        }
+        let client = params.get()?.get_mounter()?;
+        let sink = crate::runtime::mounts::MountEventsServer {
+            world: self.world.clone(),
+            generation: self.generation,
+        };
+        results.get().set_events(capnp_rpc::new_client::<
+            proto::bus_capnp::mount_events::Client,
+            _,
+        >(sink));
+        crate::runtime::mounts::attach(
+            &self.world,
+            crate::runtime::mounts::MounterLink {
+                client,
+                generation: self.generation,
+            },
+        );
         Ok(())
     }
 

@@ -200,7 +200,14 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
             None => sinks::ManagerConfig::default(),
         }
     };
-    let unit_dirs = unit_path(&config);
+    let mut unit_dirs = unit_path(&config);
+    // Units generated from fstab: the lowest priority, so that a unit file of the same name
+    // wins (as systemd's generator directory).
+    unit_dirs.push(config.runtime_dir.join("generator"));
+    let fstab = manager_config
+        .fstab
+        .clone()
+        .or_else(|| (!container).then(|| PathBuf::from("/etc/fstab")));
     let spec = specifier_context(&config);
     let (units, catalog) = load_units(&unit_dirs, &spec, &[]);
     let world: WorldRef = Rc::new(RefCell::new(World {
@@ -228,6 +235,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         helper_dir: helper_dir(),
         state,
         shutting_down: false,
+        default_started: false,
     }));
     save_state(&world);
     if let Some(l) = &link {
@@ -315,7 +323,22 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
             None => say!("log pipe {name} from pid1's store has no unit any more; closing it"),
         }
     }
-    start_target(&world);
+    // With an fstab to read, the default target waits for the mounter to turn it into units
+    // (at most 10 s: a mounter that cannot start must not keep the system from booting).
+    match fstab {
+        None => start_default(&world),
+        Some(path) => {
+            world.borrow_mut().io.mounts.fstab = Some(path);
+            let w2 = world.clone();
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                if !w2.borrow().io.mounts.fstab_done {
+                    say!("the mounter did not read fstab within 10 s; starting without its units");
+                    start_default(&w2);
+                }
+            });
+        }
+    }
     if let Some(l) = link {
         tokio::task::spawn_local(link_events(world.clone(), l));
     }
@@ -518,13 +541,22 @@ pub fn reload_units(world: &WorldRef) {
             .collect();
         (w.unit_dirs.clone(), w.spec.clone(), names)
     };
-    let (units, catalog) = load_units(&dirs, &spec, &previous);
+    let (mut units, catalog) = load_units(&dirs, &spec, &previous);
     {
         let mut w = world.borrow_mut();
+        units.keep_synthetic(&catalog, &w.manager.units);
         w.manager.reload(units);
         w.catalog = Rc::new(catalog);
     }
     runtime::process(world);
+}
+
+/// Starts the default target once (after fstab's units are loaded, when there is an fstab).
+pub fn start_default(world: &WorldRef) {
+    if std::mem::replace(&mut world.borrow_mut().default_started, true) {
+        return;
+    }
+    start_target(world);
 }
 
 /// The unit to start: `cairn.unit=`/`systemd.unit=` on the kernel command line (system mode),

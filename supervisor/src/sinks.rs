@@ -31,6 +31,9 @@ pub struct ManagerConfig {
     /// The syslog socket cairn owns and reads (None: `/dev/log` in system mode, none in
     /// container mode, whose /dev is the host's).
     pub syslog_listen: Option<PathBuf>,
+    /// The fstab the mounter reads into mount units (None: `/etc/fstab` in system mode, none
+    /// in container mode, whose fstab is the host's).
+    pub fstab: Option<PathBuf>,
 }
 
 impl Default for ManagerConfig {
@@ -43,6 +46,7 @@ impl Default for ManagerConfig {
             syslog_socket: None,
             syslog_format: SyslogFormat::Rfc3164,
             syslog_listen: None,
+            fstab: None,
         }
     }
 }

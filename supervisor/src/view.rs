@@ -95,6 +95,22 @@ pub fn fill_status(w: &World, id: UnitId, lines: usize, mut b: unit_status::Buil
         b.set_status_text(s.status_text.as_deref().unwrap_or(""));
         b.set_service_type(s.spec.stype.as_str());
     }
+    if let Kind::Mount(m) = &rt.kind {
+        b.set_result(m.machine.result.as_str());
+        b.set_spawn_error(m.error.as_deref().unwrap_or(""));
+        let c = &u.config.mount;
+        let mut text = format!(
+            "What: {}; Where: {}; Type: {}",
+            c.what.as_deref().unwrap_or("?"),
+            crate::unit::mount_config::verify_where(&u.name, c.where_.as_deref())
+                .unwrap_or_default(),
+            c.fstype.as_deref().unwrap_or("auto")
+        );
+        if let Some(f) = &m.fsck {
+            text.push_str(&format!("; fsck: {f}"));
+        }
+        b.set_status_text(text.as_str());
+    }
     if let Kind::Socket(s) = &rt.kind {
         b.set_control_pid(s.control_pid.unwrap_or(0));
         b.set_result(s.machine.result.as_str());
@@ -243,6 +259,19 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         ("TriggeredBy", Dep::TriggeredBy),
     ] {
         p.push((k.into(), names(m, id, d)));
+    }
+    if let Kind::Mount(m) = &rt.kind {
+        let c = &u.config.mount;
+        p.push(("What".into(), c.what.clone().unwrap_or_default()));
+        p.push((
+            "Where".into(),
+            crate::unit::mount_config::verify_where(&u.name, c.where_.as_deref())
+                .unwrap_or_default(),
+        ));
+        p.push(("Type".into(), c.fstype.clone().unwrap_or_default()));
+        p.push(("Options".into(), c.options.clone()));
+        p.push(("Result".into(), m.machine.result.as_str().into()));
+        p.push(("Fsck".into(), m.fsck.clone().unwrap_or_default()));
     }
     if let Kind::Socket(s) = &rt.kind {
         let c = &u.config.socket;

@@ -27,6 +27,8 @@ pub struct World {
     pub helper_dir: PathBuf,
     pub state: State,
     pub shutting_down: bool,
+    /// The default target was started (it is started once, after fstab's units are in).
+    pub default_started: bool,
     /// Units, jobs, services.
     pub manager: crate::manager::Manager,
     /// What the outer loop keeps per unit (log pipes, timers, cgroups) and job waiters.

@@ -249,7 +249,7 @@ impl Manager {
         // (targets) change state at once.
         let is_service = matches!(
             self.rt.get(unit as usize).map(|r| &r.kind),
-            Some(Kind::Service(_) | Kind::Socket(_))
+            Some(Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_))
         );
         match jtype {
             JobType::Nop => self.finish(id, JobResult::Done, out),
@@ -403,6 +403,13 @@ impl Manager {
                 Some(JobResult::Failed)
             }
             (JobType::Stop, ActiveState::Inactive | ActiveState::Failed) => Some(JobResult::Done),
+            // An unmount that failed (busy) leaves the mount up: the stop job fails.
+            (JobType::Stop | JobType::Restart, ActiveState::Active)
+                if matches!(self.rt.get(unit as usize).map(|r| &r.kind),
+                    Some(Kind::Mount(m)) if m.machine.unmount_failed) =>
+            {
+                Some(JobResult::Failed)
+            }
             (JobType::Restart, ActiveState::Inactive | ActiveState::Failed) => {
                 if let Some(j) = self.jobs.map.get_mut(&id) {
                     j.jtype = JobType::Start;

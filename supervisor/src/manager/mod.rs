@@ -8,6 +8,7 @@
 
 pub mod jobs;
 pub mod log;
+pub mod mount;
 pub mod socket;
 mod triggers;
 pub mod units;
@@ -49,6 +50,10 @@ pub enum Effect {
         unit: UnitId,
         action: socket::SockAction,
     },
+    Mount {
+        unit: UnitId,
+        action: mount::MountAction,
+    },
 }
 
 /// Run-time state of a target (and of every other unit without processes).
@@ -60,7 +65,17 @@ pub struct Simple {
 pub enum Kind {
     Service(Box<ServiceRt>),
     Socket(Box<SocketRt>),
+    Mount(Box<MountRt>),
     Simple(Simple),
+}
+
+pub struct MountRt {
+    pub machine: mount::MountMachine,
+    /// TimeoutSec= of the mount.
+    pub timeout: Option<std::time::Duration>,
+    /// Why the last mount or unmount failed, or what fsck said.
+    pub error: Option<String>,
+    pub fsck: Option<String>,
 }
 
 pub struct SocketRt {
@@ -147,6 +162,12 @@ impl UnitRt {
                 control_pid: None,
                 spawn_error: None,
                 status_text: None,
+            })),
+            (UnitType::Mount, LoadState::Loaded) => Kind::Mount(Box::new(MountRt {
+                machine: mount::MountMachine::default(),
+                timeout: u.config.mount.timeout,
+                error: None,
+                fsck: None,
             })),
             (UnitType::Socket, LoadState::Loaded) => Kind::Socket(Box::new(SocketRt {
                 machine: socket::SockMachine::default(),
@@ -275,15 +296,20 @@ impl Manager {
                     match (&mut rt.kind, fresh.kind) {
                         (Kind::Service(s), Kind::Service(f)) => s.spec = f.spec,
                         (Kind::Socket(s), Kind::Socket(f)) => s.spec = f.spec,
-                        (kind @ Kind::Simple(_), k @ (Kind::Service(_) | Kind::Socket(_))) => {
-                            *kind = k
-                        }
+                        (Kind::Mount(m), Kind::Mount(f)) => m.timeout = f.timeout,
+                        (
+                            kind @ Kind::Simple(_),
+                            k @ (Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_)),
+                        ) => *kind = k,
                         // A unit whose file changed type under the same name keeps running
                         // as what it was until it stops.
-                        (Kind::Service(_), Kind::Socket(_))
-                        | (Kind::Socket(_), Kind::Service(_))
-                        | (Kind::Service(_) | Kind::Socket(_) | Kind::Simple(_), Kind::Simple(_)) =>
-                            {}
+                        (Kind::Service(_), Kind::Socket(_) | Kind::Mount(_))
+                        | (Kind::Socket(_), Kind::Service(_) | Kind::Mount(_))
+                        | (Kind::Mount(_), Kind::Service(_) | Kind::Socket(_))
+                        | (
+                            Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_) | Kind::Simple(_),
+                            Kind::Simple(_),
+                        ) => {}
                     }
                 }
                 None => self.rt.push(UnitRt::new(u)),
@@ -311,6 +337,25 @@ impl Manager {
         id
     }
 
+    /// Adds a unit with no file (a mount point found in the mount table).
+    pub fn add_synthetic_unit(
+        &mut self,
+        cat: &crate::unit::load::Catalog,
+        name: &str,
+        utype: UnitType,
+        config: crate::unit::config::UnitConfig,
+    ) -> UnitId {
+        let id = self.units.add_synthetic(cat, name, utype, config);
+        if let Some(u) = self.units.get(id) {
+            let fresh = UnitRt::new(u);
+            match self.rt.get_mut(id as usize) {
+                Some(slot) => *slot = fresh,
+                None => self.rt.push(fresh),
+            }
+        }
+        id
+    }
+
     pub fn unit(&self, id: UnitId) -> Option<(&UnitEntry, &UnitRt)> {
         Some((self.units.get(id)?, self.rt.get(id as usize)?))
     }
@@ -322,15 +367,27 @@ impl Manager {
     pub fn service_mut(&mut self, id: UnitId) -> Option<&mut ServiceRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Service(s) => Some(s),
-            Kind::Socket(_) | Kind::Simple(_) => None,
+            Kind::Socket(_) | Kind::Mount(_) | Kind::Simple(_) => None,
         }
     }
 
     pub fn socket_mut(&mut self, id: UnitId) -> Option<&mut SocketRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Socket(s) => Some(s),
-            Kind::Service(_) | Kind::Simple(_) => None,
+            Kind::Service(_) | Kind::Mount(_) | Kind::Simple(_) => None,
         }
+    }
+
+    pub fn mount_mut(&mut self, id: UnitId) -> Option<&mut MountRt> {
+        match &mut self.rt.get_mut(id as usize)?.kind {
+            Kind::Mount(m) => Some(m),
+            Kind::Service(_) | Kind::Socket(_) | Kind::Simple(_) => None,
+        }
+    }
+
+    /// Queues an event for a mount unit.
+    pub fn push_mount(&mut self, unit: UnitId, ev: mount::MountEvent) {
+        self.events.push_back((unit, Event::Mount(ev)));
     }
 
     /// Records the control process of a unit (service or socket).
@@ -338,7 +395,7 @@ impl Manager {
         match self.rt.get_mut(id as usize).map(|r| &mut r.kind) {
             Some(Kind::Service(s)) => s.control_pid = pid,
             Some(Kind::Socket(s)) => s.control_pid = pid,
-            Some(Kind::Simple(_)) | None => {}
+            Some(Kind::Mount(_) | Kind::Simple(_)) | None => {}
         }
     }
 
@@ -354,6 +411,7 @@ impl Manager {
         match &rt.kind {
             Kind::Service(s) => s.machine.active(),
             Kind::Socket(s) => s.machine.active(),
+            Kind::Mount(m) => m.machine.active(),
             Kind::Simple(t) if t.active => ActiveState::Active,
             Kind::Simple(_) => {
                 if rt.assert_failed.is_some() {
@@ -370,6 +428,7 @@ impl Manager {
         match self.rt.get(id as usize).map(|r| &r.kind) {
             Some(Kind::Service(s)) => s.machine.state.as_str(),
             Some(Kind::Socket(s)) => s.machine.state.as_str(),
+            Some(Kind::Mount(m)) => m.machine.state.as_str(),
             Some(Kind::Simple(t)) if t.active => "active",
             _ => "dead",
         }
@@ -497,6 +556,43 @@ impl Manager {
             ev => ev,
         };
         let before = self.active_state(unit);
+        if let Some(Kind::Mount(_)) = self.rt.get(unit as usize).map(|r| &r.kind) {
+            let mev = match ev {
+                Event::Mount(e) => Some(e),
+                Event::Start | Event::RestartTimer => Some(mount::MountEvent::Start),
+                Event::Stop | Event::StopForRestart => Some(mount::MountEvent::Stop),
+                Event::Timeout => Some(mount::MountEvent::Timeout),
+                Event::StartLimitHit => {
+                    if let Some(m) = self.mount_mut(unit) {
+                        m.machine.result = crate::service::policy::ServiceResult::StartLimitHit;
+                        m.machine.state = mount::MountState::Failed;
+                    }
+                    None
+                }
+                Event::Socket(_)
+                | Event::Reload
+                | Event::MainExited(_)
+                | Event::ControlExited(_)
+                | Event::Spawned { .. }
+                | Event::SpawnFailed { .. }
+                | Event::Ready
+                | Event::MainPidKnown(_)
+                | Event::CgroupEmpty
+                | Event::WatchdogPing
+                | Event::WatchdogTimeout
+                | Event::ExtendTimeout(_)
+                | Event::Stopping
+                | Event::Reloading => None,
+            };
+            if let (Some(mev), Some(m)) = (mev, self.mount_mut(unit)) {
+                let timeout = m.timeout;
+                for action in m.machine.handle(timeout, mev) {
+                    out.push(Effect::Mount { unit, action });
+                }
+            }
+            self.state_changed(unit, before, out);
+            return;
+        }
         if let Some(Kind::Socket(_)) = self.rt.get(unit as usize).map(|r| &r.kind) {
             let sev = match ev {
                 Event::Socket(e) => Some(e),
@@ -511,7 +607,8 @@ impl Manager {
                     }
                     None
                 }
-                Event::Reload
+                Event::Mount(_)
+                | Event::Reload
                 | Event::MainExited(_)
                 | Event::Spawned { .. }
                 | Event::Ready

@@ -28,6 +28,11 @@ pub struct UnitEntry {
 }
 
 impl UnitEntry {
+    /// Loaded without a file: made from the mount table.
+    pub fn is_synthetic(&self) -> bool {
+        self.fragment.is_none() && self.load == LoadState::Loaded
+    }
+
     pub fn deps(&self, d: Dep) -> impl Iterator<Item = UnitId> + '_ {
         self.deps.get(&d).into_iter().flatten().copied()
     }
@@ -175,6 +180,54 @@ impl Units {
         id
     }
 
+    /// `daemon-reload` keeps the units that have no file (mount points found in the mount
+    /// table): the rebuilt table has them as not-found placeholders, which they are not.
+    pub fn keep_synthetic(&mut self, cat: &Catalog, old: &Units) {
+        let kept: Vec<UnitId> = old
+            .list
+            .iter()
+            .filter(|u| u.is_synthetic())
+            .filter(|u| {
+                self.get(u.id)
+                    .is_some_and(|n| n.name == u.name && n.load == LoadState::NotFound)
+            })
+            .map(|u| u.id)
+            .collect();
+        for id in kept {
+            let (Some(o), Some(n)) = (old.list.get(id as usize), self.list.get_mut(id as usize))
+            else {
+                continue;
+            };
+            n.load = LoadState::Loaded;
+            n.config = o.config.clone();
+            self.add_edges(cat, id);
+        }
+    }
+
+    /// Adds a unit that has no file: a mount point found in the mount table. Its edges go to
+    /// the units already there.
+    pub fn add_synthetic(
+        &mut self,
+        cat: &Catalog,
+        name: &str,
+        utype: UnitType,
+        config: UnitConfig,
+    ) -> UnitId {
+        let id = self.add(load::Loaded {
+            name: name.to_string(),
+            utype,
+            fragment: None,
+            dropins: Vec::new(),
+            config,
+            state: LoadState::Loaded,
+            warnings: Vec::new(),
+            extra_wants: Vec::new(),
+            extra_requires: Vec::new(),
+        });
+        self.add_edges(cat, id);
+        id
+    }
+
     fn add_edges(&mut self, cat: &Catalog, id: UnitId) {
         let Some(u) = self.get(id) else { return };
         let c = u.config.clone();
@@ -220,6 +273,23 @@ impl Units {
                     edges.push((Dep::Conflicts, "shutdown.target".into()));
                     edges.push((Dep::Before, "shutdown.target".into()));
                 }
+                // systemd's mount_add_default_dependencies(): local file systems before
+                // local-fs.target (unless nofail or _netdev), all before umount.target.
+                UnitType::Mount => {
+                    let opts = &c.mount.options;
+                    let has = |o: &str| opts.split(',').any(|x| x == o);
+                    if has("_netdev") {
+                        edges.push((Dep::After, "network-online.target".into()));
+                        edges.push((Dep::Before, "remote-fs.target".into()));
+                    } else {
+                        edges.push((Dep::After, "local-fs-pre.target".into()));
+                        if !has("nofail") {
+                            edges.push((Dep::Before, "local-fs.target".into()));
+                        }
+                    }
+                    edges.push((Dep::Conflicts, "umount.target".into()));
+                    edges.push((Dep::Before, "umount.target".into()));
+                }
                 // systemd's socket_add_default_dependencies().
                 UnitType::Socket => {
                     edges.push((Dep::Before, "sockets.target".into()));
@@ -237,6 +307,31 @@ impl Units {
             if let Some(svc) = triggered_service(&self_name_of(self, id), &c) {
                 edges.push((Dep::Before, svc.clone()));
                 edges.push((Dep::Triggers, svc));
+            }
+        }
+        // A mount requires and is after the mounts of the directories above it; any unit
+        // requires and is after the mounts of its RequiresMountsFor= paths (and theirs).
+        let mut mount_paths: Vec<String> = c.unit.requires_mounts_for.clone();
+        if utype == UnitType::Mount {
+            let own = self.get(id).map(|u| u.name.clone()).unwrap_or_default();
+            if let Ok(w) = crate::unit::mount_config::verify_where(&own, c.mount.where_.as_deref())
+            {
+                if let Some(parent) = std::path::Path::new(&w).parent() {
+                    mount_paths.push(parent.display().to_string());
+                }
+            }
+        }
+        for p in mount_paths {
+            let mut cur = Some(std::path::PathBuf::from(p));
+            while let Some(path) = cur {
+                let s = path.display().to_string();
+                if let Some(n) = crate::unit::mount_config::unit_of_path(&s, "mount") {
+                    if self.lookup(&n).is_some() {
+                        edges.push((Dep::Requires, n.clone()));
+                        edges.push((Dep::After, n));
+                    }
+                }
+                cur = path.parent().map(|p| p.to_path_buf());
             }
         }
         if utype == UnitType::Service {

@@ -65,6 +65,8 @@ pub struct Io {
     pub echo_output: bool,
     /// Socket units' sockets, the activator, Accept=yes instances.
     pub sockets: sockets::Sockets,
+    /// The mounter and the mount table it reports.
+    pub mounts: mounts::Mounts,
 }
 
 /// Runs the manager until it has nothing more to do, carrying out each effect.
@@ -102,6 +104,7 @@ fn execute(world: &WorldRef, e: Effect) {
         }
         Effect::Service { unit, action } => service_action(world, unit, action),
         Effect::Socket { unit, action } => sockets::action(world, unit, action),
+        Effect::Mount { unit, action } => mounts::action(world, unit, action),
         Effect::Stopped { unit } => {
             remove_runtime_directories(world, unit);
             flush_fd_store(world, unit);
@@ -133,14 +136,7 @@ fn service_action(world: &WorldRef, unit: UnitId, action: Action) {
         }
         Action::Kill { signal, whom } => kill_unit(world, unit, signal, whom, false),
         Action::ArmTimer(d) => arm_timer(world, unit, d),
-        Action::DisarmTimer => {
-            let mut w = world.borrow_mut();
-            let io = w.io.units.entry(unit).or_default();
-            io.timer_gen += 1;
-            if let Some(t) = io.timer.take() {
-                t.abort();
-            }
-        }
+        Action::DisarmTimer => disarm_timer(world, unit),
         Action::ArmWatchdog(d) => {
             let w2 = world.clone();
             let handle = tokio::task::spawn_local(async move {
@@ -238,6 +234,15 @@ async fn await_report(world: WorldRef, pid: i32) {
             return;
         }
         guard.clear_ready();
+    }
+}
+
+fn disarm_timer(world: &WorldRef, unit: UnitId) {
+    let mut w = world.borrow_mut();
+    let io = w.io.units.entry(unit).or_default();
+    io.timer_gen += 1;
+    if let Some(t) = io.timer.take() {
+        t.abort();
     }
 }
 
@@ -349,6 +354,7 @@ fn unit_warning(world: &WorldRef, unit: UnitId, name: &str, text: &str) {
 mod command;
 mod fdstore;
 mod logs;
+pub(crate) mod mounts;
 pub(crate) mod sockets;
 mod tty;
 mod views;

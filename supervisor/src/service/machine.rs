@@ -252,8 +252,10 @@ pub enum Event {
     Reloading,
     /// A stop that a restart job will follow (RestartKillSignal=).
     StopForRestart,
-    /// An event of a socket unit (the manager's queue carries both kinds).
+    /// An event of a socket unit (the manager's queue carries every kind).
     Socket(crate::manager::socket::SockEvent),
+    /// An event of a mount unit.
+    Mount(crate::manager::mount::MountEvent),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,8 +369,8 @@ impl Machine {
                 self.restarting = true;
                 self.on_stop(spec, &mut out)
             }
-            // Socket units' events never reach a service.
-            Event::Socket(_) => {}
+            // Socket and mount units' events never reach a service.
+            Event::Socket(_) | Event::Mount(_) => {}
         }
         out
     }

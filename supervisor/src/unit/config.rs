@@ -222,6 +222,9 @@ pub struct UnitConfig {
     /// `service`, as systemd shares its ExecContext and KillContext between unit types:
     /// ExecStopPre= lands in `exec_stop`.
     pub socket: super::socket_config::SocketConfig,
+    /// `[Mount]` and `[Automount]`; their execution settings, too, live in `service`.
+    pub mount: super::mount_config::MountSection,
+    pub automount: super::mount_config::AutomountSection,
     /// Errors that make the unit unusable as written (systemd refuses to load it): an Exec*=
     /// line it cannot parse. The loader turns them into `bad-setting`.
     pub fatal: Vec<String>,
@@ -254,6 +257,8 @@ pub fn apply(
     let type_section = match utype {
         UnitType::Service => Some("Service"),
         UnitType::Socket => Some("Socket"),
+        UnitType::Mount => Some("Mount"),
+        UnitType::Automount => Some("Automount"),
         _ => None,
     };
     let mut ctx = Ctx {
@@ -318,6 +323,24 @@ pub fn apply(
                 "Unit" => unit_key(&mut cfg.unit, &e.key, &value, e.line, &mut ctx),
                 "Install" => install_key(&mut cfg.install, &e.key, &value),
                 "Socket" => socket_key(cfg, &e.key, &value, e.line, &mut ctx),
+                "Mount" => match super::mount_config::apply_mount(&mut cfg.mount, &e.key, &value) {
+                    Ok(true) => true,
+                    Ok(false) => shared_key(cfg, &e.key, &value, e.line, &mut ctx),
+                    Err(err) => {
+                        ctx.warn(e.line, format!("{err}, ignoring"));
+                        true
+                    }
+                },
+                "Automount" => {
+                    match super::mount_config::apply_automount(&mut cfg.automount, &e.key, &value) {
+                        Ok(true) => true,
+                        Ok(false) => false,
+                        Err(err) => {
+                            ctx.warn(e.line, format!("{err}, ignoring"));
+                            true
+                        }
+                    }
+                }
                 _ => service_key(&mut cfg.service, &e.key, &value, e.line, &mut ctx),
             };
             // X- keys are vendor extensions: ignored quietly, as systemd does.
@@ -506,6 +529,18 @@ fn socket_key(
             return true;
         }
     }
+    shared_key(cfg, key, value, line, ctx)
+}
+
+/// The execution, kill and cgroup settings every unit type with processes shares (sockets'
+/// and mounts' commands); keys only a service has are unknown here.
+fn shared_key(
+    cfg: &mut UnitConfig,
+    key: &str,
+    value: &str,
+    line: usize,
+    ctx: &mut Ctx<'_>,
+) -> bool {
     const SERVICE_ONLY: &[&str] = &[
         "Type",
         "RemainAfterExit",

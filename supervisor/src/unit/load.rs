@@ -305,8 +305,8 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
     let Some(fragment) = fragment else {
         return l;
     };
-    // Foreign types, and cairn's own types whose helpers do not run them yet (mounts and
-    // automounts: issue 6, devices: issue 7, snapshots: issue 12), load as
+    // Foreign types, and cairn's own types whose helpers do not run them yet (automounts:
+    // issue 6, devices: issue 7, snapshots: issue 12), load as
     // not-supported, visibly, rather than pretend to work.
     if matches!(
         utype,
@@ -315,7 +315,6 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
             | UnitType::Slice
             | UnitType::Swap
             | UnitType::Scope
-            | UnitType::Mount
             | UnitType::Automount
             | UnitType::Device
             | UnitType::Snapshot
@@ -384,6 +383,13 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
 fn verify(l: &Loaded) -> Result<(), String> {
     if let Some(first) = l.config.fatal.first() {
         return Err(first.clone());
+    }
+    if l.utype == UnitType::Mount {
+        crate::unit::mount_config::verify_where(&l.name, l.config.mount.where_.as_deref())?;
+        if l.config.mount.what.is_none() {
+            return Err("What= setting is missing; refusing".into());
+        }
+        return Ok(());
     }
     if l.utype == UnitType::Socket {
         if l.config.service.dynamic_user {

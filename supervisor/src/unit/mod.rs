@@ -8,6 +8,7 @@ pub mod config;
 pub mod exec;
 pub mod exec_config;
 pub mod load;
+pub mod mount_config;
 pub mod name;
 pub mod number;
 pub mod resource;

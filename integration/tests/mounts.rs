@@ -1,0 +1,254 @@
+//! Mount units and fstab in the sandbox: the mounter reads fstab (through the supervisor's
+//! `fstab:` setting), mounts in the sandbox's own mount namespace, watches the mount table,
+//! and unmounts in reverse order. Mounts happen inside the sandbox only: `unshare --mount`
+//! gives it a private namespace.
+
+use std::process::Command;
+
+use cairn_integration::{out, wait, Sandbox};
+
+/// The sandbox's mount table, as its init sees it: mount point → (type, options).
+fn table(sb: &Sandbox) -> Vec<(String, String, String)> {
+    let pid = sb.init_pid().unwrap();
+    std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let (head, tail) = l.split_once(" - ")?;
+            let h: Vec<&str> = head.split(' ').collect();
+            let t: Vec<&str> = tail.split(' ').collect();
+            Some((
+                h.get(4)?.replace("\\040", " "),
+                t.first()?.to_string(),
+                format!("{},{}", h.get(5)?, t.get(2).unwrap_or(&"")),
+            ))
+        })
+        .collect()
+}
+
+fn mounted(sb: &Sandbox, path: &str) -> Option<(String, String)> {
+    table(sb)
+        .into_iter()
+        .rev()
+        .find(|(w, _, _)| w == path)
+        .map(|(_, t, o)| (t, o))
+}
+
+/// The mount unit of a path, as `systemd-escape --path --suffix=mount` names it.
+fn unit_for(path: &str) -> String {
+    let o = Command::new("systemd-escape")
+        .args(["--path", "--suffix=mount", path])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn start(fstab: &str, units: &[(&str, &str)]) -> Sandbox {
+    let mut sb = start_only(fstab, units);
+    wait(&mut sb, "local-fs.target reached", 20, |sb| {
+        Ok(sb.is_active("local-fs.target"))
+    });
+    sb
+}
+
+fn start_only(fstab: &str, units: &[(&str, &str)]) -> Sandbox {
+    let mut b = Sandbox::builder()
+        .unit("default.target", "[Unit]\nWants=local-fs.target\n")
+        .file("fstab", fstab)
+        .file("cairn.ron", "(fstab: Some(\"@DIR@/fstab\"))\n")
+        .arg("--config")
+        .arg("@DIR@/cairn.ron");
+    for (n, t) in units {
+        b = b.unit(n, t);
+    }
+    b.start().unwrap()
+}
+
+#[test]
+fn fstab_mounts_in_order_and_a_bad_line_is_skipped_with_its_number() {
+    let fstab = "# the sandbox's fstab\n\
+                 tmpfs @DIR@/mnt/t tmpfs size=1m,mode=0750 0 0\n\
+                 @DIR@/units @DIR@/mnt/bind none bind,ro 0 0\n\
+                 tmpfs @DIR@/mnt/t/nested tmpfs size=1m 0 0\n\
+                 garbage\n\
+                 tmpfs @DIR@/mnt/my\\040space tmpfs nosuid,nodev 0 0\n\
+                 tmpfs @DIR@/mnt/later tmpfs noauto 0 0\n";
+    let sb = start(fstab, &[]);
+    let d = sb.dir().display().to_string();
+    let (t, o) = mounted(&sb, &format!("{d}/mnt/t")).expect("tmpfs mounted");
+    assert_eq!(t, "tmpfs");
+    assert!(o.contains("size=1024k") && o.contains("mode=750"), "{o}");
+    assert!(mounted(&sb, &format!("{d}/mnt/t/nested")).is_some());
+    assert!(mounted(&sb, &format!("{d}/mnt/my space"))
+        .unwrap()
+        .1
+        .contains("nosuid"));
+    assert!(mounted(&sb, &format!("{d}/mnt/later")).is_none(), "noauto");
+    // The nested mount requires and is after its parent.
+    let nested = unit_for(&format!("{d}/mnt/t/nested"));
+    let requires = sb.property(&nested, "Requires");
+    assert!(
+        requires.contains(&unit_for(&format!("{d}/mnt/t"))),
+        "{requires}"
+    );
+    let log = sb.log_text();
+    assert!(
+        log.contains("fstab:5: missing mount point"),
+        "the bad line, by number: {log}"
+    );
+    assert_eq!(
+        sb.active_state(&unit_for(&format!("{d}/mnt/later"))),
+        "inactive"
+    );
+    // The bind mount is read-only (a bind mount takes its flags with a remount).
+    let (_, o) = mounted(&sb, &format!("{d}/mnt/bind")).expect("bind mounted");
+    assert!(o.starts_with("ro,"), "{o}");
+}
+
+#[test]
+fn stop_unmounts_children_first_and_start_of_noauto_mounts() {
+    let fstab = "tmpfs @DIR@/mnt/a tmpfs size=1m 0 0\n\
+                 tmpfs @DIR@/mnt/a/b tmpfs size=1m 0 0\n\
+                 tmpfs @DIR@/mnt/c tmpfs noauto 0 0\n";
+    let sb = start(fstab, &[]);
+    let d = sb.dir().display().to_string();
+    let name = unit_for;
+    let a = name(&format!("{d}/mnt/a"));
+    let ab = name(&format!("{d}/mnt/a/b"));
+    let c = name(&format!("{d}/mnt/c"));
+    assert!(sb.is_active(&a) && sb.is_active(&ab));
+    let o = sb.ctl(&["stop", &a]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(!sb.is_active(&ab), "stopping the parent stops the child");
+    assert!(mounted(&sb, &format!("{d}/mnt/a")).is_none());
+    let o = sb.ctl(&["start", &ab]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(sb.is_active(&a), "the child pulls its parent in");
+    let o = sb.ctl(&["start", &c]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(mounted(&sb, &format!("{d}/mnt/c")).is_some());
+    let status = out(&sb.ctl(&["status", &c]));
+    assert!(status.contains("active (mounted)"), "{status}");
+}
+
+#[test]
+fn mounts_made_by_hand_come_and_go_as_units() {
+    let sb = start("", &[]);
+    let d = sb.dir().display().to_string();
+    let o = sb
+        .nsenter(&[
+            "/bin/sh",
+            "-c",
+            &format!("mkdir -p {d}/hand && mount -t tmpfs byhand {d}/hand"),
+        ])
+        .unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    let name = unit_for(&format!("{d}/hand"));
+    let mut sb = sb;
+    wait(&mut sb, "the hand-made mount is an active unit", 10, |sb| {
+        Ok(sb.is_active(&name))
+    });
+    assert_eq!(sb.property(&name, "What"), "byhand");
+    sb.nsenter(&["/bin/umount", &format!("{d}/hand")]).unwrap();
+    wait(&mut sb, "and inactive once unmounted", 10, |sb| {
+        Ok(sb.active_state(&name) == "inactive")
+    });
+}
+
+#[test]
+fn a_busy_mount_says_who_holds_it() {
+    let fstab = "tmpfs @DIR@/busy tmpfs size=1m 0 0\n";
+    let holder = "[Service]\nWorkingDirectory=@DIR@/busy\nExecStart=/bin/sleep 1000\n";
+    let sb = start(fstab, &[("holder.service", holder)]);
+    let d = sb.dir().display().to_string();
+    let o = sb.ctl(&["start", "holder.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let unit = unit_for(&format!("{d}/busy"));
+    let o = sb.ctl(&["stop", &unit]);
+    assert!(!o.status.success(), "a busy unmount fails the stop job");
+    let status = out(&sb.ctl(&["status", &unit]));
+    assert!(status.contains("target is busy"), "{status}");
+    assert!(status.contains("(sleep)"), "names the holder: {status}");
+    assert!(sb.is_active(&unit));
+}
+
+#[test]
+fn a_failing_fsck_fails_the_mount_with_the_reason() {
+    // A pass number on a device that does not exist: fsck exits 8 (operational error).
+    let fstab = "/dev/cairn-no-such-disk @DIR@/data ext4 defaults 0 2\n";
+    let sb = start_only(fstab, &[]);
+    let d = sb.dir().display().to_string();
+    let unit = unit_for(&format!("{d}/data"));
+    let mut sb = sb;
+    wait(&mut sb, "the mount failed", 10, |sb| {
+        Ok(sb.active_state(&unit) == "failed")
+    });
+    let status = out(&sb.ctl(&["status", &unit]));
+    assert!(status.contains("fsck exited with status 8"), "{status}");
+    assert!(status.contains("operational error"), "{status}");
+    // What requires it fails too: local-fs.target is not reached, and says why.
+    assert_ne!(sb.active_state("local-fs.target"), "active");
+    let why = out(&sb.ctl(&["why-not", "local-fs.target"]));
+    assert!(why.contains(&unit), "{why}");
+}
+
+#[test]
+fn a_mount_unit_whose_name_does_not_match_where_is_refused() {
+    let unit = "[Mount]\nWhat=tmpfs\nWhere=/somewhere/else\nType=tmpfs\n";
+    let sb = start("", &[("srv-data.mount", unit)]);
+    let status = out(&sb.ctl(&["status", "srv-data.mount"]));
+    assert!(status.contains("bad-setting"), "{status}");
+    assert!(
+        status.contains("Where=/somewhere/else does not match the unit name"),
+        "{status}"
+    );
+    assert!(status.contains("somewhere-else.mount"), "{status}");
+}
+
+/// A loop device holding a fresh ext4: detached on drop.
+struct Loop(String);
+
+impl Loop {
+    fn new(dir: &std::path::Path) -> Loop {
+        let img = dir.join("disk.img");
+        let f = std::fs::File::create(&img).unwrap();
+        f.set_len(8 << 20).unwrap();
+        let o = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", "cairntest"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", out(&o));
+        let o = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", out(&o));
+        Loop(String::from_utf8_lossy(&o.stdout).trim().to_string())
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+#[test]
+fn an_ext4_with_a_pass_number_is_checked_then_mounted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dev = Loop::new(tmp.path());
+    let fstab = format!("{} @DIR@/data ext4 noatime 0 2\n", dev.0);
+    let sb = start(&fstab, &[]);
+    let d = sb.dir().display().to_string();
+    let (t, o) = mounted(&sb, &format!("{d}/data")).expect("ext4 mounted");
+    assert_eq!(t, "ext4");
+    assert!(o.contains("noatime"), "{o}");
+    let unit = unit_for(&format!("{d}/data"));
+    assert_eq!(sb.property(&unit, "Fsck"), "clean", "fsck ran first");
+    let o = sb.ctl(&["stop", &unit]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(mounted(&sb, &format!("{d}/data")).is_none());
+    drop(sb);
+}

@@ -1,0 +1,421 @@
+//! The runtime side of mount units: asking the mounter to mount and unmount, taking in the
+//! mount table it reports (a mount point with no unit becomes one, as in systemd), and turning
+//! fstab into mount units at startup (as systemd's fstab generator does: unit files in
+//! RUNTIME-DIR/generator, the lowest-priority directory of the unit path).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use proto::bus_capnp::{mount_events, mount_point, mounter};
+
+use super::*;
+use crate::manager::mount::{MountAction, MountEvent};
+use crate::unit::mount_config;
+
+/// The attached mounter.
+pub struct MounterLink {
+    pub client: mounter::Client,
+    pub generation: u64,
+}
+
+#[derive(Default)]
+pub struct Mounts {
+    pub mounter: Option<MounterLink>,
+    /// Requests waiting for a mounter.
+    pub pending: Vec<(UnitId, MountAction)>,
+    /// The mount table, as last reported: mount point → (what, type).
+    pub table: BTreeMap<String, (String, String)>,
+    /// The fstab to read when the mounter attaches (None: none).
+    pub fstab: Option<std::path::PathBuf>,
+    /// Set once fstab was read (or there was none to read): the default target may start.
+    pub fstab_done: bool,
+    fstab_started: bool,
+}
+
+pub(super) fn action(world: &WorldRef, unit: UnitId, a: MountAction) {
+    match a {
+        MountAction::ArmTimer(d) => arm_timer(world, unit, d),
+        MountAction::DisarmTimer => disarm_timer(world, unit),
+        MountAction::Mount | MountAction::Unmount => {
+            let client = world
+                .borrow()
+                .io
+                .mounts
+                .mounter
+                .as_ref()
+                .map(|l| l.client.clone());
+            match client {
+                Some(c) => send(world, unit, a, c),
+                None => world.borrow_mut().io.mounts.pending.push((unit, a)),
+            }
+        }
+    }
+}
+
+fn send(world: &WorldRef, unit: UnitId, a: MountAction, client: mounter::Client) {
+    let Some((name, cfg)) = ({
+        let w = world.borrow();
+        w.manager
+            .units
+            .get(unit)
+            .map(|u| (u.name.clone(), u.config.clone()))
+    }) else {
+        return;
+    };
+    let m = &cfg.mount;
+    let where_ = match mount_config::verify_where(&name, m.where_.as_deref()) {
+        Ok(w) => w,
+        Err(e) => {
+            finish(world, unit, &name, a, Err(e));
+            return;
+        }
+    };
+    let world = world.clone();
+    match a {
+        MountAction::Mount => {
+            let mut req = client.mount_request();
+            {
+                let mut r = req.get().init_request();
+                r.set_what(m.what.as_deref().unwrap_or(""));
+                r.set_where(where_.as_str());
+                r.set_type(m.fstype.as_deref().unwrap_or(""));
+                r.set_options(m.options.as_str());
+                r.set_sloppy(m.sloppy_options);
+                r.set_directory_mode(m.directory_mode);
+                r.set_fsck(m.fsck);
+                r.set_read_write_only(m.read_write_only);
+            }
+            tokio::task::spawn_local(async move {
+                let r = async {
+                    let reply = req.send().promise.await?;
+                    Ok::<_, capnp::Error>(reply.get()?.get_fsck_result()?.to_string()?)
+                }
+                .await;
+                match r {
+                    Err(e) if e.kind == capnp::ErrorKind::Disconnected => {
+                        world.borrow_mut().io.mounts.pending.push((unit, a));
+                    }
+                    r => finish(&world, unit, &name, a, r.map_err(|e| e.to_string())),
+                }
+                process(&world);
+            });
+        }
+        MountAction::Unmount => {
+            let mut req = client.unmount_request();
+            req.get().set_where(where_.as_str());
+            req.get().set_lazy(m.lazy_unmount);
+            req.get().set_force(m.force_unmount);
+            tokio::task::spawn_local(async move {
+                match req.send().promise.await {
+                    Err(e) if e.kind == capnp::ErrorKind::Disconnected => {
+                        world.borrow_mut().io.mounts.pending.push((unit, a));
+                    }
+                    r => finish(
+                        &world,
+                        unit,
+                        &name,
+                        a,
+                        r.map(|_| String::new()).map_err(|e| e.to_string()),
+                    ),
+                }
+                process(&world);
+            });
+        }
+        MountAction::ArmTimer(_) | MountAction::DisarmTimer => {}
+    }
+}
+
+/// The mounter answered (or the request could not even be made).
+fn finish(world: &WorldRef, unit: UnitId, name: &str, a: MountAction, r: Result<String, String>) {
+    let mut w = world.borrow_mut();
+    let ok = r.is_ok();
+    if let Err(e) = &r {
+        // The mounter's messages name the step (fsck, mount, umount) and the reason.
+        let e = e
+            .trim_start_matches("Failed: ")
+            .trim_start_matches("remote exception: ");
+        say!("{name}: {e}");
+        if let Some(rt) = w.manager.rt_mut(unit) {
+            rt.log
+                .push_line(0, proto::procinfo::realtime_usec(), &format!("<3>{e}"));
+        }
+        if let Some(m) = w.manager.mount_mut(unit) {
+            m.error = Some(e.to_string());
+        }
+    }
+    if let (Ok(fsck), Some(m)) = (&r, w.manager.mount_mut(unit)) {
+        if a == MountAction::Mount {
+            m.error = None;
+            m.fsck = (!fsck.is_empty() && fsck != "not checked").then(|| fsck.clone());
+        }
+    }
+    let ev = match a {
+        MountAction::Mount => MountEvent::Mounted(ok),
+        _ => MountEvent::Unmounted(ok),
+    };
+    w.manager.push_mount(unit, ev);
+}
+
+/// A mounter registered: fstab is read through it (once), and requests that waited go to it.
+pub fn attach(world: &WorldRef, link: MounterLink) {
+    let (client, pending, fstab) = {
+        let mut w = world.borrow_mut();
+        let client = link.client.clone();
+        w.io.mounts.mounter = Some(link);
+        let pending = std::mem::take(&mut w.io.mounts.pending);
+        let m = &mut w.io.mounts;
+        let fstab = if m.fstab_started || m.fstab_done {
+            None
+        } else {
+            m.fstab.clone()
+        };
+        m.fstab_started |= fstab.is_some();
+        (client, pending, fstab)
+    };
+    for (unit, a) in pending {
+        send(world, unit, a, client.clone());
+    }
+    if let Some(path) = fstab {
+        tokio::task::spawn_local(load_fstab(world.clone(), path, client));
+    }
+}
+
+/// The mounter of this generation is gone.
+pub fn detach(world: &WorldRef, generation: u64) {
+    let mut w = world.borrow_mut();
+    if w.io
+        .mounts
+        .mounter
+        .as_ref()
+        .is_some_and(|l| l.generation == generation)
+    {
+        w.io.mounts.mounter = None;
+    }
+}
+
+/// The mount table changed. Mount units learn whether their mount point is there; a mount
+/// point without a unit gets one (loaded from what the table says), so that `list-units`
+/// shows every mount, those made by hand too.
+pub fn table_changed(
+    world: &WorldRef,
+    mounts: capnp::struct_list::Reader<'_, mount_point::Owned>,
+) -> Result<(), capnp::Error> {
+    let mut table = BTreeMap::new();
+    for m in mounts.iter() {
+        table.insert(
+            m.get_where()?.to_str()?.to_string(),
+            (
+                m.get_what()?.to_str()?.to_string(),
+                m.get_type()?.to_str()?.to_string(),
+            ),
+        );
+    }
+    {
+        let mut guard = world.borrow_mut();
+        let w = &mut *guard;
+        let mut known: BTreeSet<String> = BTreeSet::new();
+        let ids: Vec<UnitId> = w
+            .manager
+            .units
+            .list
+            .iter()
+            .filter(|u| u.utype == crate::unit::name::UnitType::Mount)
+            .map(|u| u.id)
+            .collect();
+        for id in ids {
+            let Some(u) = w.manager.units.get(id) else {
+                continue;
+            };
+            let Ok(where_) = mount_config::verify_where(&u.name, u.config.mount.where_.as_deref())
+            else {
+                continue;
+            };
+            let present = table.contains_key(&where_);
+            known.insert(where_);
+            if let Some(m) = w.manager.mount_mut(id) {
+                if m.machine.seen != present || !present {
+                    w.manager.push_mount(id, MountEvent::Seen(present));
+                }
+            }
+        }
+        for (where_, (what, fstype)) in &table {
+            if known.contains(where_) {
+                continue;
+            }
+            let Some(name) = mount_config::unit_of_path(where_, "mount") else {
+                continue;
+            };
+            if w.manager.units.lookup(&name).is_some() {
+                continue;
+            }
+            let mut cfg = crate::unit::config::UnitConfig::default();
+            cfg.unit.description = Some(where_.clone());
+            cfg.mount.what = Some(what.clone());
+            cfg.mount.where_ = Some(where_.clone());
+            cfg.mount.fstype = Some(fstype.clone());
+            let catalog = w.catalog.clone();
+            let id = w.manager.add_synthetic_unit(
+                &catalog,
+                &name,
+                crate::unit::name::UnitType::Mount,
+                cfg,
+            );
+            w.manager.push_mount(id, MountEvent::Seen(true));
+        }
+        w.io.mounts.table = table;
+    }
+    process(world);
+    Ok(())
+}
+
+/// One generated unit file per fstab line, as systemd-fstab-generator writes them.
+pub fn generated_unit(e: &FstabLine, fstab: &str) -> Option<(String, String, bool, bool)> {
+    let name = mount_config::unit_of_path(&e.where_, "mount")?;
+    let opts: Vec<&str> = e.options.split(',').collect();
+    let has = |o: &str| opts.contains(&o);
+    let value = |k: &str| {
+        opts.iter()
+            .filter_map(|o| o.strip_prefix(k))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let mut unit = format!(
+        "# Generated by cairn from {fstab}:{line}\n[Unit]\nDescription={w}\nDocumentation=man:fstab(5)\nSourcePath={fstab}\n",
+        line = e.line,
+        w = e.where_
+    );
+    for r in value("x-systemd.requires=") {
+        unit.push_str(&format!("Requires={r}\nAfter={r}\n"));
+    }
+    for r in value("x-systemd.requires-mounts-for=") {
+        unit.push_str(&format!("RequiresMountsFor={r}\n"));
+    }
+    for r in value("x-systemd.before=") {
+        unit.push_str(&format!("Before={r}\n"));
+    }
+    for r in value("x-systemd.after=") {
+        unit.push_str(&format!("After={r}\n"));
+    }
+    unit.push_str(&format!("\n[Mount]\nWhat={}\nWhere={}\n", e.what, e.where_));
+    if !e.fstype.is_empty() && e.fstype != "auto" {
+        unit.push_str(&format!("Type={}\n", e.fstype));
+    }
+    unit.push_str(&format!("Options={}\n", e.options));
+    if let Some(t) = value("x-systemd.mount-timeout=").first() {
+        unit.push_str(&format!("TimeoutSec={t}\n"));
+    }
+    if has("x-systemd.rw-only") {
+        unit.push_str("ReadWriteOnly=yes\n");
+    }
+    // fsck for block devices with a pass number (systemd-fsck@ in systemd).
+    if e.passno > 0 && e.what.starts_with("/dev/") {
+        unit.push_str("X-CairnFsck=yes\n");
+    }
+    let noauto = has("noauto");
+    let nofail = has("nofail");
+    Some((name, unit, !noauto, !nofail))
+}
+
+/// What the mounter read of one fstab line.
+pub struct FstabLine {
+    pub line: u32,
+    pub what: String,
+    pub where_: String,
+    pub fstype: String,
+    pub options: String,
+    pub passno: u32,
+}
+
+/// Reads fstab through the mounter and writes the generated units; then the default target
+/// may start. Errors name fstab's line; those lines are skipped.
+pub async fn load_fstab(world: WorldRef, path: std::path::PathBuf, client: mounter::Client) {
+    let mut req = client.fstab_request();
+    req.get().set_path(path.to_string_lossy().as_ref());
+    let reply = req.send().promise.await;
+    let mut lines = Vec::new();
+    match &reply {
+        Ok(r) => {
+            let parsed = (|| -> Result<(), capnp::Error> {
+                let r = r.get()?;
+                for e in r.get_errors()?.iter() {
+                    say!("{}, skipping the line", e?.to_str()?);
+                }
+                for e in r.get_entries()?.iter() {
+                    lines.push(FstabLine {
+                        line: e.get_line(),
+                        what: e.get_what()?.to_str()?.to_string(),
+                        where_: e.get_where()?.to_str()?.to_string(),
+                        fstype: e.get_type()?.to_str()?.to_string(),
+                        options: e.get_options()?.to_str()?.to_string(),
+                        passno: e.get_passno(),
+                    });
+                }
+                Ok(())
+            })();
+            if let Err(e) = parsed {
+                say!("{}: {e}", path.display());
+            }
+        }
+        Err(e) => say!("cannot read {}: {e}", path.display()),
+    }
+    let dir = world.borrow().config.runtime_dir.join("generator");
+    if let Err(e) = write_generated(&dir, &lines, &path.display().to_string()) {
+        say!("cannot write the units of {}: {e}", path.display());
+    }
+    world.borrow_mut().io.mounts.fstab_done = true;
+    crate::reload_units(&world);
+    crate::start_default(&world);
+}
+
+fn write_generated(dir: &std::path::Path, lines: &[FstabLine], fstab: &str) -> std::io::Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("local-fs.target.wants"))?;
+    std::fs::create_dir_all(dir.join("local-fs.target.requires"))?;
+    for e in lines {
+        if e.fstype == "swap" || e.where_ == "none" || !e.where_.starts_with('/') {
+            continue;
+        }
+        let Some((name, text, pulled, required)) = generated_unit(e, fstab) else {
+            continue;
+        };
+        std::fs::write(dir.join(&name), text)?;
+        if pulled {
+            let sub = if required {
+                "local-fs.target.requires"
+            } else {
+                "local-fs.target.wants"
+            };
+            let _ = std::os::unix::fs::symlink(format!("../{name}"), dir.join(sub).join(&name));
+        }
+    }
+    Ok(())
+}
+
+/// The sink the mounter reports the mount table to.
+pub struct MountEventsServer {
+    pub world: WorldRef,
+    pub generation: u64,
+}
+
+impl mount_events::Server for MountEventsServer {
+    async fn changed(
+        self: Rc<Self>,
+        params: mount_events::ChangedParams,
+        _results: mount_events::ChangedResults,
+    ) -> Result<(), capnp::Error> {
+        let current = self
+            .world
+            .borrow()
+            .io
+            .mounts
+            .mounter
+            .as_ref()
+            .is_some_and(|l| l.generation == self.generation);
+        if !current {
+            return Err(capnp::Error::failed(
+                "this mounter has been replaced".into(),
+            ));
+        }
+        table_changed(&self.world, params.get()?.get_mounts()?)
+    }
+}
