@@ -252,3 +252,123 @@ fn an_ext4_with_a_pass_number_is_checked_then_mounted() {
     assert!(mounted(&sb, &format!("{d}/data")).is_none());
     drop(sb);
 }
+
+/// Runs `cmd` inside the sandbox's PID and mount namespaces (a process of another PID
+/// namespace would get ENOENT from autofs without a request reaching the mounter).
+fn inside(sb: &Sandbox, cmd: &str) -> Command {
+    let mut c = Command::new("nsenter");
+    c.arg("-t")
+        .arg(sb.init_pid().unwrap().to_string())
+        .args(["-m", "-p", "--", "/bin/sh", "-c", cmd]);
+    c
+}
+
+#[test]
+fn an_automount_mounts_on_first_access_and_expires_when_idle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dev = Loop::new(tmp.path());
+    let fstab = format!(
+        "{} @DIR@/auto ext4 x-systemd.automount,x-systemd.idle-timeout=2 0 2\n",
+        dev.0
+    );
+    // A service that starts and finishes while the file system is not mounted: it does not
+    // wait for it.
+    let early = "[Service]\nType=oneshot\nExecStart=/bin/true\n";
+    let mut sb = start(&fstab, &[("early.service", early)]);
+    let d = sb.dir().display().to_string();
+    let auto = unit_for(&format!("{d}/auto")).replace(".mount", ".automount");
+    let mount = unit_for(&format!("{d}/auto"));
+    assert_eq!(sb.property(&auto, "SubState"), "waiting");
+    let o = sb.ctl(&["start", "early.service"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(
+        sb.active_state(&mount),
+        "inactive",
+        "nothing touched it yet"
+    );
+    // The first access waits for fsck and the mount, then sees the ext4.
+    let o = inside(&sb, &format!("stat -f -c %T {d}/auto/lost+found/.."))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", out(&o), sb.log_text());
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "ext2/ext3");
+    assert!(sb.is_active(&mount));
+    assert_eq!(sb.property(&mount, "Fsck"), "clean");
+    // Idle for 2 s: expired, unmounted, armed again.
+    wait(&mut sb, "the idle mount expired", 20, |sb| {
+        Ok(sb.active_state(&mount) == "inactive")
+    });
+    assert_eq!(sb.property(&auto, "SubState"), "waiting");
+    // And the next access mounts it again.
+    let o = inside(&sb, &format!("ls {d}/auto")).output().unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("lost+found"));
+}
+
+#[test]
+fn a_failing_automount_answers_with_an_error_at_once_and_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dev = Loop::new(tmp.path());
+    // The device is named through a link that does not exist yet (no udev here to make
+    // /dev/disk/by-label entries).
+    let fstab = "@DIR@/late-dev @DIR@/late ext4 x-systemd.automount 0 0\n";
+    let sb = start(fstab, &[]);
+    let d = sb.dir().display().to_string();
+    let mount = unit_for(&format!("{d}/late"));
+    let t = std::time::Instant::now();
+    let o = inside(&sb, &format!("ls {d}/late")).output().unwrap();
+    assert!(!o.status.success(), "no device: an error");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(30),
+        "answered, not left hanging"
+    );
+    assert_eq!(sb.active_state(&mount), "failed");
+    let auto = mount.replace(".mount", ".automount");
+    assert_eq!(
+        sb.active_state(&auto),
+        "active",
+        "the automount is not latched"
+    );
+    // The device appears; the next access works.
+    std::os::unix::fs::symlink(&dev.0, sb.dir().join("late-dev")).unwrap();
+    let o = inside(&sb, &format!("ls {d}/late")).output().unwrap();
+    assert!(o.status.success(), "{}\n{}", out(&o), sb.log_text());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("lost+found"));
+}
+
+#[test]
+fn killing_the_mounter_leaves_no_automount_waiter_unanswered() {
+    // The mount waits for a slow unit first, so that the waiters are still waiting when the
+    // mounter is SIGKILLed.
+    let fstab =
+        "tmpfs @DIR@/slow tmpfs size=1m,x-systemd.automount,x-systemd.requires=slow.service 0 0\n";
+    let slow = "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/sleep 2\n";
+    let sb = start(fstab, &[("slow.service", slow)]);
+    let d = sb.dir().display().to_string();
+    let waiters: Vec<_> = (0..20)
+        .map(|_| {
+            inside(&sb, &format!("stat -f -c %T {d}/slow/."))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let auto = unit_for(&format!("{d}/slow")).replace(".mount", ".automount");
+    // The kernel holds all 20 behind one request (one token per mount point).
+    let status = out(&sb.ctl(&["status", &auto]));
+    assert!(status.contains("1 requests waiting"), "{status}");
+    let mounter = sb.component("mounter").unwrap();
+    sb.kill(mounter.pid, "KILL").unwrap();
+    let mut answers = Vec::new();
+    for w in waiters {
+        let o = w.wait_with_output().unwrap();
+        answers.push(String::from_utf8_lossy(&o.stdout).trim().to_string());
+    }
+    assert!(
+        answers.iter().all(|a| a == "tmpfs"),
+        "{answers:?}\n{}",
+        sb.log_text()
+    );
+    assert!(sb.component("mounter").unwrap().restarts >= 1);
+}

@@ -4,6 +4,8 @@
 //! - `mountinfo`: /proc/self/mountinfo, read and watched.
 //! - `server`: the `Mounter` capability and the watch.
 
+pub mod autofs;
+pub mod automount;
 pub mod fstab;
 pub mod mountinfo;
 pub mod options;

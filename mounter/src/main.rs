@@ -28,5 +28,8 @@ fn main() {
         }
         _ => {}
     }
+    // A process group of its own: autofs points are made for it (its members see through
+    // them), and in a fresh PID namespace the inherited group is outside, which autofs refuses.
+    let _ = nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
     proto::component::main("mounter", cairn_mounter::server::work)
 }

@@ -8,9 +8,13 @@ use std::path::Path;
 use std::rc::Rc;
 
 use nix::mount::{MntFlags, MsFlags};
-use proto::bus_capnp::{mount_events, mount_point, mounter};
+use std::cell::RefCell;
 
-use crate::{fstab, mountinfo, options};
+use proto::bus_capnp::{mount_events, mount_point, mounter, registry};
+use proto::fdstream::FdHandle;
+
+use crate::automount::{self, Shared};
+use crate::{autofs, fstab, mountinfo, options};
 
 fn failed(e: impl std::fmt::Display) -> capnp::Error {
     capnp::Error::failed(e.to_string())
@@ -102,6 +106,38 @@ fn auto_types() -> Vec<String> {
         .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect()
+}
+
+/// Mounts on top of one of our automount points, through its fd (never by path: a process
+/// outside the point's process group would wait on itself). Blocking.
+pub fn mount_on_autofs(m: &autofs::AutofsMount, r: &Request) -> Result<String, String> {
+    let verdict = if r.fsck {
+        run_fsck(&r.what).map_err(|e| format!("{}: {e}", r.what))?
+    } else {
+        "not checked"
+    };
+    let o = options::parse_mount_options(&r.options);
+    if !o.bad.is_empty() {
+        return Err(format!("{}: {}", r.where_, o.bad.join("; ")));
+    }
+    let attr = automount::attrs(o.flags);
+    if o.bind || o.rbind {
+        autofs::bind_onto(m, Path::new(&r.what), o.rbind, attr).map_err(|e| e.to_string())?;
+        return Ok(verdict.to_string());
+    }
+    let types: Vec<String> = if r.fstype.is_empty() || r.fstype == "auto" {
+        auto_types()
+    } else {
+        vec![r.fstype.clone()]
+    };
+    let mut last = String::from("no file system type to try");
+    for t in &types {
+        match autofs::mount_on_top(m, t, &r.what, &o.data, attr) {
+            Ok(()) => return Ok(verdict.to_string()),
+            Err(e) => last = format!("mount {} on {} ({t}): {e}", r.what, r.where_),
+        }
+    }
+    Err(last)
 }
 
 /// fsck if asked, then mount(2) (and the propagation change, if any). Blocking.
@@ -277,7 +313,13 @@ fn fill_mounts(
     }
 }
 
-pub struct MounterServer;
+pub struct MounterServer {
+    pub points: Shared,
+    pub registry: registry::Client,
+    pub fds: FdHandle,
+    /// Where to report requests (known once attached).
+    pub events: Rc<RefCell<Option<mount_events::Client>>>,
+}
 
 impl mounter::Server for MounterServer {
     async fn fstab(
@@ -330,10 +372,15 @@ impl mounter::Server for MounterServer {
             fsck: q.get_fsck(),
             read_write_only: q.get_read_write_only(),
         };
-        let verdict = tokio::task::spawn_blocking(move || mount(&req))
-            .await
-            .map_err(failed)?
-            .map_err(failed)?;
+        let point = self.points.borrow().by_where.get(&req.where_).cloned();
+        let verdict = match point {
+            // On an automount point: through its fd, here (the fd is not Send).
+            Some(m) => mount_on_autofs(&m, &req).map_err(failed)?,
+            None => tokio::task::spawn_blocking(move || mount(&req))
+                .await
+                .map_err(failed)?
+                .map_err(failed)?,
+        };
         results.get().set_fsck_result(verdict.as_str());
         Ok(())
     }
@@ -365,6 +412,81 @@ impl mounter::Server for MounterServer {
             &m,
         );
         Ok(())
+    }
+
+    async fn automount(
+        self: Rc<Self>,
+        params: mounter::AutomountParams,
+        _results: mounter::AutomountResults,
+    ) -> Result<(), capnp::Error> {
+        let p = params.get()?;
+        let where_ = p.get_where()?.to_str()?.to_string();
+        let idle = (p.get_timeout_idle_sec() > 0)
+            .then(|| std::time::Duration::from_secs(p.get_timeout_idle_sec()));
+        // The supervisor may ask before the answer to our attach (which names the sink) is in.
+        let events = loop {
+            if let Some(e) = self.events.borrow().clone() {
+                break e;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        };
+        let existing = self.points.borrow().by_where.get(&where_).cloned();
+        let m = match existing {
+            // Ours already (re-attached after a restart): keep it, with this timeout.
+            Some(m) => {
+                autofs::set_timeout(&m, idle).map_err(failed)?;
+                let taken = self.points.borrow_mut().by_where.remove(&where_);
+                drop(m);
+                match taken.map(Rc::try_unwrap) {
+                    Some(Ok(m)) => m,
+                    Some(Err(m)) => {
+                        self.points.borrow_mut().by_where.insert(where_, m);
+                        return Ok(());
+                    }
+                    None => return Ok(()),
+                }
+            }
+            None => {
+                let m = autofs::mount_direct(Path::new(&where_), idle, p.get_directory_mode())
+                    .map_err(failed)?;
+                automount::store(&self.registry, &self.fds, &m).await?;
+                m
+            }
+        };
+        automount::start(&self.points, m, events, idle);
+        Ok(())
+    }
+
+    async fn answer(
+        self: Rc<Self>,
+        params: mounter::AnswerParams,
+        _results: mounter::AnswerResults,
+    ) -> Result<(), capnp::Error> {
+        let p = params.get()?;
+        let where_ = p.get_where()?.to_str()?.to_string();
+        let tokens: Vec<u32> = p.get_tokens()?.iter().collect();
+        let m = self
+            .points
+            .borrow()
+            .by_where
+            .get(&where_)
+            .cloned()
+            .ok_or_else(|| failed(format!("{where_} is not an automount point of ours")))?;
+        // A token the kernel no longer knows (its process gave up) is only worth a line.
+        for (t, e) in autofs::answer(&*m, &tokens, p.get_ready()) {
+            eprintln!("cairn-mounter: automount {where_}: answering token {t}: {e}");
+        }
+        Ok(())
+    }
+
+    async fn unautomount(
+        self: Rc<Self>,
+        params: mounter::UnautomountParams,
+        _results: mounter::UnautomountResults,
+    ) -> Result<(), capnp::Error> {
+        let where_ = params.get()?.get_where()?.to_str()?.to_string();
+        automount::forget(&self.registry, &where_).await;
+        automount::stop(&self.points, &where_).map_err(failed)
     }
 }
 
@@ -408,12 +530,31 @@ async fn watch(events: mount_events::Client) {
 /// The helper's work once registered: offer the Mounter capability, then report the mount
 /// table as it changes.
 pub async fn work(registered: proto::component::Registered) {
-    let client: mounter::Client = capnp_rpc::new_client(MounterServer);
+    // The automount points an earlier mounter made: re-attached before anything is asked.
+    let restored = automount::restore(registered.restored);
+    let points: Shared = Rc::default();
+    let events_slot = Rc::new(RefCell::new(None));
+    let server = MounterServer {
+        points: points.clone(),
+        registry: registered.registry.clone(),
+        fds: registered.fds.clone(),
+        events: events_slot.clone(),
+    };
+    for m in &restored {
+        eprintln!("cairn-mounter: automount {}: re-attached", m.path.display());
+    }
+    let client: mounter::Client = capnp_rpc::new_client(server);
     let mut req = registered.registry.attach_mounter_request();
     req.get().set_mounter(client);
     match req.send().promise.await {
         Ok(reply) => match reply.get().and_then(|r| r.get_events()) {
-            Ok(events) => watch(events).await,
+            Ok(events) => {
+                *events_slot.borrow_mut() = Some(events.clone());
+                for m in restored {
+                    automount::start(&points, m, events.clone(), None);
+                }
+                watch(events).await
+            }
             Err(e) => eprintln!("cairn-mounter: attaching: {e}"),
         },
         Err(e) => eprintln!("cairn-mounter: attaching: {e}"),

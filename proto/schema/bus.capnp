@@ -184,9 +184,23 @@ interface Mounter {
   unmount @2 (where :Text, lazy :Bool, force :Bool) -> ();
   # What is mounted now.
   mounts @3 () -> (mounts :List(MountPoint));
+  # Sets up a direct autofs point at `where` (an existing one of ours is kept) whose requests
+  # come as `MountEvents.requested`; idle mounts on it expire after `timeoutIdleSec` (0: never).
+  automount @4 (where :Text, timeoutIdleSec :UInt64, directoryMode :UInt32) -> ();
+  # Answers the kernel for these requests: ready (the mount is up) or fail (ENOENT).
+  answer @5 (where :Text, tokens :List(UInt32), ready :Bool) -> ();
+  # Removes the autofs point (and forgets its fds).
+  unautomount @6 (where :Text) -> ();
 }
 
 interface MountEvents {
   # The mount table changed; this is all of it now.
   changed @0 (mounts :List(MountPoint)) -> ();
+  # A process touched an automount point and waits for `token` to be answered. The mounter
+  # reports each token before it does anything else with it: the kernel cannot list pending
+  # tokens, so a new mounter answers the ones the supervisor recorded.
+  requested @1 (where :Text, token :UInt32, pid :Int32) -> ();
+  # The kernel asks to unmount the idle file system on an automount point; `token` is
+  # answered once it is unmounted.
+  expire @2 (where :Text, token :UInt32) -> ();
 }

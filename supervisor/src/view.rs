@@ -111,6 +111,24 @@ pub fn fill_status(w: &World, id: UnitId, lines: usize, mut b: unit_status::Buil
         }
         b.set_status_text(text.as_str());
     }
+    if let Kind::Automount(a) = &rt.kind {
+        b.set_result(a.machine.result.as_str());
+        b.set_spawn_error(a.error.as_deref().unwrap_or(""));
+        b.set_status_text(
+            format!(
+                "Where: {}; {} requests waiting; {} answered ({} with an error)",
+                crate::unit::mount_config::verify_where(
+                    &u.name,
+                    u.config.automount.where_.as_deref()
+                )
+                .unwrap_or_default(),
+                a.machine.pending.len(),
+                a.machine.answered,
+                a.machine.failed_answers
+            )
+            .as_str(),
+        );
+    }
     if let Kind::Socket(s) = &rt.kind {
         b.set_control_pid(s.control_pid.unwrap_or(0));
         b.set_result(s.machine.result.as_str());

@@ -249,7 +249,7 @@ impl Manager {
         // (targets) change state at once.
         let is_service = matches!(
             self.rt.get(unit as usize).map(|r| &r.kind),
-            Some(Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_))
+            Some(Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_) | Kind::Automount(_))
         );
         match jtype {
             JobType::Nop => self.finish(id, JobResult::Done, out),

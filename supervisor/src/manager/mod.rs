@@ -6,6 +6,7 @@
 //! back what happened as new events. Jobs run as soon as every job ordered before them has
 //! finished: that is the parallelism.
 
+pub mod automount;
 pub mod jobs;
 pub mod log;
 pub mod mount;
@@ -54,6 +55,10 @@ pub enum Effect {
         unit: UnitId,
         action: mount::MountAction,
     },
+    Automount {
+        unit: UnitId,
+        action: automount::AutomountAction,
+    },
 }
 
 /// Run-time state of a target (and of every other unit without processes).
@@ -66,7 +71,13 @@ pub enum Kind {
     Service(Box<ServiceRt>),
     Socket(Box<SocketRt>),
     Mount(Box<MountRt>),
+    Automount(Box<AutomountRt>),
     Simple(Simple),
+}
+
+pub struct AutomountRt {
+    pub machine: automount::AutomountMachine,
+    pub error: Option<String>,
 }
 
 pub struct MountRt {
@@ -162,6 +173,10 @@ impl UnitRt {
                 control_pid: None,
                 spawn_error: None,
                 status_text: None,
+            })),
+            (UnitType::Automount, LoadState::Loaded) => Kind::Automount(Box::new(AutomountRt {
+                machine: automount::AutomountMachine::default(),
+                error: None,
             })),
             (UnitType::Mount, LoadState::Loaded) => Kind::Mount(Box::new(MountRt {
                 machine: mount::MountMachine::default(),
@@ -297,18 +312,15 @@ impl Manager {
                         (Kind::Service(s), Kind::Service(f)) => s.spec = f.spec,
                         (Kind::Socket(s), Kind::Socket(f)) => s.spec = f.spec,
                         (Kind::Mount(m), Kind::Mount(f)) => m.timeout = f.timeout,
+                        (kind @ Kind::Simple(_), k) => *kind = k,
+                        // A unit whose file changed type under the same name (or that lost
+                        // its file) keeps running as what it was until it stops.
                         (
-                            kind @ Kind::Simple(_),
-                            k @ (Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_)),
-                        ) => *kind = k,
-                        // A unit whose file changed type under the same name keeps running
-                        // as what it was until it stops.
-                        (Kind::Service(_), Kind::Socket(_) | Kind::Mount(_))
-                        | (Kind::Socket(_), Kind::Service(_) | Kind::Mount(_))
-                        | (Kind::Mount(_), Kind::Service(_) | Kind::Socket(_))
-                        | (
-                            Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_) | Kind::Simple(_),
-                            Kind::Simple(_),
+                            Kind::Service(_)
+                            | Kind::Socket(_)
+                            | Kind::Mount(_)
+                            | Kind::Automount(_),
+                            _,
                         ) => {}
                     }
                 }
@@ -367,22 +379,34 @@ impl Manager {
     pub fn service_mut(&mut self, id: UnitId) -> Option<&mut ServiceRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Service(s) => Some(s),
-            Kind::Socket(_) | Kind::Mount(_) | Kind::Simple(_) => None,
+            Kind::Socket(_) | Kind::Mount(_) | Kind::Automount(_) | Kind::Simple(_) => None,
         }
     }
 
     pub fn socket_mut(&mut self, id: UnitId) -> Option<&mut SocketRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Socket(s) => Some(s),
-            Kind::Service(_) | Kind::Mount(_) | Kind::Simple(_) => None,
+            Kind::Service(_) | Kind::Mount(_) | Kind::Automount(_) | Kind::Simple(_) => None,
         }
     }
 
     pub fn mount_mut(&mut self, id: UnitId) -> Option<&mut MountRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Mount(m) => Some(m),
-            Kind::Service(_) | Kind::Socket(_) | Kind::Simple(_) => None,
+            Kind::Service(_) | Kind::Socket(_) | Kind::Automount(_) | Kind::Simple(_) => None,
         }
+    }
+
+    pub fn automount_mut(&mut self, id: UnitId) -> Option<&mut AutomountRt> {
+        match &mut self.rt.get_mut(id as usize)?.kind {
+            Kind::Automount(a) => Some(a),
+            Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_) | Kind::Simple(_) => None,
+        }
+    }
+
+    /// Queues an event for an automount unit.
+    pub fn push_automount(&mut self, unit: UnitId, ev: automount::AutomountEvent) {
+        self.events.push_back((unit, Event::Automount(ev)));
     }
 
     /// Queues an event for a mount unit.
@@ -395,7 +419,7 @@ impl Manager {
         match self.rt.get_mut(id as usize).map(|r| &mut r.kind) {
             Some(Kind::Service(s)) => s.control_pid = pid,
             Some(Kind::Socket(s)) => s.control_pid = pid,
-            Some(Kind::Mount(_) | Kind::Simple(_)) | None => {}
+            Some(Kind::Mount(_) | Kind::Automount(_) | Kind::Simple(_)) | None => {}
         }
     }
 
@@ -412,6 +436,7 @@ impl Manager {
             Kind::Service(s) => s.machine.active(),
             Kind::Socket(s) => s.machine.active(),
             Kind::Mount(m) => m.machine.active(),
+            Kind::Automount(a) => a.machine.active(),
             Kind::Simple(t) if t.active => ActiveState::Active,
             Kind::Simple(_) => {
                 if rt.assert_failed.is_some() {
@@ -429,6 +454,7 @@ impl Manager {
             Some(Kind::Service(s)) => s.machine.state.as_str(),
             Some(Kind::Socket(s)) => s.machine.state.as_str(),
             Some(Kind::Mount(m)) => m.machine.state.as_str(),
+            Some(Kind::Automount(a)) => a.machine.state.as_str(),
             Some(Kind::Simple(t)) if t.active => "active",
             _ => "dead",
         }
@@ -556,6 +582,19 @@ impl Manager {
             ev => ev,
         };
         let before = self.active_state(unit);
+        if let Some(Kind::Automount(_)) = self.rt.get(unit as usize).map(|r| &r.kind) {
+            let aev = match ev {
+                Event::Automount(e) => Some(e),
+                Event::Start | Event::RestartTimer => Some(automount::AutomountEvent::Start),
+                Event::Stop | Event::StopForRestart => Some(automount::AutomountEvent::Stop),
+                _ => None,
+            };
+            if let Some(aev) = aev {
+                self.feed_automount(unit, aev, out);
+            }
+            self.state_changed(unit, before, out);
+            return;
+        }
         if let Some(Kind::Mount(_)) = self.rt.get(unit as usize).map(|r| &r.kind) {
             let mev = match ev {
                 Event::Mount(e) => Some(e),
@@ -570,6 +609,7 @@ impl Manager {
                     None
                 }
                 Event::Socket(_)
+                | Event::Automount(_)
                 | Event::Reload
                 | Event::MainExited(_)
                 | Event::ControlExited(_)
@@ -608,6 +648,7 @@ impl Manager {
                     None
                 }
                 Event::Mount(_)
+                | Event::Automount(_)
                 | Event::Reload
                 | Event::MainExited(_)
                 | Event::Spawned { .. }

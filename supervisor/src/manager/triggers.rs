@@ -2,6 +2,7 @@
 //! service on traffic, and telling a socket when its service comes and goes (so that it
 //! watches exactly while nobody else owns the traffic).
 
+use super::automount::{AutomountAction, AutomountEvent, MountIs};
 use super::socket::{SockAction, SockEvent};
 use super::{Effect, Kind, Manager};
 use crate::job::graph::{ActiveState, Dep, UnitId};
@@ -107,6 +108,7 @@ impl Manager {
     /// A unit changed state or finished a job: the sockets that trigger it learn whether it
     /// still owns their traffic.
     pub(super) fn tell_triggering_sockets(&mut self, unit: UnitId) {
+        self.tell_triggering_automounts(unit);
         let sockets: Vec<UnitId> = match self.units.get(unit) {
             Some(u) => u.deps(Dep::TriggeredBy).collect(),
             None => return,
@@ -123,6 +125,99 @@ impl Manager {
             );
             if differs {
                 self.push_socket(s, SockEvent::ServiceActive(engaged));
+            }
+        }
+    }
+}
+
+impl Manager {
+    /// The mount an automount triggers, and how it stands.
+    fn automount_target(&self, automount: UnitId) -> Option<(UnitId, MountIs)> {
+        let m = self.units.get(automount)?.deps(Dep::Triggers).next()?;
+        let has_start_job = self
+            .rt
+            .get(m as usize)
+            .and_then(|r| r.job)
+            .and_then(|j| self.jobs.get(j))
+            .is_some_and(|j| matches!(j.jtype, JobType::Start | JobType::Restart));
+        let is = match self.active_state(m) {
+            ActiveState::Active | ActiveState::Reloading => MountIs::Up,
+            ActiveState::Activating => MountIs::Coming,
+            _ if has_start_job => MountIs::Coming,
+            ActiveState::Inactive
+            | ActiveState::Failed
+            | ActiveState::Deactivating
+            | ActiveState::Maintenance => MountIs::Down,
+        };
+        Some((m, is))
+    }
+
+    pub(super) fn feed_automount(
+        &mut self,
+        unit: UnitId,
+        ev: AutomountEvent,
+        out: &mut Vec<Effect>,
+    ) {
+        let (mount, is) = self.automount_target(unit).unwrap_or((unit, MountIs::Down));
+        let deadline = self
+            .units
+            .get(mount)
+            .and_then(|u| u.config.mount.timeout)
+            .unwrap_or(super::automount::DEFAULT_DEADLINE);
+        let Some(a) = self.automount_mut(unit) else {
+            return;
+        };
+        let actions = a.machine.handle(ev, is, deadline);
+        for action in actions {
+            match action {
+                AutomountAction::StartMount | AutomountAction::StopMount => {
+                    let jtype = if action == AutomountAction::StartMount {
+                        JobType::Start
+                    } else {
+                        JobType::Stop
+                    };
+                    if mount != unit {
+                        self.enqueue_quiet(
+                            mount,
+                            jtype,
+                            Reason::Dep {
+                                from: unit,
+                                dep: Dep::Triggers,
+                            },
+                            out,
+                        );
+                    }
+                    // A mount that cannot even be queued is down: the waiters hear it now.
+                    if jtype == JobType::Start
+                        && self.rt.get(mount as usize).is_none_or(|r| r.job.is_none())
+                    {
+                        self.push_automount(unit, AutomountEvent::Mount(MountIs::Down));
+                    }
+                }
+                a => out.push(Effect::Automount { unit, action: a }),
+            }
+        }
+    }
+
+    /// A mount changed or finished a job: the automounts that trigger it learn how it stands.
+    pub(super) fn tell_triggering_automounts(&mut self, mount: UnitId) {
+        let autos: Vec<UnitId> = match self.units.get(mount) {
+            Some(u) => u
+                .deps(Dep::TriggeredBy)
+                .filter(|a| {
+                    matches!(
+                        self.rt.get(*a as usize).map(|r| &r.kind),
+                        Some(Kind::Automount(_))
+                    )
+                })
+                .collect(),
+            None => return,
+        };
+        for a in autos {
+            if let Some((_, is)) = self.automount_target(a) {
+                if is != MountIs::Coming {
+                    self.push_automount(a, AutomountEvent::Mount(is));
+                }
             }
         }
     }

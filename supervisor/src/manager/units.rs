@@ -334,6 +334,24 @@ impl Units {
                 cur = path.parent().map(|p| p.to_path_buf());
             }
         }
+        // An automount is before and triggers the mount of its path (systemd's
+        // automount_add_trigger_dependencies()).
+        if utype == UnitType::Automount {
+            let own = self.get(id).map(|u| u.name.clone()).unwrap_or_default();
+            if let Ok(w) =
+                crate::unit::mount_config::verify_where(&own, c.automount.where_.as_deref())
+            {
+                if let Some(m) = crate::unit::mount_config::unit_of_path(&w, "mount") {
+                    edges.push((Dep::Before, m.clone()));
+                    edges.push((Dep::Triggers, m));
+                }
+                if default_deps {
+                    edges.push((Dep::Before, "local-fs.target".into()));
+                    edges.push((Dep::Conflicts, "umount.target".into()));
+                    edges.push((Dep::Before, "umount.target".into()));
+                }
+            }
+        }
         if utype == UnitType::Service {
             for s in &c.service.sockets {
                 edges.push((Dep::Wants, s.clone()));
@@ -403,6 +421,13 @@ fn referenced_names(l: &load::Loaded) -> Vec<String> {
     .cloned()
     .collect();
     v.extend(l.config.service.sockets.iter().cloned());
+    if l.utype == UnitType::Automount && l.state == load::LoadState::Loaded {
+        if let Some(m) = crate::unit::mount_config::path_of_unit(&l.name)
+            .and_then(|p| crate::unit::mount_config::unit_of_path(&p, "mount"))
+        {
+            v.push(m);
+        }
+    }
     if l.utype == UnitType::Socket && l.state == load::LoadState::Loaded {
         v.extend(triggered_service(&l.name, &l.config));
     }

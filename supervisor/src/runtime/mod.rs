@@ -105,6 +105,7 @@ fn execute(world: &WorldRef, e: Effect) {
         Effect::Service { unit, action } => service_action(world, unit, action),
         Effect::Socket { unit, action } => sockets::action(world, unit, action),
         Effect::Mount { unit, action } => mounts::action(world, unit, action),
+        Effect::Automount { unit, action } => mounts::automount_action(world, unit, action),
         Effect::Stopped { unit } => {
             remove_runtime_directories(world, unit);
             flush_fd_store(world, unit);

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use proto::bus_capnp::{mount_events, mount_point, mounter};
 
 use super::*;
+use crate::manager::automount::{AutomountAction, AutomountEvent};
 use crate::manager::mount::{MountAction, MountEvent};
 use crate::unit::mount_config;
 
@@ -23,6 +24,7 @@ pub struct Mounts {
     pub mounter: Option<MounterLink>,
     /// Requests waiting for a mounter.
     pub pending: Vec<(UnitId, MountAction)>,
+    pub pending_auto: Vec<(UnitId, AutomountAction)>,
     /// The mount table, as last reported: mount point → (what, type).
     pub table: BTreeMap<String, (String, String)>,
     /// The fstab to read when the mounter attaches (None: none).
@@ -125,6 +127,199 @@ fn send(world: &WorldRef, unit: UnitId, a: MountAction, client: mounter::Client)
     }
 }
 
+/// Where an automount unit's point is.
+fn automount_where(
+    world: &WorldRef,
+    unit: UnitId,
+) -> Option<(String, Rc<crate::unit::config::UnitConfig>)> {
+    let w = world.borrow();
+    let u = w.manager.units.get(unit)?;
+    let where_ = mount_config::verify_where(&u.name, u.config.automount.where_.as_deref()).ok()?;
+    Some((where_, u.config.clone()))
+}
+
+pub(super) fn automount_action(world: &WorldRef, unit: UnitId, a: AutomountAction) {
+    if let AutomountAction::ArmDeadline { token, after } = a {
+        let w2 = world.clone();
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(after).await;
+            w2.borrow_mut()
+                .manager
+                .push_automount(unit, AutomountEvent::Deadline(token));
+            process(&w2);
+        });
+        return;
+    }
+    let client = world
+        .borrow()
+        .io
+        .mounts
+        .mounter
+        .as_ref()
+        .map(|l| l.client.clone());
+    match client {
+        Some(c) => send_auto(world, unit, a, c),
+        None => world.borrow_mut().io.mounts.pending_auto.push((unit, a)),
+    }
+}
+
+fn send_auto(world: &WorldRef, unit: UnitId, a: AutomountAction, client: mounter::Client) {
+    let Some((where_, cfg)) = automount_where(world, unit) else {
+        return;
+    };
+    let world = world.clone();
+    let requeue = move |world: &WorldRef, e: &capnp::Error, a: &AutomountAction| -> bool {
+        if e.kind == capnp::ErrorKind::Disconnected {
+            world
+                .borrow_mut()
+                .io
+                .mounts
+                .pending_auto
+                .push((unit, a.clone()));
+            true
+        } else {
+            false
+        }
+    };
+    match a {
+        AutomountAction::Arm => {
+            let mut req = client.automount_request();
+            req.get().set_where(where_.as_str());
+            req.get().set_timeout_idle_sec(
+                cfg.automount
+                    .timeout_idle
+                    .map(|d| d.as_secs().max(1))
+                    .unwrap_or(0),
+            );
+            req.get().set_directory_mode(cfg.automount.directory_mode);
+            tokio::task::spawn_local(async move {
+                let r = req.send().promise.await;
+                match r {
+                    Err(e) if requeue(&world, &e, &a) => {}
+                    r => {
+                        if let Err(e) = &r {
+                            say!("automount {where_}: {e}");
+                            if let Some(x) = world.borrow_mut().manager.automount_mut(unit) {
+                                x.error = Some(e.to_string());
+                            }
+                        }
+                        world
+                            .borrow_mut()
+                            .manager
+                            .push_automount(unit, AutomountEvent::Armed(r.is_ok()));
+                    }
+                }
+                process(&world);
+            });
+        }
+        AutomountAction::Disarm => {
+            let mut req = client.unautomount_request();
+            req.get().set_where(where_.as_str());
+            tokio::task::spawn_local(async move {
+                if let Err(e) = req.send().promise.await {
+                    say!("automount {where_}: removing the autofs point: {e}");
+                }
+                world
+                    .borrow_mut()
+                    .manager
+                    .push_automount(unit, AutomountEvent::Disarmed);
+                process(&world);
+            });
+        }
+        AutomountAction::Answer { ref tokens, ready } => {
+            let mut req = client.answer_request();
+            req.get().set_where(where_.as_str());
+            req.get().set_ready(ready);
+            {
+                let mut l = req
+                    .get()
+                    .init_tokens(u32::try_from(tokens.len()).unwrap_or(0));
+                for (i, t) in tokens.iter().enumerate() {
+                    l.set(u32::try_from(i).unwrap_or(0), *t);
+                }
+            }
+            tokio::task::spawn_local(async move {
+                match req.send().promise.await {
+                    Err(e) if requeue(&world, &e, &a) => {}
+                    Err(e) => say!("automount {where_}: answering the kernel: {e}"),
+                    Ok(_) => {}
+                }
+            });
+        }
+        AutomountAction::StartMount
+        | AutomountAction::StopMount
+        | AutomountAction::ArmDeadline { .. } => {}
+    }
+}
+
+fn rearm(world: &WorldRef, unit: UnitId, client: mounter::Client) {
+    let Some((where_, cfg)) = automount_where(world, unit) else {
+        return;
+    };
+    let mut req = client.automount_request();
+    req.get().set_where(where_.as_str());
+    req.get().set_timeout_idle_sec(
+        cfg.automount
+            .timeout_idle
+            .map(|d| d.as_secs().max(1))
+            .unwrap_or(0),
+    );
+    req.get().set_directory_mode(cfg.automount.directory_mode);
+    tokio::task::spawn_local(async move {
+        if let Err(e) = req.send().promise.await {
+            say!("automount {where_}: re-arming: {e}");
+        }
+    });
+}
+
+/// A process touched an automount point (the token is recorded here before anything else).
+pub fn requested(world: &WorldRef, where_: &str, token: u32, pid: i32) {
+    let unit = mount_config::unit_of_path(where_, "automount")
+        .and_then(|n| world.borrow().manager.units.lookup(&n));
+    match unit {
+        Some(u) => {
+            world
+                .borrow_mut()
+                .manager
+                .push_automount(u, AutomountEvent::Requested(token));
+            let _ = pid;
+            process(world);
+        }
+        None => {
+            say!("automount request for {where_} (pid {pid}) with no automount unit; failing it");
+            let client = world
+                .borrow()
+                .io
+                .mounts
+                .mounter
+                .as_ref()
+                .map(|l| l.client.clone());
+            if let Some(c) = client {
+                let mut req = c.answer_request();
+                req.get().set_where(where_);
+                req.get().set_ready(false);
+                req.get().init_tokens(1).set(0, token);
+                tokio::task::spawn_local(async move {
+                    let _ = req.send().promise.await;
+                });
+            }
+        }
+    }
+}
+
+/// The kernel asks to expire an idle automounted file system.
+pub fn expire(world: &WorldRef, where_: &str, token: u32) {
+    let unit = mount_config::unit_of_path(where_, "automount")
+        .and_then(|n| world.borrow().manager.units.lookup(&n));
+    if let Some(u) = unit {
+        world
+            .borrow_mut()
+            .manager
+            .push_automount(u, AutomountEvent::Expire(token));
+        process(world);
+    }
+}
+
 /// The mounter answered (or the request could not even be made).
 fn finish(world: &WorldRef, unit: UnitId, name: &str, a: MountAction, r: Result<String, String>) {
     let mut w = world.borrow_mut();
@@ -158,11 +353,12 @@ fn finish(world: &WorldRef, unit: UnitId, name: &str, a: MountAction, r: Result<
 
 /// A mounter registered: fstab is read through it (once), and requests that waited go to it.
 pub fn attach(world: &WorldRef, link: MounterLink) {
-    let (client, pending, fstab) = {
+    let (client, pending, pending_auto, fstab) = {
         let mut w = world.borrow_mut();
         let client = link.client.clone();
         w.io.mounts.mounter = Some(link);
         let pending = std::mem::take(&mut w.io.mounts.pending);
+        let pending_auto = std::mem::take(&mut w.io.mounts.pending_auto);
         let m = &mut w.io.mounts;
         let fstab = if m.fstab_started || m.fstab_done {
             None
@@ -170,10 +366,31 @@ pub fn attach(world: &WorldRef, link: MounterLink) {
             m.fstab.clone()
         };
         m.fstab_started |= fstab.is_some();
-        (client, pending, fstab)
+        (client, pending, pending_auto, fstab)
     };
     for (unit, a) in pending {
         send(world, unit, a, client.clone());
+    }
+    for (unit, a) in pending_auto {
+        send_auto(world, unit, a, client.clone());
+    }
+    // A new mounter re-attached the points it found in its store; arming again (idempotent)
+    // gives them back their idle timeouts.
+    let armed: Vec<UnitId> = world
+        .borrow()
+        .manager
+        .rt
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            matches!(&r.kind, Kind::Automount(a) if matches!(a.machine.state,
+                crate::manager::automount::AutomountState::Waiting
+                    | crate::manager::automount::AutomountState::Running))
+        })
+        .filter_map(|(i, _)| UnitId::try_from(i).ok())
+        .collect();
+    for unit in armed {
+        rearm(world, unit, client.clone());
     }
     if let Some(path) = fstab {
         tokio::task::spawn_local(load_fstab(world.clone(), path, client));
@@ -202,6 +419,12 @@ pub fn table_changed(
 ) -> Result<(), capnp::Error> {
     let mut table = BTreeMap::new();
     for m in mounts.iter() {
+        // An autofs point is the automount's, not a mount of the file system meant there:
+        // only what is stacked on it counts (the last entry of a path is the topmost).
+        if m.get_type()?.to_str()? == "autofs" {
+            table.remove(m.get_where()?.to_str()?);
+            continue;
+        }
         table.insert(
             m.get_where()?.to_str()?.to_string(),
             (
@@ -316,6 +539,24 @@ pub fn generated_unit(e: &FstabLine, fstab: &str) -> Option<(String, String, boo
     Some((name, unit, !noauto, !nofail))
 }
 
+/// The automount unit of an fstab line with x-systemd.automount.
+pub fn generated_automount(e: &FstabLine, fstab: &str) -> Option<(String, String)> {
+    let name = mount_config::unit_of_path(&e.where_, "automount")?;
+    let idle = e
+        .options
+        .split(',')
+        .find_map(|o| o.strip_prefix("x-systemd.idle-timeout="));
+    let mut unit = format!(
+        "# Generated by cairn from {fstab}:{line}\n[Unit]\nDescription={w}\nDocumentation=man:fstab(5)\nSourcePath={fstab}\n\n[Automount]\nWhere={w}\n",
+        line = e.line,
+        w = e.where_
+    );
+    if let Some(i) = idle {
+        unit.push_str(&format!("TimeoutIdleSec={i}\n"));
+    }
+    Some((name, unit))
+}
+
 /// What the mounter read of one fstab line.
 pub struct FstabLine {
     pub line: u32,
@@ -375,10 +616,18 @@ fn write_generated(dir: &std::path::Path, lines: &[FstabLine], fstab: &str) -> s
         if e.fstype == "swap" || e.where_ == "none" || !e.where_.starts_with('/') {
             continue;
         }
-        let Some((name, text, pulled, required)) = generated_unit(e, fstab) else {
+        let Some((mut name, text, pulled, required)) = generated_unit(e, fstab) else {
             continue;
         };
         std::fs::write(dir.join(&name), text)?;
+        // x-systemd.automount: the automount is what local-fs.target pulls in; the mount
+        // waits for the first access.
+        if e.options.split(',').any(|o| o == "x-systemd.automount") {
+            if let Some((auto, text)) = generated_automount(e, fstab) {
+                std::fs::write(dir.join(&auto), text)?;
+                name = auto;
+            }
+        }
         if pulled {
             let sub = if required {
                 "local-fs.target.requires"
@@ -417,5 +666,30 @@ impl mount_events::Server for MountEventsServer {
             ));
         }
         table_changed(&self.world, params.get()?.get_mounts()?)
+    }
+
+    async fn requested(
+        self: Rc<Self>,
+        params: mount_events::RequestedParams,
+        _results: mount_events::RequestedResults,
+    ) -> Result<(), capnp::Error> {
+        let p = params.get()?;
+        requested(
+            &self.world,
+            p.get_where()?.to_str()?,
+            p.get_token(),
+            p.get_pid(),
+        );
+        Ok(())
+    }
+
+    async fn expire(
+        self: Rc<Self>,
+        params: mount_events::ExpireParams,
+        _results: mount_events::ExpireResults,
+    ) -> Result<(), capnp::Error> {
+        let p = params.get()?;
+        expire(&self.world, p.get_where()?.to_str()?, p.get_token());
+        Ok(())
     }
 }

@@ -256,6 +256,8 @@ pub enum Event {
     Socket(crate::manager::socket::SockEvent),
     /// An event of a mount unit.
     Mount(crate::manager::mount::MountEvent),
+    /// An event of an automount unit.
+    Automount(crate::manager::automount::AutomountEvent),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,7 +372,7 @@ impl Machine {
                 self.on_stop(spec, &mut out)
             }
             // Socket and mount units' events never reach a service.
-            Event::Socket(_) | Event::Mount(_) => {}
+            Event::Socket(_) | Event::Mount(_) | Event::Automount(_) => {}
         }
         out
     }

@@ -305,8 +305,8 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
     let Some(fragment) = fragment else {
         return l;
     };
-    // Foreign types, and cairn's own types whose helpers do not run them yet (automounts:
-    // issue 6, devices: issue 7, snapshots: issue 12), load as
+    // Foreign types, and cairn's own types whose helpers do not run them yet (devices: issue
+    // 7, snapshots: issue 12), load as
     // not-supported, visibly, rather than pretend to work.
     if matches!(
         utype,
@@ -315,7 +315,6 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
             | UnitType::Slice
             | UnitType::Swap
             | UnitType::Scope
-            | UnitType::Automount
             | UnitType::Device
             | UnitType::Snapshot
     ) {
@@ -383,6 +382,10 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
 fn verify(l: &Loaded) -> Result<(), String> {
     if let Some(first) = l.config.fatal.first() {
         return Err(first.clone());
+    }
+    if l.utype == UnitType::Automount {
+        crate::unit::mount_config::verify_where(&l.name, l.config.automount.where_.as_deref())?;
+        return Ok(());
     }
     if l.utype == UnitType::Mount {
         crate::unit::mount_config::verify_where(&l.name, l.config.mount.where_.as_deref())?;
