@@ -31,6 +31,24 @@ pub struct Request {
     pub directory_mode: u32,
     pub fsck: bool,
     pub read_write_only: bool,
+    pub device_timeout: std::time::Duration,
+}
+
+/// Waits (polling) up to `timeout` for the device (or file) a mount needs to appear: until
+/// devmon's device units exist, this is the wait systemd does on the device unit.
+fn wait_for_what(r: &Request) -> Result<(), String> {
+    let needs = r.what.starts_with('/');
+    let t = std::time::Instant::now();
+    while needs && !Path::new(&r.what).exists() {
+        if t.elapsed() >= r.device_timeout {
+            return Err(format!(
+                "{}: not there after {:?} (the device timeout)",
+                r.what, r.device_timeout
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 /// fsck(8)'s exit status, as systemd-fsck reads it: anything but 0 or 1 fails the mount.
@@ -111,6 +129,7 @@ fn auto_types() -> Vec<String> {
 /// Mounts on top of one of our automount points, through its fd (never by path: a process
 /// outside the point's process group would wait on itself). Blocking.
 pub fn mount_on_autofs(m: &autofs::AutofsMount, r: &Request) -> Result<String, String> {
+    wait_for_what(r)?;
     let verdict = if r.fsck {
         run_fsck(&r.what).map_err(|e| format!("{}: {e}", r.what))?
     } else {
@@ -142,6 +161,7 @@ pub fn mount_on_autofs(m: &autofs::AutofsMount, r: &Request) -> Result<String, S
 
 /// fsck if asked, then mount(2) (and the propagation change, if any). Blocking.
 pub fn mount(r: &Request) -> Result<String, String> {
+    wait_for_what(r)?;
     let verdict = if r.fsck {
         run_fsck(&r.what).map_err(|e| format!("{}: {e}", r.what))?
     } else {
@@ -371,16 +391,26 @@ impl mounter::Server for MounterServer {
             directory_mode: q.get_directory_mode(),
             fsck: q.get_fsck(),
             read_write_only: q.get_read_write_only(),
+            device_timeout: std::time::Duration::from_millis(q.get_device_timeout_msec()),
         };
+        // On an automount point: through its fds (copies, for the blocking pool).
         let point = self.points.borrow().by_where.get(&req.where_).cloned();
-        let verdict = match point {
-            // On an automount point: through its fd, here (the fd is not Send).
-            Some(m) => mount_on_autofs(&m, &req).map_err(failed)?,
-            None => tokio::task::spawn_blocking(move || mount(&req))
-                .await
-                .map_err(failed)?
-                .map_err(failed)?,
+        let point = match point {
+            Some(m) => Some(autofs::AutofsMount {
+                path: m.path.clone(),
+                pipe_r: m.pipe_r.try_clone().map_err(failed)?,
+                ioctl_fd: m.ioctl_fd.try_clone().map_err(failed)?,
+                dev: m.dev,
+            }),
+            None => None,
         };
+        let verdict = tokio::task::spawn_blocking(move || match point {
+            Some(m) => mount_on_autofs(&m, &req),
+            None => mount(&req),
+        })
+        .await
+        .map_err(failed)?
+        .map_err(failed)?;
         results.get().set_fsck_result(verdict.as_str());
         Ok(())
     }

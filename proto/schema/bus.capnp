@@ -166,6 +166,7 @@ struct MountRequest {
   directoryMode @5 :UInt32;
   fsck @6 :Bool;               # run `fsck -a` on `what` first (the fstab pass number asked)
   readWriteOnly @7 :Bool;      # no read-only fallback
+  deviceTimeoutMsec @8 :UInt64; # wait this long for `what` to appear (0: not at all)
 }
 
 struct MountPoint {

@@ -25,8 +25,10 @@ fn ms(d: Duration) -> String {
 fn main() -> Result<()> {
     println!("cairn bench — binaries from {}", bin_dir().display());
     // `CAIRN_BENCH=activation` runs that part alone (while working on it).
-    if std::env::var("CAIRN_BENCH").as_deref() == Ok("activation") {
-        return activation();
+    match std::env::var("CAIRN_BENCH").as_deref() {
+        Ok("activation") => return activation(),
+        Ok("automount") => return automount(),
+        _ => {}
     }
     println!();
     println!("{:<20} {:>12}", "binary", "size");
@@ -115,7 +117,96 @@ fn main() -> Result<()> {
     thousand_services()?;
     spawn_cost()?;
     activation()?;
+    automount()?;
     Ok(())
+}
+
+/// The first access to an automounted ext4 (loop device) until it returns, beside mounting the
+/// same device by hand and then accessing it; each run from a new `nsenter` into the sandbox.
+fn automount() -> Result<()> {
+    use std::process::Command;
+    // At most 5: the mount unit starts once a round, and StartLimitBurst= is 5 in 10 s.
+    const ROUNDS: usize = 5;
+    let tmp = tempfile::tempdir()?;
+    let img = tmp.path().join("disk.img");
+    std::fs::File::create(&img)?.set_len(16 << 20)?;
+    anyhow::ensure!(
+        Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&img)
+            .status()?
+            .success(),
+        "mkfs.ext4 failed"
+    );
+    let o = Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(&img)
+        .output()?;
+    let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    anyhow::ensure!(o.status.success(), "losetup failed");
+    let run = || -> Result<()> {
+        let sb = Sandbox::builder()
+            .unit("default.target", "[Unit]\nWants=local-fs.target\n")
+            .file(
+                "fstab",
+                &format!("{dev} @DIR@/auto ext4 x-systemd.automount 0 0\n"),
+            )
+            .file("cairn.ron", "(fstab: Some(\"@DIR@/fstab\"))\n")
+            .arg("--config")
+            .arg("@DIR@/cairn.ron")
+            .start()?;
+        let mut sb = sb;
+        sb.wait_until(Duration::from_secs(20), |sb| {
+            Ok(sb.is_active("local-fs.target"))
+        })?;
+        let d = sb.dir().display().to_string();
+        let init = sb.init_pid()?.to_string();
+        let inside = |cmd: &str| -> Result<Duration> {
+            let t = Instant::now();
+            let st = Command::new("nsenter")
+                .args(["-t", &init, "-m", "-p", "--", "/bin/sh", "-c", cmd])
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            anyhow::ensure!(st.success(), "{cmd} failed");
+            Ok(t.elapsed())
+        };
+        let o = Command::new("systemd-escape")
+            .args(["--path", "--suffix=mount"])
+            .arg(format!("{d}/auto"))
+            .output()?;
+        let unit = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let mut auto = Vec::new();
+        let mut plain = Vec::new();
+        for _ in 0..ROUNDS {
+            let first = inside(&format!("stat -f {d}/auto/lost+found"));
+            let first = first.map_err(|e| anyhow::anyhow!("{e}\n{}", sb.log_text()))?;
+            auto.push(first);
+            anyhow::ensure!(sb.ctl(&["stop", &unit]).status.success(), "stop failed");
+            plain.push(inside(&format!(
+                "mkdir -p {d}/plain && mount {dev} {d}/plain && stat -f {d}/plain/lost+found"
+            ))?);
+            inside(&format!("umount {d}/plain"))?;
+        }
+        println!();
+        println!(
+            "{:<44} {:>10}",
+            "automount (ext4 on a loop device)", "median"
+        );
+        println!(
+            "{:<44} {:>10}",
+            "  first access, through autofs and cairn",
+            ms(median(auto))
+        );
+        println!(
+            "{:<44} {:>10}",
+            "  mount(8) by hand, then the access",
+            ms(median(plain))
+        );
+        Ok(())
+    };
+    let r = run();
+    let _ = Command::new("losetup").args(["-d", &dev]).status();
+    r
 }
 
 /// One request on a fresh connection: connect, a line, the answer.

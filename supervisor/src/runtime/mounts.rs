@@ -86,6 +86,11 @@ fn send(world: &WorldRef, unit: UnitId, a: MountAction, client: mounter::Client)
                 r.set_directory_mode(m.directory_mode);
                 r.set_fsck(m.fsck);
                 r.set_read_write_only(m.read_write_only);
+                r.set_device_timeout_msec(
+                    m.device_timeout
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                        .unwrap_or(0),
+                );
             }
             tokio::task::spawn_local(async move {
                 let r = async {
@@ -526,6 +531,9 @@ pub fn generated_unit(e: &FstabLine, fstab: &str) -> Option<(String, String, boo
     unit.push_str(&format!("Options={}\n", e.options));
     if let Some(t) = value("x-systemd.mount-timeout=").first() {
         unit.push_str(&format!("TimeoutSec={t}\n"));
+    }
+    if let Some(t) = value("x-systemd.device-timeout=").first() {
+        unit.push_str(&format!("X-CairnDeviceTimeoutSec={t}\n"));
     }
     if has("x-systemd.rw-only") {
         unit.push_str("ReadWriteOnly=yes\n");

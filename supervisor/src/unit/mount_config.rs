@@ -30,6 +30,10 @@ pub struct MountSection {
     /// `X-CairnFsck=yes` (a cairn extension, written for fstab lines with a pass number):
     /// `fsck -a` What= before mounting (systemd pulls in systemd-fsck@.service instead).
     pub fsck: bool,
+    /// `X-CairnDeviceTimeoutSec=` (written for fstab's x-systemd.device-timeout=): how long
+    /// to wait for What= to appear. Until devmon's device units (issue 7) this is a wait for
+    /// the path; systemd waits for the device unit, 90 s by default, as here.
+    pub device_timeout: Option<Duration>,
 }
 
 impl Default for MountSection {
@@ -46,6 +50,7 @@ impl Default for MountSection {
             directory_mode: 0o755,
             timeout: Some(DEFAULT_MOUNT_TIMEOUT),
             fsck: false,
+            device_timeout: Some(DEFAULT_MOUNT_TIMEOUT),
         }
     }
 }
@@ -131,6 +136,7 @@ pub fn apply_mount(m: &mut MountSection, key: &str, value: &str) -> Result<bool,
         "DirectoryMode" => m.directory_mode = mode(key, value)?,
         "TimeoutSec" => m.timeout = timeout(key, value)?,
         "X-CairnFsck" => m.fsck = boolean(key, value)?,
+        "X-CairnDeviceTimeoutSec" => m.device_timeout = timeout(key, value)?,
         _ => return Ok(false),
     }
     Ok(true)
