@@ -1,8 +1,6 @@
 //! cairn-devmon: listens to kernel uevents (NETLINK_KOBJECT_UEVENT), coldplugs from /sys and reports device units.
 //!
-//! For now it is the bare helper process every component shares (proto::component): it
-//! registers with the supervisor, answers introspection, keeps the fds its earlier instances
-//! stored, and exits when told to or when its link breaks. Its own work comes with issue 7.
+//! The work is in the library (`uevent`, `sysfs`, `server`).
 
 const USAGE: &str = "\
 cairn-devmon: cairn's helper that listens to kernel uevents (NETLINK_KOBJECT_UEVENT), coldplugs from /sys and reports device units.
@@ -10,8 +8,10 @@ cairn-devmon: cairn's helper that listens to kernel uevents (NETLINK_KOBJECT_UEV
 Started by cairn-supervisor, never by hand:
   fd 3           its end of the bus (a Unix stream socket; Cap'n Proto RPC with fds as
                  SCM_RIGHTS). CAIRN_BUS_FD names another fd.
-It registers with the supervisor, answers introspection (cairnctl component list), and exits
-on request, on SIGTERM/SIGINT, or when the bus breaks.
+It registers with the supervisor, opens a NETLINK_KOBJECT_UEVENT socket (the kernel's group,
+or udev's when udevd runs), reports every unit-worthy device it finds in /sys (coldplug) and
+then every uevent of one, answers introspection (cairnctl component list), and exits on
+request, on SIGTERM/SIGINT, or when the bus breaks.
 
 options: --help, --version
 ";
@@ -28,5 +28,5 @@ fn main() {
         }
         _ => {}
     }
-    proto::component::main("devmon", |_registered| async {})
+    proto::component::main("devmon", cairn_devmon::server::work)
 }

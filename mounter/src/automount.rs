@@ -19,7 +19,7 @@ use std::time::Duration;
 use proto::bus_capnp::{mount_events, registry};
 use proto::fdstream::FdHandle;
 
-use crate::autofs::{self, AutofsMount, MountAttr, Packet};
+use crate::autofs::{self, AutofsMount, Packet};
 
 /// The automount points this mounter holds, by mount point.
 #[derive(Default)]
@@ -196,21 +196,21 @@ pub fn stop(points: &Shared, where_: &str) -> Result<(), String> {
     }
 }
 
-/// mount(2)'s flags as the new mount API's attributes (the ones it has).
-pub fn attrs(flags: nix::mount::MsFlags) -> MountAttr {
+/// mount(2)'s flags as the new mount API's `MOUNT_ATTR_*` bits (the ones it has).
+pub fn attrs(flags: nix::mount::MsFlags) -> u64 {
     use nix::mount::MsFlags as F;
-    let mut a = MountAttr::default();
+    let mut a = 0u64;
     for (f, m) in [
-        (F::MS_RDONLY, MountAttr::RDONLY),
-        (F::MS_NOSUID, MountAttr::NOSUID),
-        (F::MS_NODEV, MountAttr::NODEV),
-        (F::MS_NOEXEC, MountAttr::NOEXEC),
-        (F::MS_NOATIME, MountAttr::NOATIME),
-        (F::MS_STRICTATIME, MountAttr::STRICTATIME),
-        (F::MS_NODIRATIME, MountAttr::NODIRATIME),
+        (F::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (F::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (F::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (F::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+        (F::MS_NOATIME, libc::MOUNT_ATTR_NOATIME),
+        (F::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
+        (F::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
     ] {
         if flags.contains(f) {
-            a = a | m;
+            a |= m;
         }
     }
     a

@@ -36,6 +36,8 @@ interface Registry {
   attachActivator @4 (activator :Activator) -> (activations :Activations);
   # The mounter offers its capability; the supervisor answers with where to report changes.
   attachMounter @5 (mounter :Mounter) -> (events :MountEvents);
+  # devmon offers its capability; the supervisor answers with where to report devices.
+  attachDevmon @6 (devmon :Devmon) -> (events :DeviceEvents);
 }
 
 interface Component {
@@ -204,4 +206,31 @@ interface MountEvents {
   # The kernel asks to unmount the idle file system on an automount point; `token` is
   # answered once it is unmounted.
   expire @2 (where :Text, token :UInt32) -> ();
+}
+
+# ---- devmon (issue 7) ----------------------------------------------------------------------
+#
+# devmon reads kernel uevents and /sys; the supervisor turns what it reports into device units.
+# After `register`, devmon calls `Registry.attachDevmon` and reports to the DeviceEvents sink.
+
+struct Device {
+  syspath @0 :Text;            # /sys/devices/…
+  subsystem @1 :Text;
+  devname @2 :Text;            # /dev/… or ""
+  ifname @3 :Text;             # a network interface's name, or ""
+  ready @4 :Bool;              # present and ready (a loop device with a file attached, …)
+  wants @5 :List(Text);        # SYSTEMD_WANTS
+  properties @6 :List(Text);   # KEY=VALUE, as the uevent had them
+}
+
+interface Devmon {
+  # The unit-worthy devices now (a fresh walk of /sys).
+  list @0 () -> (devices :List(Device));
+}
+
+interface DeviceEvents {
+  # The complete set, after devmon's start (coldplug): anything not in it is gone.
+  coldplug @0 (devices :List(Device)) -> ();
+  # One device appeared, changed (readiness may change on `change`) or went (`present` false).
+  changed @1 (device :Device, present :Bool, action :Text) -> ();
 }

@@ -396,6 +396,31 @@ impl registry::Server for RegistryServer {
         Ok(())
     }
 
+    async fn attach_devmon(
+        self: Rc<Self>,
+        _params: registry::AttachDevmonParams,
+        mut results: registry::AttachDevmonResults,
+    ) -> Result<(), capnp::Error> {
+        self.current()?;
+        let is_devmon = {
+            let w = self.world.borrow();
+            w.helpers.get(self.idx).is_some_and(|h| h.name == "devmon")
+        };
+        if !is_devmon {
+            return Err(capnp::Error::failed(
+                "only cairn-devmon may attach as devmon".into(),
+            ));
+        }
+        let sink = crate::runtime::devices::DeviceEventsServer {
+            world: self.world.clone(),
+        };
+        results.get().set_events(capnp_rpc::new_client::<
+            proto::bus_capnp::device_events::Client,
+            _,
+        >(sink));
+        Ok(())
+    }
+
     async fn attach_mounter(
         self: Rc<Self>,
         params: registry::AttachMounterParams,

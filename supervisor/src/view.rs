@@ -111,6 +111,9 @@ pub fn fill_status(w: &World, id: UnitId, lines: usize, mut b: unit_status::Buil
         }
         b.set_status_text(text.as_str());
     }
+    if let Kind::Device(d) = &rt.kind {
+        b.set_status_text(format!("Device: {}", d.syspath).as_str());
+    }
     if let Kind::Automount(a) = &rt.kind {
         b.set_result(a.machine.result.as_str());
         b.set_spawn_error(a.error.as_deref().unwrap_or(""));
@@ -277,6 +280,15 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         ("TriggeredBy", Dep::TriggeredBy),
     ] {
         p.push((k.into(), names(m, id, d)));
+    }
+    if let Kind::Device(d) = &rt.kind {
+        p.push(("SysFSPath".into(), d.syspath.clone()));
+        // The uevent's properties, as udevadm info shows them.
+        for kv in &d.props {
+            if let Some((k, v)) = kv.split_once('=') {
+                p.push((k.to_string(), v.to_string()));
+            }
+        }
     }
     if let Kind::Mount(m) = &rt.kind {
         let c = &u.config.mount;

@@ -251,6 +251,32 @@ impl Manager {
             self.rt.get(unit as usize).map(|r| &r.kind),
             Some(Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_) | Kind::Automount(_))
         );
+        // A device comes and goes with the hardware: a start job waits for it (up to
+        // DEVICE_TIMEOUT), a stop job has nothing to do.
+        let is_device = matches!(
+            self.rt.get(unit as usize).map(|r| &r.kind),
+            Some(Kind::Device(_))
+        );
+        if is_device {
+            match jtype {
+                JobType::Start if !active => {
+                    if let Some(rt) = self.rt_mut(unit) {
+                        rt.started_by = Some(reason);
+                    }
+                    out.push(Effect::Service {
+                        unit,
+                        action: crate::service::machine::Action::ArmTimer(super::DEVICE_TIMEOUT),
+                    });
+                    self.dirty.push(unit);
+                    return;
+                }
+                JobType::Stop | JobType::Restart if jtype == JobType::Stop => {
+                    self.finish(id, JobResult::Done, out);
+                    return;
+                }
+                _ => {}
+            }
+        }
         match jtype {
             JobType::Nop => self.finish(id, JobResult::Done, out),
             JobType::VerifyActive => {
@@ -389,8 +415,16 @@ impl Manager {
             Some(Kind::Service(s)) => Some((s.machine.state, s.machine.result)),
             _ => None,
         };
+        let device_wait = match self.rt.get(unit as usize).map(|r| &r.kind) {
+            Some(Kind::Device(d)) => Some(d.wait_failed),
+            _ => None,
+        };
         let result = match (job.jtype, state) {
             (JobType::Start, ActiveState::Active) => Some(JobResult::Done),
+            // A start job on a device waits for it; past the timeout it fails.
+            (JobType::Start, ActiveState::Inactive) if device_wait.is_some() => {
+                device_wait.filter(|f| *f).map(|_| JobResult::Timeout)
+            }
             (JobType::Start, ActiveState::Failed) => Some(JobResult::Failed),
             (JobType::Start, ActiveState::Inactive) => Some(match machine {
                 Some((_, crate::service::policy::ServiceResult::Success)) | None => JobResult::Done,

@@ -72,8 +72,23 @@ pub enum Kind {
     Socket(Box<SocketRt>),
     Mount(Box<MountRt>),
     Automount(Box<AutomountRt>),
+    Device(Box<DeviceRt>),
     Simple(Simple),
 }
+
+/// A device unit: active while devmon reports the device present and ready.
+#[derive(Default)]
+pub struct DeviceRt {
+    pub present: bool,
+    pub syspath: String,
+    /// The uevent's properties, `KEY=VALUE`.
+    pub props: Vec<String>,
+    /// A start job waited for the device past JobTimeoutSec= (90 s).
+    pub wait_failed: bool,
+}
+
+/// How long a start job waits for a device (systemd's DefaultDeviceTimeoutSec).
+pub const DEVICE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 pub struct AutomountRt {
     pub machine: automount::AutomountMachine,
@@ -174,6 +189,7 @@ impl UnitRt {
                 spawn_error: None,
                 status_text: None,
             })),
+            (UnitType::Device, LoadState::Loaded) => Kind::Device(Box::default()),
             (UnitType::Automount, LoadState::Loaded) => Kind::Automount(Box::new(AutomountRt {
                 machine: automount::AutomountMachine::default(),
                 error: None,
@@ -319,7 +335,8 @@ impl Manager {
                             Kind::Service(_)
                             | Kind::Socket(_)
                             | Kind::Mount(_)
-                            | Kind::Automount(_),
+                            | Kind::Automount(_)
+                            | Kind::Device(_),
                             _,
                         ) => {}
                     }
@@ -379,28 +396,78 @@ impl Manager {
     pub fn service_mut(&mut self, id: UnitId) -> Option<&mut ServiceRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Service(s) => Some(s),
-            Kind::Socket(_) | Kind::Mount(_) | Kind::Automount(_) | Kind::Simple(_) => None,
+            Kind::Socket(_)
+            | Kind::Mount(_)
+            | Kind::Automount(_)
+            | Kind::Device(_)
+            | Kind::Simple(_) => None,
         }
     }
 
     pub fn socket_mut(&mut self, id: UnitId) -> Option<&mut SocketRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Socket(s) => Some(s),
-            Kind::Service(_) | Kind::Mount(_) | Kind::Automount(_) | Kind::Simple(_) => None,
+            Kind::Service(_)
+            | Kind::Mount(_)
+            | Kind::Automount(_)
+            | Kind::Device(_)
+            | Kind::Simple(_) => None,
         }
     }
 
     pub fn mount_mut(&mut self, id: UnitId) -> Option<&mut MountRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Mount(m) => Some(m),
-            Kind::Service(_) | Kind::Socket(_) | Kind::Automount(_) | Kind::Simple(_) => None,
+            Kind::Service(_)
+            | Kind::Socket(_)
+            | Kind::Automount(_)
+            | Kind::Device(_)
+            | Kind::Simple(_) => None,
         }
     }
 
     pub fn automount_mut(&mut self, id: UnitId) -> Option<&mut AutomountRt> {
         match &mut self.rt.get_mut(id as usize)?.kind {
             Kind::Automount(a) => Some(a),
-            Kind::Service(_) | Kind::Socket(_) | Kind::Mount(_) | Kind::Simple(_) => None,
+            Kind::Service(_)
+            | Kind::Socket(_)
+            | Kind::Mount(_)
+            | Kind::Device(_)
+            | Kind::Simple(_) => None,
+        }
+    }
+
+    pub fn device_mut(&mut self, id: UnitId) -> Option<&mut DeviceRt> {
+        match &mut self.rt.get_mut(id as usize)?.kind {
+            Kind::Device(d) => Some(d),
+            Kind::Service(_)
+            | Kind::Socket(_)
+            | Kind::Mount(_)
+            | Kind::Automount(_)
+            | Kind::Simple(_) => None,
+        }
+    }
+
+    /// devmon saw the device appear (ready) or go. A device that appears with no job of its
+    /// own starts what it wants (systemd's retroactive start of a unit that became active).
+    pub fn device_seen(&mut self, unit: UnitId, present: bool, out: &mut Vec<Effect>) {
+        let before = self.active_state(unit);
+        let Some(d) = self.device_mut(unit) else {
+            return;
+        };
+        if d.present == present {
+            return;
+        }
+        d.present = present;
+        d.wait_failed = false;
+        self.state_changed(unit, before, out);
+        let has_job = self.rt.get(unit as usize).is_some_and(|r| r.job.is_some());
+        let wants_any = self.units.get(unit).is_some_and(|u| {
+            u.deps(crate::job::graph::Dep::Wants).next().is_some()
+                || u.deps(crate::job::graph::Dep::Requires).next().is_some()
+        });
+        if present && !has_job && wants_any {
+            self.enqueue_quiet(unit, JobType::Start, Reason::Anchor, out);
         }
     }
 
@@ -419,7 +486,8 @@ impl Manager {
         match self.rt.get_mut(id as usize).map(|r| &mut r.kind) {
             Some(Kind::Service(s)) => s.control_pid = pid,
             Some(Kind::Socket(s)) => s.control_pid = pid,
-            Some(Kind::Mount(_) | Kind::Automount(_) | Kind::Simple(_)) | None => {}
+            Some(Kind::Mount(_) | Kind::Automount(_) | Kind::Device(_) | Kind::Simple(_))
+            | None => {}
         }
     }
 
@@ -437,6 +505,8 @@ impl Manager {
             Kind::Socket(s) => s.machine.active(),
             Kind::Mount(m) => m.machine.active(),
             Kind::Automount(a) => a.machine.active(),
+            Kind::Device(d) if d.present => ActiveState::Active,
+            Kind::Device(_) => ActiveState::Inactive,
             Kind::Simple(t) if t.active => ActiveState::Active,
             Kind::Simple(_) => {
                 if rt.assert_failed.is_some() {
@@ -455,6 +525,7 @@ impl Manager {
             Some(Kind::Socket(s)) => s.machine.state.as_str(),
             Some(Kind::Mount(m)) => m.machine.state.as_str(),
             Some(Kind::Automount(a)) => a.machine.state.as_str(),
+            Some(Kind::Device(d)) if d.present => "plugged",
             Some(Kind::Simple(t)) if t.active => "active",
             _ => "dead",
         }
@@ -582,6 +653,18 @@ impl Manager {
             ev => ev,
         };
         let before = self.active_state(unit);
+        if let Some(Kind::Device(_)) = self.rt.get(unit as usize).map(|r| &r.kind) {
+            if ev == Event::Timeout {
+                let waiting = self.rt.get(unit as usize).is_some_and(|r| r.job.is_some());
+                if let Some(d) = self.device_mut(unit) {
+                    if !d.present && waiting {
+                        d.wait_failed = true;
+                    }
+                }
+                self.dirty.push(unit);
+            }
+            return;
+        }
         if let Some(Kind::Automount(_)) = self.rt.get(unit as usize).map(|r| &r.kind) {
             let aev = match ev {
                 Event::Automount(e) => Some(e),

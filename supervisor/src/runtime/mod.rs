@@ -353,6 +353,7 @@ fn unit_warning(world: &WorldRef, unit: UnitId, name: &str, text: &str) {
 }
 
 mod command;
+pub(crate) mod devices;
 mod fdstore;
 mod logs;
 pub(crate) mod mounts;

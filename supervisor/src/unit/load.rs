@@ -303,10 +303,15 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         .get(unit_name)
         .or_else(|| template.as_ref().and_then(|t| cat.fragments.get(t)));
     let Some(fragment) = fragment else {
+        // A device unit needs no file: it exists (dead until devmon sees the device), as in
+        // systemd, so that BindsTo=/After= on it work before the device is there.
+        if utype == UnitType::Device {
+            l.state = LoadState::Loaded;
+        }
         return l;
     };
-    // Foreign types, and cairn's own types whose helpers do not run them yet (devices: issue
-    // 7, snapshots: issue 12), load as
+    // Foreign types, and cairn's own types whose helpers do not run them yet (snapshots:
+    // issue 12), load as
     // not-supported, visibly, rather than pretend to work.
     if matches!(
         utype,
@@ -315,7 +320,6 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
             | UnitType::Slice
             | UnitType::Swap
             | UnitType::Scope
-            | UnitType::Device
             | UnitType::Snapshot
     ) {
         l.fragment = Some(fragment.path(unit_name));

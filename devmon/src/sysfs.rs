@@ -1,0 +1,228 @@
+//! Which devices become units, whether they are ready, and coldplug from /sys.
+//!
+//! Without udev (none runs in cairn's systems), devmon applies the rules that matter for
+//! units itself: block devices and partitions, network interfaces and ttys are units (udev's
+//! 99-systemd.rules tags them `systemd`), as is anything carrying `SYSTEMD_WANTS`,
+//! `SYSTEMD_ALIAS` or a `systemd` tag; a loop device is ready only while a file is attached
+//! (`loop/backing_file` exists), and `SYSTEMD_READY=0` makes any device not ready.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::uevent::{self, Uevent};
+
+/// A device as devmon reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// `/sys/devices/…`.
+    pub syspath: String,
+    pub subsystem: String,
+    /// `/dev/…`, when it has a node.
+    pub devname: Option<String>,
+    /// A network interface's name.
+    pub ifname: Option<String>,
+    pub ready: bool,
+    /// `SYSTEMD_WANTS=` (space-separated unit names).
+    pub wants: Vec<String>,
+    pub props: BTreeMap<String, String>,
+}
+
+/// Where sysfs is (tests point it elsewhere).
+pub const SYS: &str = "/sys";
+
+fn tagged_systemd(u: &Uevent) -> bool {
+    ["TAGS", "CURRENT_TAGS"]
+        .iter()
+        .filter_map(|k| u.get(k))
+        .any(|t| t.split(':').any(|x| x == "systemd"))
+}
+
+/// A device that is a unit, or None.
+pub fn classify(sys: &str, u: &Uevent) -> Option<Device> {
+    let subsystem = u.subsystem().to_string();
+    let unit_worthy = matches!(subsystem.as_str(), "block" | "net" | "tty")
+        || u.get("SYSTEMD_WANTS").is_some()
+        || u.get("SYSTEMD_ALIAS").is_some()
+        || tagged_systemd(u);
+    if !unit_worthy {
+        return None;
+    }
+    // Virtual consoles and ptys are not worth units (udev tags only real serial lines).
+    if subsystem == "tty" {
+        let name = u.get("DEVNAME").unwrap_or("");
+        let real = name.starts_with("ttyS")
+            || name.starts_with("hvc")
+            || name.starts_with("ttyUSB")
+            || name.starts_with("ttyACM")
+            || name == "console";
+        if !real {
+            return None;
+        }
+    }
+    let syspath = format!("{sys}{}", u.devpath);
+    let mut ready = u.get("SYSTEMD_READY") != Some("0");
+    if subsystem == "block" && u.get("DEVNAME").is_some_and(|n| n.starts_with("loop")) {
+        ready &= Path::new(&syspath).join("loop/backing_file").exists();
+    }
+    Some(Device {
+        devname: u.get("DEVNAME").map(|n| {
+            if n.starts_with('/') {
+                n.to_string()
+            } else {
+                format!("/dev/{n}")
+            }
+        }),
+        ifname: u.get("INTERFACE").map(str::to_string),
+        wants: u
+            .get("SYSTEMD_WANTS")
+            .map(|w| w.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+        subsystem,
+        syspath,
+        ready,
+        props: u.props.clone(),
+    })
+}
+
+/// Every unit-worthy device now, from `/sys/class/{block,net,tty}` (each entry a link to
+/// the device's directory, whose `uevent` file has its properties).
+pub fn coldplug(sys: &str) -> Vec<Device> {
+    let mut out = BTreeMap::new();
+    for class in ["block", "net", "tty"] {
+        let Ok(dir) = std::fs::read_dir(Path::new(sys).join("class").join(class)) else {
+            continue;
+        };
+        for e in dir.flatten() {
+            let Ok(real) = std::fs::canonicalize(e.path()) else {
+                continue;
+            };
+            let Some(devpath) = real.to_str().and_then(|p| p.strip_prefix(sys)) else {
+                continue;
+            };
+            let Ok(text) = std::fs::read_to_string(real.join("uevent")) else {
+                continue;
+            };
+            let mut u = uevent::parse_file(devpath, &text);
+            u.props
+                .entry("SUBSYSTEM".into())
+                .or_insert_with(|| class.to_string());
+            if let Some(d) = classify(sys, &u) {
+                out.insert(d.syspath.clone(), d);
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(devpath: &str, props: &[(&str, &str)]) -> Uevent {
+        let mut u = uevent::parse_file(devpath, "");
+        for (k, v) in props {
+            u.props.insert((*k).into(), (*v).into());
+        }
+        u
+    }
+
+    #[test]
+    fn what_becomes_a_unit() {
+        let d = classify(
+            "/sys",
+            &ev(
+                "/devices/pci/block/sda/sda1",
+                &[("SUBSYSTEM", "block"), ("DEVNAME", "sda1")],
+            ),
+        )
+        .unwrap();
+        assert_eq!(d.devname.as_deref(), Some("/dev/sda1"));
+        assert!(d.ready);
+        let n = classify(
+            "/sys",
+            &ev(
+                "/devices/virtual/net/lo",
+                &[("SUBSYSTEM", "net"), ("INTERFACE", "lo")],
+            ),
+        )
+        .unwrap();
+        assert_eq!(n.ifname.as_deref(), Some("lo"));
+        assert!(classify(
+            "/sys",
+            &ev(
+                "/devices/virtual/tty/tty3",
+                &[("SUBSYSTEM", "tty"), ("DEVNAME", "tty3")]
+            )
+        )
+        .is_none());
+        assert!(classify(
+            "/sys",
+            &ev(
+                "/devices/platform/serial8250/tty/ttyS0",
+                &[("SUBSYSTEM", "tty"), ("DEVNAME", "ttyS0")]
+            )
+        )
+        .is_some());
+        assert!(classify(
+            "/sys",
+            &ev("/devices/x/input/mouse0", &[("SUBSYSTEM", "input")])
+        )
+        .is_none());
+        let w = classify(
+            "/sys",
+            &ev(
+                "/devices/usb/1-1",
+                &[
+                    ("SUBSYSTEM", "usb"),
+                    ("SYSTEMD_WANTS", "bluetooth.target x.service"),
+                ],
+            ),
+        )
+        .unwrap();
+        assert_eq!(w.wants, ["bluetooth.target", "x.service"]);
+        assert!(classify(
+            "/sys",
+            &ev(
+                "/devices/y",
+                &[("SUBSYSTEM", "misc"), ("TAGS", ":seat:systemd:")]
+            )
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn readiness() {
+        let d = classify(
+            "/sys",
+            &ev(
+                "/devices/x",
+                &[
+                    ("SUBSYSTEM", "block"),
+                    ("DEVNAME", "sdz"),
+                    ("SYSTEMD_READY", "0"),
+                ],
+            ),
+        )
+        .unwrap();
+        assert!(!d.ready);
+        // A loop device with no backing file (no such directory here) is not ready.
+        let l = classify(
+            "/nonexistent-sys",
+            &ev(
+                "/devices/virtual/block/loop7",
+                &[("SUBSYSTEM", "block"), ("DEVNAME", "loop7")],
+            ),
+        )
+        .unwrap();
+        assert!(!l.ready);
+    }
+
+    #[test]
+    fn coldplug_of_this_host_has_lo() {
+        let all = coldplug(SYS);
+        assert!(
+            all.iter().any(|d| d.ifname.as_deref() == Some("lo")),
+            "{all:?}"
+        );
+    }
+}
