@@ -151,6 +151,15 @@ async fn events_loop(sock: OwnedFd, events: device_events::Client) {
                     continue;
                 }
             };
+            // A device that needs a driver: load it (system mode only).
+            if let (true, "add", Some(alias)) = (
+                crate::modules::enabled(),
+                u.action.as_str(),
+                u.get("MODALIAS"),
+            ) {
+                let alias = vec![alias.to_string()];
+                tokio::task::spawn_blocking(move || crate::modules::load(&alias));
+            }
             let Some(d) = sysfs::classify(sysfs::SYS, &u) else {
                 continue;
             };
@@ -191,6 +200,15 @@ pub async fn work(registered: proto::component::Registered) {
             return;
         }
     };
+    if crate::modules::enabled() {
+        let aliases: Vec<String> = crate::modules::coldplug_aliases(sysfs::SYS)
+            .into_iter()
+            .collect();
+        let n = aliases.len();
+        // Before the walk of /sys: the devices these drivers bring are in it.
+        let _ = tokio::task::spawn_blocking(move || crate::modules::load(&aliases)).await;
+        eprintln!("cairn-devmon: asked modprobe for the drivers of {n} devices");
+    }
     let all = sysfs::coldplug(sysfs::SYS);
     let mut req = events.coldplug_request();
     {

@@ -143,3 +143,71 @@ fn a_device_removed_while_devmon_is_dead_is_reported_gone() {
         Ok(sb.active_state(&unit) == "inactive")
     });
 }
+
+/// A mount of a device waits for exactly that device: it mounts when the device appears, and
+/// `why-not` on the device says what the wait is for.
+#[test]
+fn a_mount_waits_for_its_device() {
+    let mut sb = Sandbox::builder()
+        .unit("default.target", "[Unit]\n")
+        .start()
+        .unwrap();
+    let img = sb.dir().join("disk.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let o = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    for _ in 0..20 {
+        let dev = Loop::free();
+        let unit = unit_of(&dev);
+        std::fs::write(
+            sb.units.join("data.mount"),
+            format!(
+                "[Mount]\nWhat={dev}\nWhere={}/data\nType=ext4\nX-CairnDeviceTimeoutSec=30s\n",
+                sb.dir().display()
+            ),
+        )
+        .unwrap();
+        // The name must match Where=.
+        let name = String::from_utf8_lossy(
+            &Command::new("systemd-escape")
+                .args(["--path", "--suffix=mount"])
+                .arg(sb.dir().join("data"))
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .trim()
+        .to_string();
+        std::fs::rename(sb.units.join("data.mount"), sb.units.join(&name)).unwrap();
+        assert!(sb.ctl(&["daemon-reload"]).status.success());
+        let o = sb.ctl(&["start", "--no-block", &name]);
+        assert!(o.status.success(), "{}", out(&o));
+        wait(&mut sb, "the device's start job waiting", 10, |sb| {
+            Ok(out(&sb.ctl(&["list-jobs"])).contains(&unit))
+        });
+        let why = out(&sb.ctl(&["why-not", &unit]));
+        assert!(
+            why.contains("a start job waits for it (at most 30s)"),
+            "{why}"
+        );
+        assert_eq!(sb.active_state(&name), "inactive");
+        if Loop::attach(&dev, &img) {
+            let _l = Loop(dev);
+            wait(&mut sb, "mounted once the device appeared", 20, |sb| {
+                Ok(sb.is_active(&name))
+            });
+            let o = sb.ctl(&["stop", &name]);
+            assert!(o.status.success(), "{}", out(&o));
+            return;
+        }
+        sb.ctl(&["stop", &name]);
+    }
+    panic!("no free loop device");
+}

@@ -87,14 +87,14 @@ impl Helper {
 
 /// Starts helper `idx`. On failure, schedules another try.
 pub fn spawn(world: &WorldRef, idx: usize) {
-    let (name, bin) = {
+    let (name, bin, container) = {
         let w = world.borrow();
         let Some(h) = w.helpers.get(idx) else { return };
         if w.shutting_down {
             return;
         }
         let bin = w.helper_dir.join(format!("cairn-{}", h.name));
-        (h.name.clone(), bin)
+        (h.name.clone(), bin, w.container)
     };
     let result = socketpair(
         AddressFamily::Unix,
@@ -104,7 +104,7 @@ pub fn spawn(world: &WorldRef, idx: usize) {
     )
     .map_err(std::io::Error::from)
     .and_then(|(ours, theirs)| {
-        let pid = spawn_process(&bin, &theirs)?;
+        let pid = spawn_process(&bin, &theirs, container)?;
         Ok((ours, pid))
     });
     let (ours, pid) = match result {
@@ -155,10 +155,16 @@ pub fn spawn(world: &WorldRef, idx: usize) {
     });
 }
 
-fn spawn_process(bin: &std::path::Path, bus: &OwnedFd) -> std::io::Result<i32> {
+fn spawn_process(bin: &std::path::Path, bus: &OwnedFd, container: bool) -> std::io::Result<i32> {
     let fd = bus.as_raw_fd();
     let mut cmd = Command::new(bin);
     cmd.env("CAIRN_BUS_FD", proto::BUS_FD.to_string());
+    // Container mode: helpers touch nothing shared with the host (devmon loads no modules).
+    if container {
+        cmd.env("CAIRN_CONTAINER", "1");
+    } else {
+        cmd.env_remove("CAIRN_CONTAINER");
+    }
     // SAFETY: runs between fork and exec and calls only async-signal-safe functions
     // (sigprocmask, sigaction, dup2, fcntl); nothing is allocated.
     unsafe {

@@ -566,6 +566,34 @@ pub fn why_not(m: &Manager, id: UnitId) -> Vec<String> {
         }
         _ => {}
     }
+    // A device that a job waits for: say what for, and how long (users of systemd get "timed
+    // out waiting for device" with no clue).
+    if let Kind::Device(d) = &rt.kind {
+        if !d.present {
+            let t = m
+                .units
+                .device_timeouts
+                .get(&id)
+                .copied()
+                .unwrap_or(crate::manager::DEVICE_TIMEOUT);
+            let waiting = rt.job.is_some();
+            let what = crate::unit::name::unescape_path(u.name.trim_end_matches(".device"))
+                .unwrap_or_else(|_| u.name.clone());
+            out.push(format!(
+                "devmon has not reported {what} present and ready{}",
+                if waiting {
+                    format!("; a start job waits for it (at most {t:?})")
+                } else if d.wait_failed {
+                    format!("; the start job gave up after {t:?}")
+                } else {
+                    String::new()
+                }
+            ));
+            if what.starts_with("/dev/loop") {
+                out.push("a loop device is ready only while a file is attached (losetup)".into());
+            }
+        }
+    }
     if let Kind::Service(s) = &rt.kind {
         if let Some(e) = &s.spawn_error {
             out.push(format!("could not start a process: {e}"));

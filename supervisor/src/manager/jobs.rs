@@ -263,9 +263,15 @@ impl Manager {
                     if let Some(rt) = self.rt_mut(unit) {
                         rt.started_by = Some(reason);
                     }
+                    let t = self
+                        .units
+                        .device_timeouts
+                        .get(&unit)
+                        .copied()
+                        .unwrap_or(super::DEVICE_TIMEOUT);
                     out.push(Effect::Service {
                         unit,
-                        action: crate::service::machine::Action::ArmTimer(super::DEVICE_TIMEOUT),
+                        action: crate::service::machine::Action::ArmTimer(t),
                     });
                     self.dirty.push(unit);
                     return;

@@ -58,6 +58,9 @@ impl UnitEntry {
 pub struct Units {
     pub list: Vec<UnitEntry>,
     pub by_name: BTreeMap<String, UnitId>,
+    /// How long a start job waits for a device, when a mount says (x-systemd.device-timeout=;
+    /// the shortest of those that name it). Others wait DEVICE_TIMEOUT.
+    pub device_timeouts: BTreeMap<UnitId, std::time::Duration>,
 }
 
 /// The inverse of each dependency kind, as systemd records both ends.
@@ -309,6 +312,22 @@ impl Units {
                 edges.push((Dep::Triggers, svc));
             }
         }
+        // A mount of a device node is bound to and after the device's unit (it waits for
+        // exactly its device, and is unmounted when the device goes).
+        // Not for mounts found in the mount table (systemd binds only those it was told to
+        // mount), nor for the root file system.
+        let from_file = self.get(id).is_some_and(|u| u.fragment.is_some());
+        let is_root = c.mount.where_.as_deref() == Some("/");
+        if utype == UnitType::Mount && from_file && !is_root {
+            if let Some(dev) = device_of_mount(&c) {
+                edges.push((Dep::BindsTo, dev.clone()));
+                edges.push((Dep::After, dev.clone()));
+                if let (Some(t), Some(d)) = (c.mount.device_timeout, self.lookup(&dev)) {
+                    let e = self.device_timeouts.entry(d).or_insert(t);
+                    *e = (*e).min(t);
+                }
+            }
+        }
         // A mount requires and is after the mounts of the directories above it; any unit
         // requires and is after the mounts of its RequiresMountsFor= paths (and theirs).
         let mut mount_paths: Vec<String> = c.unit.requires_mounts_for.clone();
@@ -387,6 +406,17 @@ impl Units {
     }
 }
 
+/// The device unit a mount's What= names (`/dev/vdb1` → `dev-vdb1.device`).
+pub fn device_of_mount(c: &crate::unit::config::UnitConfig) -> Option<String> {
+    let what = c.mount.what.as_deref()?;
+    if !what.starts_with("/dev/") {
+        return None;
+    }
+    name::try_escape_path(what)
+        .ok()
+        .map(|n| format!("{n}.device"))
+}
+
 fn self_name_of(units: &Units, id: UnitId) -> String {
     units.get(id).map(|u| u.name.clone()).unwrap_or_default()
 }
@@ -421,6 +451,9 @@ fn referenced_names(l: &load::Loaded) -> Vec<String> {
     .cloned()
     .collect();
     v.extend(l.config.service.sockets.iter().cloned());
+    if l.utype == UnitType::Mount && l.state == load::LoadState::Loaded {
+        v.extend(device_of_mount(&l.config));
+    }
     if l.utype == UnitType::Automount && l.state == load::LoadState::Loaded {
         if let Some(m) = crate::unit::mount_config::path_of_unit(&l.name)
             .and_then(|p| crate::unit::mount_config::unit_of_path(&p, "mount"))
