@@ -32,6 +32,62 @@ pub struct Request {
     pub fsck: bool,
     pub read_write_only: bool,
     pub device_timeout: std::time::Duration,
+    pub makefs: bool,
+    pub growfs: bool,
+}
+
+fn quiet(cmd: &mut std::process::Command) -> std::io::Result<std::process::ExitStatus> {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+}
+
+/// x-systemd.makefs: when blkid finds no file system on the device, make one of the mount's
+/// type (systemd-makefs does the same).
+fn makefs(r: &Request) -> Result<(), String> {
+    let probe = std::process::Command::new("blkid")
+        .args(["-p", "-o", "value", "-s", "TYPE", &r.what])
+        .output()
+        .map_err(|e| format!("cannot run blkid: {e}"))?;
+    if !String::from_utf8_lossy(&probe.stdout).trim().is_empty() {
+        return Ok(());
+    }
+    if r.fstype.is_empty() || r.fstype == "auto" {
+        return Err(format!(
+            "{}: x-systemd.makefs needs a file system type",
+            r.what
+        ));
+    }
+    let st = quiet(std::process::Command::new(format!("mkfs.{}", r.fstype)).arg(&r.what))
+        .map_err(|e| format!("cannot run mkfs.{}: {e}", r.fstype))?;
+    if !st.success() {
+        return Err(format!("mkfs.{} {} failed ({st})", r.fstype, r.what));
+    }
+    Ok(())
+}
+
+/// x-systemd.growfs: grow the mounted file system to its device (ext2/3/4 online with
+/// resize2fs, xfs with xfs_growfs), as systemd-growfs does.
+fn growfs(r: &Request) -> Result<(), String> {
+    let st = match r.fstype.as_str() {
+        "ext2" | "ext3" | "ext4" => quiet(std::process::Command::new("resize2fs").arg(&r.what)),
+        "xfs" => quiet(std::process::Command::new("xfs_growfs").arg(&r.where_)),
+        t => {
+            return Err(format!(
+                "{}: x-systemd.growfs does not know how to grow {t}",
+                r.where_
+            ))
+        }
+    }
+    .map_err(|e| format!("{}: growing: {e}", r.where_))?;
+    if !st.success() {
+        return Err(format!(
+            "{}: growing the file system failed ({st})",
+            r.where_
+        ));
+    }
+    Ok(())
 }
 
 /// Waits (polling) up to `timeout` for the device (or file) a mount needs to appear: until
@@ -130,6 +186,9 @@ fn auto_types() -> Vec<String> {
 /// outside the point's process group would wait on itself). Blocking.
 pub fn mount_on_autofs(m: &autofs::AutofsMount, r: &Request) -> Result<String, String> {
     wait_for_what(r)?;
+    if r.makefs {
+        makefs(r)?;
+    }
     let verdict = if r.fsck {
         run_fsck(&r.what).map_err(|e| format!("{}: {e}", r.what))?
     } else {
@@ -162,6 +221,9 @@ pub fn mount_on_autofs(m: &autofs::AutofsMount, r: &Request) -> Result<String, S
 /// fsck if asked, then mount(2) (and the propagation change, if any). Blocking.
 pub fn mount(r: &Request) -> Result<String, String> {
     wait_for_what(r)?;
+    if r.makefs {
+        makefs(r)?;
+    }
     let verdict = if r.fsck {
         run_fsck(&r.what).map_err(|e| format!("{}: {e}", r.what))?
     } else {
@@ -255,6 +317,14 @@ pub fn mount(r: &Request) -> Result<String, String> {
         let t = if bind { "bind" } else { r.fstype.as_str() };
         format!("mount {} on {} ({t}): {e}", r.what, r.where_)
     })?;
+    // As systemd-growfs (a service of its own there): a failure to grow leaves the mount up,
+    // and is said.
+    if r.growfs {
+        if let Err(e) = growfs(r) {
+            eprintln!("cairn-mounter: {e}");
+            return Ok(format!("{verdict}; growfs: {e}"));
+        }
+    }
     Ok(verdict.to_string())
 }
 
@@ -392,6 +462,8 @@ impl mounter::Server for MounterServer {
             fsck: q.get_fsck(),
             read_write_only: q.get_read_write_only(),
             device_timeout: std::time::Duration::from_millis(q.get_device_timeout_msec()),
+            makefs: q.get_makefs(),
+            growfs: q.get_growfs(),
         };
         // On an automount point: through its fds (copies, for the blocking pool).
         let point = self.points.borrow().by_where.get(&req.where_).cloned();

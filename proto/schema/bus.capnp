@@ -169,6 +169,8 @@ struct MountRequest {
   fsck @6 :Bool;               # run `fsck -a` on `what` first (the fstab pass number asked)
   readWriteOnly @7 :Bool;      # no read-only fallback
   deviceTimeoutMsec @8 :UInt64; # wait this long for `what` to appear (0: not at all)
+  makefs @9 :Bool;             # mkfs.TYPE `what` first when it holds no file system
+  growfs @10 :Bool;            # grow the file system to its device once mounted
 }
 
 struct MountPoint {

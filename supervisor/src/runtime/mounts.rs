@@ -86,6 +86,8 @@ fn send(world: &WorldRef, unit: UnitId, a: MountAction, client: mounter::Client)
                 r.set_directory_mode(m.directory_mode);
                 r.set_fsck(m.fsck);
                 r.set_read_write_only(m.read_write_only);
+                r.set_makefs(m.makefs);
+                r.set_growfs(m.growfs);
                 r.set_device_timeout_msec(
                     m.device_timeout
                         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -347,6 +349,9 @@ fn finish(world: &WorldRef, unit: UnitId, name: &str, a: MountAction, r: Result<
         if a == MountAction::Mount {
             m.error = None;
             m.fsck = (!fsck.is_empty() && fsck != "not checked").then(|| fsck.clone());
+            if fsck.contains("growfs:") {
+                say!("{name}: {fsck}");
+            }
         }
     }
     let ev = match a {
@@ -538,6 +543,12 @@ pub fn generated_unit(e: &FstabLine, fstab: &str) -> Option<(String, String, boo
     if has("x-systemd.rw-only") {
         unit.push_str("ReadWriteOnly=yes\n");
     }
+    if has("x-systemd.makefs") {
+        unit.push_str("X-CairnMakefs=yes\n");
+    }
+    if has("x-systemd.growfs") {
+        unit.push_str("X-CairnGrowfs=yes\n");
+    }
     // fsck for block devices with a pass number (systemd-fsck@ in systemd).
     if e.passno > 0 && e.what.starts_with("/dev/") {
         unit.push_str("X-CairnFsck=yes\n");
@@ -636,13 +647,29 @@ fn write_generated(dir: &std::path::Path, lines: &[FstabLine], fstab: &str) -> s
                 name = auto;
             }
         }
-        if pulled {
-            let sub = if required {
-                "local-fs.target.requires"
+        // x-systemd.wanted-by= / required-by= name who pulls it in, instead of
+        // local-fs.target (systemd.mount(5)).
+        let by = |k: &str| -> Vec<String> {
+            e.options
+                .split(',')
+                .filter_map(|o| o.strip_prefix(k))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let (wanted_by, required_by) = (by("x-systemd.wanted-by="), by("x-systemd.required-by="));
+        let mut links: Vec<String> = wanted_by.iter().map(|u| format!("{u}.wants")).collect();
+        links.extend(required_by.iter().map(|u| format!("{u}.requires")));
+        if links.is_empty() && pulled {
+            links.push(if required {
+                "local-fs.target.requires".into()
             } else {
-                "local-fs.target.wants"
-            };
-            let _ = std::os::unix::fs::symlink(format!("../{name}"), dir.join(sub).join(&name));
+                "local-fs.target.wants".into()
+            });
+        }
+        for sub in links {
+            std::fs::create_dir_all(dir.join(&sub))?;
+            let _ = std::os::unix::fs::symlink(format!("../{name}"), dir.join(&sub).join(&name));
         }
     }
     Ok(())

@@ -34,6 +34,10 @@ pub struct MountSection {
     /// to wait for What= to appear. Until devmon's device units (issue 7) this is a wait for
     /// the path; systemd waits for the device unit, 90 s by default, as here.
     pub device_timeout: Option<Duration>,
+    /// `X-CairnMakefs=` / `X-CairnGrowfs=` (fstab's x-systemd.makefs / x-systemd.growfs):
+    /// make the file system when the device has none; grow it to the device after mounting.
+    pub makefs: bool,
+    pub growfs: bool,
 }
 
 impl Default for MountSection {
@@ -51,6 +55,8 @@ impl Default for MountSection {
             timeout: Some(DEFAULT_MOUNT_TIMEOUT),
             fsck: false,
             device_timeout: Some(DEFAULT_MOUNT_TIMEOUT),
+            makefs: false,
+            growfs: false,
         }
     }
 }
@@ -137,6 +143,8 @@ pub fn apply_mount(m: &mut MountSection, key: &str, value: &str) -> Result<bool,
         "TimeoutSec" => m.timeout = timeout(key, value)?,
         "X-CairnFsck" => m.fsck = boolean(key, value)?,
         "X-CairnDeviceTimeoutSec" => m.device_timeout = timeout(key, value)?,
+        "X-CairnMakefs" => m.makefs = boolean(key, value)?,
+        "X-CairnGrowfs" => m.growfs = boolean(key, value)?,
         _ => return Ok(false),
     }
     Ok(true)
