@@ -84,6 +84,36 @@ pub fn fill(mut b: device::Builder<'_>, d: &Device) {
     }
 }
 
+/// System mode only (container mode writes nothing under the host's /dev): the
+/// /dev/disk/by-* links of a device, made when it is there and removed when it goes, as udev
+/// would.
+pub fn sync_links(d: &Device, present: bool) {
+    if !crate::modules::enabled() {
+        return;
+    }
+    let (Some(dev), Some(links)) = (d.devname.as_deref(), d.props.get("DEVLINKS")) else {
+        return;
+    };
+    for l in links.split_whitespace() {
+        let link = std::path::Path::new(l);
+        let points_here = std::fs::canonicalize(link).is_ok_and(|t| t == std::path::Path::new(dev));
+        if present {
+            if points_here {
+                continue;
+            }
+            if let Some(parent) = link.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let _ = std::fs::remove_file(link);
+            if let Err(e) = std::os::unix::fs::symlink(dev, link) {
+                eprintln!("cairn-devmon: {l}: {e}");
+            }
+        } else if points_here || std::fs::symlink_metadata(link).is_ok() && !link.exists() {
+            let _ = std::fs::remove_file(link);
+        }
+    }
+}
+
 pub struct DevmonServer;
 
 impl devmon::Server for DevmonServer {
@@ -164,6 +194,7 @@ async fn events_loop(sock: OwnedFd, events: device_events::Client) {
                 continue;
             };
             let present = u.action != "remove";
+            sync_links(&d, present && d.ready);
             let mut req = events.changed_request();
             fill(req.get().init_device(), &d);
             req.get().set_present(present);
@@ -210,6 +241,9 @@ pub async fn work(registered: proto::component::Registered) {
         eprintln!("cairn-devmon: asked modprobe for the drivers of {n} devices");
     }
     let all = sysfs::coldplug(sysfs::SYS);
+    for d in &all {
+        sync_links(d, d.ready);
+    }
     let mut req = events.coldplug_request();
     {
         let mut l = req

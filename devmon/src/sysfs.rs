@@ -27,6 +27,69 @@ pub struct Device {
     pub props: BTreeMap<String, String>,
 }
 
+/// udev's encoding of a name in a /dev/disk/by-* link: bytes outside `[A-Za-z0-9#+-.:=@_]`
+/// become `\xNN` (a `/` in a label must not make a directory).
+pub fn encode_devnode_name(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"#+-.:=@_".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// Without udev: what blkid finds on a block device (`ID_FS_UUID`, `ID_FS_LABEL`,
+/// `ID_FS_TYPE`, `ID_PART_ENTRY_UUID`, `ID_PART_ENTRY_NAME`, as udev names them), and the
+/// /dev/disk/by-* links udev would make (`DEVLINKS`), so that fstab's UUID= and LABEL= find
+/// their device units.
+pub fn probe(devname: &str) -> BTreeMap<String, String> {
+    let mut props = BTreeMap::new();
+    let Ok(o) = std::process::Command::new("blkid")
+        .args(["-p", "-o", "export", devname])
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return props;
+    };
+    let mut links = Vec::new();
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        // `-o export` escapes for the shell: `cairn\ test`.
+        let mut v_plain = String::new();
+        let mut esc = false;
+        for c in v.chars() {
+            if c == '\\' && !esc {
+                esc = true;
+                continue;
+            }
+            esc = false;
+            v_plain.push(c);
+        }
+        let v = v_plain.as_str();
+        let (prop, dir) = match k {
+            "UUID" => ("ID_FS_UUID", Some("by-uuid")),
+            "LABEL" => ("ID_FS_LABEL", Some("by-label")),
+            "TYPE" => ("ID_FS_TYPE", None),
+            "PART_ENTRY_UUID" => ("ID_PART_ENTRY_UUID", Some("by-partuuid")),
+            "PART_ENTRY_NAME" => ("ID_PART_ENTRY_NAME", Some("by-partlabel")),
+            _ => continue,
+        };
+        props.insert(prop.to_string(), v.to_string());
+        if let Some(dir) = dir {
+            links.push(format!("/dev/disk/{dir}/{}", encode_devnode_name(v)));
+        }
+    }
+    if !links.is_empty() {
+        props.insert("DEVLINKS".into(), links.join(" "));
+    }
+    props
+}
+
 /// Where sysfs is (tests point it elsewhere).
 pub const SYS: &str = "/sys";
 
@@ -64,6 +127,18 @@ pub fn classify(sys: &str, u: &Uevent) -> Option<Device> {
     if subsystem == "block" && u.get("DEVNAME").is_some_and(|n| n.starts_with("loop")) {
         ready &= Path::new(&syspath).join("loop/backing_file").exists();
     }
+    let mut props = u.props.clone();
+    // No udev: probe what is on a ready block device ourselves (udev's DEVLINKS win).
+    if subsystem == "block" && ready && u.get("DEVLINKS").is_none() && u.action != "remove" {
+        if let Some(n) = u.get("DEVNAME") {
+            let dev = if n.starts_with('/') {
+                n.to_string()
+            } else {
+                format!("/dev/{n}")
+            };
+            props.extend(probe(&dev));
+        }
+    }
     Some(Device {
         devname: u.get("DEVNAME").map(|n| {
             if n.starts_with('/') {
@@ -80,7 +155,7 @@ pub fn classify(sys: &str, u: &Uevent) -> Option<Device> {
         subsystem,
         syspath,
         ready,
-        props: u.props.clone(),
+        props,
     })
 }
 

@@ -211,3 +211,61 @@ fn a_mount_waits_for_its_device() {
     }
     panic!("no free loop device");
 }
+
+/// Without udev, devmon probes block devices (blkid) for the names udev would give them:
+/// `dev-disk-by\x2duuid-….device` is active, and fstab's `UUID=` finds its device.
+#[test]
+fn fstab_uuid_finds_its_device_through_devmons_probe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let img = tmp.path().join("u.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(8 << 20)
+        .unwrap();
+    let uuid = format!("c0ffee00-0000-4000-8000-{:012x}", std::process::id());
+    let o = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-U", &uuid, "-L", "cairn test"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", out(&o));
+    let o = Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let _dev = Loop(String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let mut sb = Sandbox::builder()
+        .unit("default.target", "[Unit]\nWants=local-fs.target\n")
+        .file(
+            "fstab",
+            &format!("UUID={uuid} @DIR@/byuuid ext4 defaults 0 0\n"),
+        )
+        .file("cairn.ron", "(fstab: Some(\"@DIR@/fstab\"))\n")
+        .arg("--config")
+        .arg("@DIR@/cairn.ron")
+        .start()
+        .unwrap();
+    let by_uuid = format!("dev-disk-by\\x2duuid-{}.device", uuid.replace('-', "\\x2d"));
+    wait(&mut sb, "the by-uuid device unit", 10, |sb| {
+        Ok(sb.is_active(&by_uuid))
+    });
+    // A label with a space, encoded as udev does (and escaped once more in the unit name).
+    assert!(sb.is_active("dev-disk-by\\x2dlabel-cairn\\x5cx20test.device"));
+    wait(&mut sb, "local-fs.target with the UUID= mount", 20, |sb| {
+        Ok(sb.is_active("local-fs.target"))
+    });
+    let name = String::from_utf8_lossy(
+        &Command::new("systemd-escape")
+            .args(["--path", "--suffix=mount"])
+            .arg(sb.dir().join("byuuid"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    assert!(sb.is_active(&name), "{}", sb.log_text());
+    let requires = sb.property(&name, "BindsTo");
+    assert!(requires.contains(&by_uuid), "{requires}");
+}

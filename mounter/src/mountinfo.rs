@@ -41,6 +41,28 @@ pub fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Undoes udev's `\xNN` encoding of a /dev/disk/by-* name.
+pub fn unescape_hex(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'\\' && b.get(i + 1) == Some(&b'x') {
+            let hex = b
+                .get(i + 2..i + 4)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Parses the whole file; lines that do not parse are skipped (the kernel writes them, so
 /// that would be a kernel change, not bad input).
 pub fn parse(text: &str) -> Vec<Mount> {
@@ -100,6 +122,7 @@ bad line
         assert_eq!(m[2].what, "/dev/loop0");
         assert_eq!(m[2].parent, 30);
         assert_eq!(unescape("a\\134b\\011c\\9"), "a\\b\tc\\9");
+        assert_eq!(unescape_hex("my\\x20disk\\x2fx"), "my disk/x");
     }
 
     #[test]

@@ -90,12 +90,40 @@ fn growfs(r: &Request) -> Result<(), String> {
     Ok(())
 }
 
-/// Waits (polling) up to `timeout` for the device (or file) a mount needs to appear: until
-/// devmon's device units exist, this is the wait systemd does on the device unit.
-fn wait_for_what(r: &Request) -> Result<(), String> {
+/// A /dev/disk/by-* link that nobody made (no udev, and devmon makes them only in system
+/// mode): the device it stands for, found by its tag (`findfs UUID=…`).
+fn find_by_tag(what: &str) -> Option<String> {
+    let rest = what.strip_prefix("/dev/disk/")?;
+    let (dir, name) = rest.split_once('/')?;
+    let tag = match dir {
+        "by-uuid" => "UUID",
+        "by-label" => "LABEL",
+        "by-partuuid" => "PARTUUID",
+        "by-partlabel" => "PARTLABEL",
+        _ => return None,
+    };
+    let value = mountinfo::unescape_hex(name);
+    let o = std::process::Command::new("findfs")
+        .arg(format!("{tag}={value}"))
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    (o.status.success() && !dev.is_empty()).then_some(dev)
+}
+
+/// Waits (polling) up to the device timeout for the device (or file) a mount needs; the
+/// request with What= as found. The supervisor already waited for the device unit; this
+/// covers What= that is not a device and a by-* link nobody made.
+fn wait_for_what(r: &Request) -> Result<Request, String> {
     let needs = r.what.starts_with('/');
     let t = std::time::Instant::now();
     while needs && !Path::new(&r.what).exists() {
+        if let Some(dev) = find_by_tag(&r.what) {
+            let mut found = r.clone();
+            found.what = dev;
+            return Ok(found);
+        }
         if t.elapsed() >= r.device_timeout {
             return Err(format!(
                 "{}: not there after {:?} (the device timeout)",
@@ -104,7 +132,7 @@ fn wait_for_what(r: &Request) -> Result<(), String> {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Ok(())
+    Ok(r.clone())
 }
 
 /// fsck(8)'s exit status, as systemd-fsck reads it: anything but 0 or 1 fails the mount.
@@ -185,7 +213,7 @@ fn auto_types() -> Vec<String> {
 /// Mounts on top of one of our automount points, through its fd (never by path: a process
 /// outside the point's process group would wait on itself). Blocking.
 pub fn mount_on_autofs(m: &autofs::AutofsMount, r: &Request) -> Result<String, String> {
-    wait_for_what(r)?;
+    let r = &wait_for_what(r)?;
     if r.makefs {
         makefs(r)?;
     }
@@ -220,7 +248,7 @@ pub fn mount_on_autofs(m: &autofs::AutofsMount, r: &Request) -> Result<String, S
 
 /// fsck if asked, then mount(2) (and the propagation change, if any). Blocking.
 pub fn mount(r: &Request) -> Result<String, String> {
-    wait_for_what(r)?;
+    let r = &wait_for_what(r)?;
     if r.makefs {
         makefs(r)?;
     }

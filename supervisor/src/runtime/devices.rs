@@ -53,6 +53,15 @@ impl Reported {
                 escape(&self.ifname)
             ));
         }
+        // /dev/disk/by-* links (udev's, or devmon's probe): each is a name of the device.
+        let links = self
+            .props
+            .iter()
+            .find_map(|p| p.strip_prefix("DEVLINKS="))
+            .unwrap_or("");
+        for l in links.split_whitespace() {
+            v.push(format!("{}.device", escape_path(l)));
+        }
         v
     }
 }
