@@ -28,6 +28,7 @@ fn main() -> Result<()> {
     match std::env::var("CAIRN_BENCH").as_deref() {
         Ok("activation") => return activation(),
         Ok("automount") => return automount(),
+        Ok("devices") => return devices(),
         _ => {}
     }
     println!();
@@ -118,6 +119,53 @@ fn main() -> Result<()> {
     spawn_cost()?;
     activation()?;
     automount()?;
+    devices()?;
+    Ok(())
+}
+
+/// devmon's coldplug walk of this machine's /sys (with its blkid probes), in this process;
+/// and the time from attaching a loop device to its device unit being active in a sandbox
+/// (the uevent, devmon, the supervisor; polled through cairnctl, about 1 ms apart).
+fn devices() -> Result<()> {
+    use std::process::Command;
+    let mut walk = Vec::new();
+    let mut n = 0;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        n = cairn_devmon::sysfs::coldplug("/sys").len();
+        walk.push(t.elapsed());
+    }
+    let tmp = tempfile::tempdir()?;
+    let img = tmp.path().join("d.img");
+    std::fs::File::create(&img)?.set_len(1 << 20)?;
+    let sb = Sandbox::start()?;
+    let mut latency = Vec::new();
+    for _ in 0..RUNS {
+        let o = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&img)
+            .output()?;
+        let t = Instant::now();
+        let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let unit = format!("{}.device", dev.trim_start_matches('/').replace('/', "-"));
+        while !sb.is_active(&unit) && t.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        latency.push(t.elapsed());
+        let _ = Command::new("losetup").args(["-d", &dev]).status();
+    }
+    println!();
+    println!("{:<44} {:>10}", "devices", "median");
+    println!(
+        "{:<44} {:>10}",
+        format!("  coldplug walk of /sys ({n} device units)"),
+        ms(median(walk))
+    );
+    println!(
+        "{:<44} {:>10}",
+        "  losetup to its device unit active",
+        ms(median(latency))
+    );
     Ok(())
 }
 
