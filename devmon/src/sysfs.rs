@@ -100,8 +100,63 @@ fn tagged_systemd(u: &Uevent) -> bool {
         .any(|t| t.split(':').any(|x| x == "systemd"))
 }
 
+/// Where udevd keeps what its rules said of each device.
+pub const UDEV_DATA: &str = "/run/udev/data";
+
+/// The udev database's record of a device: `b8:1` (block), `c4:64` (char), `n2` (network
+/// interface, by ifindex), else `+SUBSYSTEM:SYSNAME`.
+fn udev_db_id(u: &Uevent) -> Option<String> {
+    let (maj, min) = (u.get("MAJOR"), u.get("MINOR"));
+    if let (Some(maj), Some(min)) = (maj, min) {
+        let kind = if u.subsystem() == "block" { 'b' } else { 'c' };
+        return Some(format!("{kind}{maj}:{min}"));
+    }
+    if let Some(i) = u.get("IFINDEX") {
+        return Some(format!("n{i}"));
+    }
+    let sysname = u.devpath.rsplit('/').next()?;
+    Some(format!("+{}:{sysname}", u.subsystem()))
+}
+
+/// When udev runs, what its rules said of the device: `E:KEY=VALUE` properties
+/// (SYSTEMD_WANTS=, SYSTEMD_READY=, ID_FS_UUID=, …), `G:` tags and `S:` links (under /dev).
+pub fn merge_udev_db(u: &mut Uevent, dir: &Path) {
+    let Some(id) = udev_db_id(u) else { return };
+    let Ok(text) = std::fs::read_to_string(dir.join(id)) else {
+        return;
+    };
+    let mut tags = Vec::new();
+    let mut links = Vec::new();
+    for line in text.lines() {
+        if let Some(kv) = line.strip_prefix("E:") {
+            if let Some((k, v)) = kv.split_once('=') {
+                u.props.insert(k.to_string(), v.to_string());
+            }
+        } else if let Some(t) = line.strip_prefix("G:") {
+            tags.push(t.to_string());
+        } else if let Some(s) = line.strip_prefix("S:") {
+            links.push(format!("/dev/{s}"));
+        }
+    }
+    if !tags.is_empty() {
+        u.props
+            .insert("TAGS".into(), format!(":{}:", tags.join(":")));
+    }
+    if !links.is_empty() {
+        u.props.insert("DEVLINKS".into(), links.join(" "));
+    }
+}
+
 /// A device that is a unit, or None.
 pub fn classify(sys: &str, u: &Uevent) -> Option<Device> {
+    let mut merged;
+    let u = if Path::new(UDEV_DATA).is_dir() {
+        merged = u.clone();
+        merge_udev_db(&mut merged, Path::new(UDEV_DATA));
+        &merged
+    } else {
+        u
+    };
     let subsystem = u.subsystem().to_string();
     let unit_worthy = matches!(subsystem.as_str(), "block" | "net" | "tty")
         || u.get("SYSTEMD_WANTS").is_some()
@@ -290,6 +345,37 @@ mod tests {
         )
         .unwrap();
         assert!(!l.ready);
+    }
+
+    #[test]
+    fn the_udev_database_adds_properties_tags_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("+usb:1-1"),
+            "S:bluetooth/dongle\nE:SYSTEMD_WANTS=bluetooth.target\nG:systemd\nG:seat\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b8:1"), "E:SYSTEMD_READY=0\n").unwrap();
+        let mut u = ev("/devices/pci/usb1/1-1", &[("SUBSYSTEM", "usb")]);
+        merge_udev_db(&mut u, dir.path());
+        assert_eq!(u.get("TAGS"), Some(":systemd:seat:"));
+        assert_eq!(u.get("DEVLINKS"), Some("/dev/bluetooth/dongle"));
+        let d = classify("/sys", &u).unwrap();
+        assert_eq!(d.wants, ["bluetooth.target"]);
+        let mut b = ev(
+            "/devices/pci/block/sda/sda1",
+            &[
+                ("SUBSYSTEM", "block"),
+                ("MAJOR", "8"),
+                ("MINOR", "1"),
+                ("DEVNAME", "sda1"),
+            ],
+        );
+        merge_udev_db(&mut b, dir.path());
+        assert!(
+            !classify("/sys", &b).unwrap().ready,
+            "SYSTEMD_READY=0 from udev"
+        );
     }
 
     #[test]

@@ -450,3 +450,28 @@ fn makefs_growfs_and_wanted_by_from_fstab() {
         assert!(sb.is_active(&unit));
     }
 }
+
+#[test]
+fn sloppy_options_mount_despite_options_the_file_system_does_not_know() {
+    let strict =
+        "[Mount]\nWhat=tmpfs\nWhere=@DIR@/strict\nType=tmpfs\nOptions=size=1m,cairnbogus=1\n";
+    let sloppy = "[Mount]\nWhat=tmpfs\nWhere=@DIR@/sloppy\nType=tmpfs\nOptions=size=1m,cairnbogus=1\nSloppyOptions=yes\n";
+    let b = Sandbox::builder().unit("default.target", "[Unit]\n");
+    let sb = b.start().unwrap();
+    let d = sb.dir().display().to_string();
+    for (path, text) in [("strict", strict), ("sloppy", sloppy)] {
+        let name = unit_for(&format!("{d}/{path}"));
+        std::fs::write(sb.units.join(&name), text.replace("@DIR@", &d)).unwrap();
+    }
+    assert!(sb.ctl(&["daemon-reload"]).status.success());
+    let o = sb.ctl(&["start", &unit_for(&format!("{d}/strict"))]);
+    assert!(!o.status.success(), "an unknown option fails the mount");
+    let status = out(&sb.ctl(&["status", &unit_for(&format!("{d}/strict"))]));
+    assert!(
+        status.contains("Invalid argument") || status.contains("EINVAL"),
+        "{status}"
+    );
+    let o = sb.ctl(&["start", &unit_for(&format!("{d}/sloppy"))]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert!(mounted(&sb, &format!("{d}/sloppy")).is_some());
+}

@@ -246,6 +246,24 @@ pub fn mount_on_autofs(m: &autofs::AutofsMount, r: &Request) -> Result<String, S
     Err(last)
 }
 
+fn attempt_without_data(r: &Request, types: &[String], flags: MsFlags) -> Result<(), nix::Error> {
+    let mut last = nix::Error::ENODEV;
+    for t in types {
+        let fstype = (!t.is_empty()).then_some(t.as_str());
+        match nix::mount::mount(
+            Some(r.what.as_str()),
+            r.where_.as_str(),
+            fstype,
+            flags,
+            None::<&str>,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// fsck if asked, then mount(2) (and the propagation change, if any). Blocking.
 pub fn mount(r: &Request) -> Result<String, String> {
     let r = &wait_for_what(r)?;
@@ -308,6 +326,15 @@ pub fn mount(r: &Request) -> Result<String, String> {
         Err(last)
     };
     let mut result = attempt(flags);
+    // SloppyOptions=: options the file system does not know are not fatal (mount -s). The
+    // kernel names no culprit, so the retry drops the file-system options altogether.
+    if let (Err(nix::Error::EINVAL), true, Some(_)) = (result, r.sloppy, data) {
+        eprintln!(
+            "cairn-mounter: {}: the file system refused {:?}; SloppyOptions=yes: mounting without them",
+            r.where_, o.data
+        );
+        result = attempt_without_data(r, &types, flags);
+    }
     // A read-only device mounts read-only, unless ReadWriteOnly= says not to (as mount(8)).
     if let Err(nix::Error::EACCES | nix::Error::EROFS) = result {
         if !r.read_write_only && !flags.contains(MsFlags::MS_RDONLY) {
