@@ -18,9 +18,11 @@ BINARIES   := cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-de
 #   dbus-daemon, dbus-bin, gpg-agent, gpgconf, busybox-static: real daemons started through
 #     socket units (integration/tests/daemons.rs)
 APT_TEST   := capnproto libcapnp-dev util-linux rsyslog systemd dbus-daemon dbus-bin gpg-agent \
-              gpgconf busybox-static
+              gpgconf busybox-static qemu-system-x86 linux-image-amd64 cpio e2fsprogs
+#   qemu-system-x86, linux-image-amd64, cpio: the VM tier and `make demo` (boot cairn from an
+#     initramfs; e2fsprogs for the disks of the mount tests)
 
-.PHONY: all build release deps test lint unit proto install sandbox demo bench fuzz clean
+.PHONY: all build release deps test lint unit proto install sandbox demo vm sandbox-demo bench fuzz clean
 
 all: build
 
@@ -49,9 +51,9 @@ lint:
 # cargo-nextest when the machine has it (its summary is the closing line), else cargo test.
 test: deps lint build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-	    $(CARGO) nextest run --workspace --no-fail-fast --config-file integration/nextest.toml; \
+	    CAIRN_VM_TESTS=1 $(CARGO) nextest run --workspace --no-fail-fast --config-file integration/nextest.toml; \
 	else \
-	    $(CARGO) test --workspace --no-fail-fast; \
+	    CAIRN_VM_TESTS=1 $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
 proto: deps
@@ -74,7 +76,20 @@ sandbox: deps build
 	    --units $(UNITS) --runtime-dir $(SANDBOX_RUNTIME) --cgroup-root $$cg/cairn-sandbox; \
 	find $$cg/cairn-sandbox -depth -type d -exec rmdir {} \; 2>/dev/null || true
 
-demo: deps build
+# Boots a small system from an initramfs in a VM with cairn as /init and prints its console.
+demo: deps release
+	integration/vm/demo.sh
+
+# The same system, an interactive console (ctrl-a x quits QEMU).
+vm: deps release
+	mkdir -p build && integration/vm/build-initramfs.sh build/demo.cpio.gz target/release
+	qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot \
+	    -kernel $$(ls /boot/vmlinuz-* | sort -V | tail -1) -initrd build/demo.cpio.gz \
+	    -append "console=ttyS0 panic=-1 cairn.unit=demo-shell.target"
+
+# cairn as PID 1 of a sandbox (a PID + mount namespace on this host): components killed and
+# brought back.
+sandbox-demo: deps build
 	integration/scripts/demo.sh
 
 bench: deps release

@@ -5,6 +5,7 @@
 //! one [`world::World`]. Setup errors are fatal with a clear message; once the loop runs,
 //! errors are logged and the loop goes on.
 
+pub mod boot;
 pub mod cgroup;
 pub mod components;
 pub mod config;
@@ -93,6 +94,9 @@ fn take(fds: &mut Vec<(String, OwnedFd)>, name: &str) -> Option<OwnedFd> {
 
 async fn start(config: Config) -> Result<(), SupervisorError> {
     let container = config.container_mode();
+    if !container {
+        boot::system_setup();
+    }
     let started = proto::procinfo::realtime_usec();
     let link = match InitLink::from_env() {
         Some(fd) => Some(Rc::new(InitLink::new(fd)?)),
@@ -564,11 +568,24 @@ pub fn start_default(world: &WorldRef) {
 fn start_target(world: &WorldRef) {
     let target = {
         let w = world.borrow();
-        let from_cmdline = w.config.kernel_args.iter().find_map(|a| {
-            a.strip_prefix("cairn.unit=")
-                .or_else(|| a.strip_prefix("systemd.unit="))
-                .map(str::to_string)
-        });
+        // The kernel keeps `x.y=z` words (module parameters, to it) from init's argv: in
+        // system mode they are read from /proc/cmdline.
+        let proc_cmdline = if w.container {
+            String::new()
+        } else {
+            std::fs::read_to_string("/proc/cmdline").unwrap_or_default()
+        };
+        let from_cmdline = w
+            .config
+            .kernel_args
+            .iter()
+            .map(String::as_str)
+            .chain(proc_cmdline.split_whitespace())
+            .find_map(|a| {
+                a.strip_prefix("cairn.unit=")
+                    .or_else(|| a.strip_prefix("systemd.unit="))
+                    .map(str::to_string)
+            });
         from_cmdline.unwrap_or_else(|| w.config.target.clone())
     };
     let mut out = Vec::new();

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Runs inside the demo VM once the default target's units are up: prints what happened, then
+# powers off. Output goes to the console; cairnctl's colours are off (a pipe, not a tty).
+exec > /dev/console 2>&1
+ctl() { cairnctl "$@" | cat; }
+echo "=== cairn demo: up; $(cut -d' ' -f1 /proc/uptime) s since the kernel started ==="
+echo "--- cairnctl component list"
+ctl component list
+echo "--- cairnctl list-units"
+ctl list-units | grep -E '\.(service|socket|target|mount) '
+echo "--- a socket-activated service answering (Accept=yes: one instance per connection)"
+echo "hi there" | nc 127.0.0.1 7
+echo "--- cairnctl list-sockets"
+ctl list-sockets
+echo "--- cairnctl why demo-hello.service"
+ctl why demo-hello.service
+echo "--- cairnctl status demo-hello.service"
+ctl status demo-hello.service
+echo "=== cairn demo: powering off ==="
+cairnctl poweroff
