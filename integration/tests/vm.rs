@@ -76,3 +76,31 @@ fn the_demo_system_boots_serves_and_powers_off() {
         "{console}"
     );
 }
+
+/// A full cgroup2 (the host's is a hybrid): MemoryMax= and TasksMax= really limit a service,
+/// and the OOM kill is what `status` says.
+#[test]
+fn cgroup_limits_are_enforced_by_the_kernel() {
+    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+        return;
+    }
+    let console = boot("cairn.unit=limits.target");
+    let has = |s: &str| console.contains(s);
+    assert!(
+        has("=== limits: done ==="),
+        "---- console ----\n{console}\n---- end ----"
+    );
+    // 64 MiB wanted, 16 allowed: the kernel's OOM killer, said as such.
+    assert!(has("Memory cgroup out of memory"), "{console}");
+    assert!(has("(Result: oom-kill)"), "{console}");
+    assert!(has("memhog oom_kill: oom_kill 1"), "{console}");
+    // 30 forks, 5 tasks allowed: the kernel refused forks past the limit.
+    assert!(has("forker pids.max: 5"), "{console}");
+    let refused = console
+        .lines()
+        .find_map(|l| l.strip_prefix("forker pids.events: max "))
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    assert!(refused >= 1, "{console}");
+}

@@ -36,4 +36,5 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
 cp -r "$here/units/." "$root/etc/cairn/system/"
 install -m 0755 "$here/demo-report.sh" "$root/etc/cairn/demo-report.sh"
+install -m 0755 "$here/limits-report.sh" "$root/etc/cairn/limits-report.sh"
 (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out"

@@ -693,6 +693,7 @@ impl Manager {
                 }
                 Event::Socket(_)
                 | Event::Automount(_)
+                | Event::OomKilled
                 | Event::Reload
                 | Event::MainExited(_)
                 | Event::ControlExited(_)
@@ -732,6 +733,7 @@ impl Manager {
                 }
                 Event::Mount(_)
                 | Event::Automount(_)
+                | Event::OomKilled
                 | Event::Reload
                 | Event::MainExited(_)
                 | Event::Spawned { .. }

@@ -41,6 +41,8 @@ pub struct UnitIo {
     pub cgroup: Option<PathBuf>,
     /// The connection an Accept=yes instance serves (its stdin/stdout, or LISTEN_FDS=1).
     pub connection: Option<OwnedFd>,
+    /// memory.events' oom_kill count when last read.
+    pub oom_kills: u64,
 }
 
 /// A spawned process whose exec is not confirmed yet.
@@ -464,9 +466,15 @@ pub fn check_all_empty(world: &WorldRef) {
 /// settled first: its report pipe holds the errno if exec failed, and then its exit is not a
 /// crash of the service.
 pub fn child_exited(world: &WorldRef, pid: i32, status: ExitStatus) -> bool {
-    let owner = world.borrow().manager.pids.get(&pid).map(|(u, _)| *u);
-    if let Some(unit) = owner {
+    let owner = world.borrow().manager.pids.get(&pid).copied();
+    if let Some((unit, _)) = owner {
         drain_log(world, unit);
+    }
+    // A main process killed by SIGKILL: was it the OOM killer? (memory.events counts it.)
+    if let (Some((unit, true)), ExitStatus::Signal { signal, .. }) = (owner, status) {
+        if signal == libc::SIGKILL && oom_killed(world, unit) {
+            world.borrow_mut().manager.push(unit, Event::OomKilled);
+        }
     }
     let pending = world.borrow().io.pending_spawns.contains_key(&pid);
     if pending {
@@ -477,6 +485,26 @@ pub fn child_exited(world: &WorldRef, pid: i32, status: ExitStatus) -> bool {
     check_all_empty(world);
     process(world);
     known
+}
+
+/// Whether the unit's cgroup counts more OOM kills than when last looked.
+fn oom_killed(world: &WorldRef, unit: UnitId) -> bool {
+    let mut w = world.borrow_mut();
+    let Some(io) = w.io.units.get_mut(&unit) else {
+        return false;
+    };
+    let Some(dir) = io.cgroup.as_ref() else {
+        return false;
+    };
+    let n: u64 = std::fs::read_to_string(dir.join("memory.events"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let more = n > io.oom_kills;
+    io.oom_kills = n;
+    more
 }
 
 /// Whether `pid` may be a unit's main process: never PID 1 or the supervisor, and (where

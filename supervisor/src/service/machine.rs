@@ -252,6 +252,8 @@ pub enum Event {
     Reloading,
     /// A stop that a restart job will follow (RestartKillSignal=).
     StopForRestart,
+    /// The OOM killer killed a process of the unit (its result, unless one was set before).
+    OomKilled,
     /// An event of a socket unit (the manager's queue carries every kind).
     Socket(crate::manager::socket::SockEvent),
     /// An event of a mount unit.
@@ -371,6 +373,7 @@ impl Machine {
                 self.restarting = true;
                 self.on_stop(spec, &mut out)
             }
+            Event::OomKilled => self.fail(ServiceResult::OomKill),
             // Socket and mount units' events never reach a service.
             Event::Socket(_) | Event::Mount(_) | Event::Automount(_) => {}
         }

@@ -46,6 +46,8 @@ pub enum ServiceResult {
     /// WatchdogSec= passed without a WATCHDOG=1 (or WATCHDOG=trigger).
     Watchdog,
     StartLimitHit,
+    /// The kernel's OOM killer killed a process of the unit (its MemoryMax=, or the machine's).
+    OomKill,
 }
 
 impl ServiceResult {
@@ -60,6 +62,7 @@ impl ServiceResult {
             ServiceResult::Protocol => "protocol",
             ServiceResult::Watchdog => "watchdog",
             ServiceResult::StartLimitHit => "start-limit-hit",
+            ServiceResult::OomKill => "oom-kill",
         }
     }
 }
