@@ -793,3 +793,38 @@ fn max_connections_per_source_counts_each_peer() {
         Ok(ask(&path, "third").unwrap_or_default() == "inetd third")
     });
 }
+
+#[test]
+fn standard_input_fd_name_is_that_socket() {
+    let socket = "[Socket]\nListenStream=@DIR@/n.sock\nFileDescriptorName=myfd\n".to_string();
+    let service = format!(
+        "[Service]\nExecStart={} serve @DIR@/out\nStandardInput=fd:myfd\nStandardOutput=journal\n",
+        sockd()
+    );
+    let sb = start(
+        &[("n.socket", socket), ("n.service", service)],
+        &["n.socket"],
+    );
+    assert_eq!(ask(&sb.dir().join("n.sock"), "x").unwrap(), "echo x");
+    let inst = instances(&sb.dir().join("out.env"));
+    assert_eq!(
+        inst[0]["stdin"], "stream",
+        "stdin is the listening socket named myfd"
+    );
+    assert_eq!(inst[0]["names"], "myfd");
+    // A name none of its sockets has: the start fails, saying so.
+    let bad = format!(
+        "[Service]\nExecStart={} serve @DIR@/out2\nStandardInput=fd:nosuch\nSockets=n.socket\n",
+        sockd()
+    );
+    std::fs::write(
+        sb.units.join("bad.service"),
+        bad.replace("@DIR@", &sb.dir().display().to_string()),
+    )
+    .unwrap();
+    assert!(sb.ctl(&["daemon-reload"]).status.success());
+    let o = sb.ctl(&["start", "bad.service"]);
+    assert!(!o.status.success());
+    let status = out(&sb.ctl(&["status", "bad.service"]));
+    assert!(status.contains("fd:nosuch"), "{status}");
+}

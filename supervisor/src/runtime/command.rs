@@ -63,6 +63,8 @@ pub(crate) enum StartError {
     Cgroup(String, nix::Error),
     #[error("StandardInput=socket or StandardOutput=socket, but no connection: only the instances an Accept=yes socket starts have one")]
     NoConnection,
+    #[error("fd:{0}: none of the service's sockets is named {0} (FileDescriptorName=)")]
+    NoNamedFd(String),
     #[error("EnvironmentFile={path}: {source}")]
     EnvFile {
         path: String,
@@ -352,6 +354,16 @@ fn io_errno(e: &std::io::Error) -> nix::Error {
     nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// `fd:NAME`: a copy of the socket named NAME (FileDescriptorName=) among the service's.
+fn named_fd(world: &WorldRef, unit: UnitId, name: &str) -> Result<OwnedFd, StartError> {
+    let (fds, names) = super::sockets::for_spawn(world, unit, &Input::Null);
+    fds.into_iter()
+        .zip(names)
+        .find(|(_, n)| n == name)
+        .map(|(f, _)| f)
+        .ok_or_else(|| StartError::NoNamedFd(name.to_string()))
+}
+
 /// A copy of the connection an Accept=yes instance was made for.
 fn connection(world: &WorldRef, unit: UnitId) -> Result<OwnedFd, StartError> {
     let w = world.borrow();
@@ -387,6 +399,7 @@ pub(crate) fn open_output(
         },
         Output::Null => Stream::Null,
         Output::Socket => Stream::Own(connection(world, unit)?),
+        Output::Fd(name) => Stream::Own(named_fd(world, unit, name)?),
         Output::Tty => Stream::Own(open_path(tty, OFlag::O_WRONLY)?),
         Output::File(p) => Stream::Own(open_path(p, OFlag::O_WRONLY | OFlag::O_CREAT)?),
         Output::Append(p) => Stream::Own(open_path(
@@ -411,9 +424,10 @@ pub(crate) fn open_streams(
         Input::Tty => Some(open_path(&x.tty_path, OFlag::O_RDWR)?),
         Input::File(p) => Some(open_path(p, OFlag::O_RDONLY)?),
         Input::Socket => Some(connection(world, unit)?),
+        Input::Fd(name) => Some(named_fd(world, unit, name)?),
     };
     let stdout = match (&x.standard_input, &stdin, x.standard_output_set) {
-        (Input::Tty | Input::Socket, Some(fd), false) => Stream::Own(
+        (Input::Tty | Input::Socket | Input::Fd(_), Some(fd), false) => Stream::Own(
             fd.try_clone()
                 .map_err(|e| StartError::Stream("stdin".into(), io_errno(&e)))?,
         ),

@@ -23,6 +23,8 @@ pub enum Output {
     Truncate(String),
     /// The connection of an Accept=yes socket.
     Socket,
+    /// `fd:NAME`, as for StandardInput=.
+    Fd(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,6 +35,8 @@ pub enum Input {
     File(String),
     /// The connection of an Accept=yes socket (stdout and stderr follow it by default).
     Socket,
+    /// `fd:NAME`: the socket of the service's socket units whose FileDescriptorName= is NAME.
+    Fd(String),
 }
 
 /// Resource limits by name, as `LimitNOFILE=` etc. spell them, and their RLIMIT_ number.
@@ -286,6 +290,8 @@ fn output(value: &str) -> Option<Output> {
         "null" => Output::Null,
         "inherit" => Output::Inherit,
         "socket" => Output::Socket,
+        v if v.starts_with("fd:") => Output::Fd(v.trim_start_matches("fd:").to_string()),
+        "fd" => Output::Fd("stdout".into()),
         "tty" => Output::Tty,
         v => {
             if let Some(p) = v.strip_prefix("file:") {
@@ -492,13 +498,14 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
                 "null" => Input::Null,
                 "tty" | "tty-force" | "tty-fail" => Input::Tty,
                 "socket" => Input::Socket,
+                // systemd's default name is "stdin" for a bare `fd`.
+                "fd" => Input::Fd("stdin".into()),
+                v if v.starts_with("fd:") && v.len() > 3 => Input::Fd(v[3..].to_string()),
                 v => match v.strip_prefix("file:") {
                     Some(p) => Input::File(p.to_string()),
-                    None => {
-                        return Err(format!(
-                            "{key}: {value:?} is not supported (null, tty, socket, file:PATH)"
-                        ))
-                    }
+                    None => return Err(format!(
+                        "{key}: {value:?} is not supported (null, tty, socket, fd:NAME, file:PATH)"
+                    )),
                 },
             }
         }
