@@ -18,9 +18,10 @@ BINARIES   := cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-de
 #   dbus-daemon, dbus-bin, gpg-agent, gpgconf, busybox-static: real daemons started through
 #     socket units (integration/tests/daemons.rs)
 APT_TEST   := capnproto libcapnp-dev util-linux rsyslog systemd dbus-daemon dbus-bin gpg-agent \
-              gpgconf busybox-static qemu-system-x86 linux-image-amd64 cpio e2fsprogs
+              gpgconf busybox-static qemu-system-x86 linux-image-amd64 cpio e2fsprogs binutils
 #   qemu-system-x86, linux-image-amd64, cpio: the VM tier and `make demo` (boot cairn from an
-#     initramfs; e2fsprogs for the disks of the mount tests)
+#     initramfs; e2fsprogs for the disks of the mount tests; binutils: strip, for the
+#     debug binaries put in the test VM's initramfs)
 
 .PHONY: all build release deps test lint unit proto install sandbox demo vm sandbox-demo bench fuzz clean
 
