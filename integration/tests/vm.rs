@@ -24,6 +24,11 @@ fn kernel() -> Option<PathBuf> {
 
 /// Boots the demo image; returns the console.
 fn boot(cmdline_extra: &str) -> String {
+    boot_with(cmdline_extra, &[])
+}
+
+/// Boots it with more QEMU arguments (a disk).
+fn boot_with(cmdline_extra: &str, qemu_args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("demo.cpio.gz");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -48,7 +53,8 @@ fn boot(cmdline_extra: &str) -> String {
     .arg("-initrd")
     .arg(&img)
     .arg("-append")
-    .arg(format!("console=ttyS0 panic=-1 quiet {cmdline_extra}"));
+    .arg(format!("console=ttyS0 panic=-1 quiet {cmdline_extra}"))
+    .args(qemu_args);
     let o = run_with_deadline(qemu, std::time::Duration::from_secs(240));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -103,4 +109,57 @@ fn cgroup_limits_are_enforced_by_the_kernel() {
         .and_then(|n| n.trim().parse::<u32>().ok())
         .unwrap_or(0);
     assert!(refused >= 1, "{console}");
+}
+
+/// A virtio disk: devmon loads its driver (modalias), its device unit appears, the mount of
+/// fstab's line waits for it, fsck checks it, a service writes on it, and poweroff unmounts it:
+/// on the host the image is clean and holds the file.
+#[test]
+fn a_virtio_disk_is_checked_mounted_written_and_left_clean() {
+    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    let o = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let drive = format!("file={},format=raw,if=virtio", disk.display());
+    let console = boot_with("cairn.unit=disk.target", &["-drive", &drive]);
+    let has = |s: &str| console.contains(s);
+    assert!(
+        has("=== disk: file: written by cairn"),
+        "---- console ----\n{console}\n---- end ----"
+    );
+    assert!(has("Fsck=clean"), "{console}");
+    assert!(has("dev-vda.device"), "{console}");
+    assert!(has("reboot: Power down"), "{console}");
+    let o = Command::new("fsck")
+        .args(["-n"])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "the disk is not clean after poweroff: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = Command::new("debugfs")
+        .args(["-R", "cat /hello"])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("written by cairn"),
+        "the file written before poweroff: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 }

@@ -26,15 +26,53 @@ for lib in $(for b in cairn-init cairn-supervisor cairn-activator cairn-mounter 
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
 done
-# busybox (static) and its applets.
+# Host tools the mounter and devmon run: fsck (util-linux) with e2fsck, and util-linux's
+# blkid and findfs (busybox's lack the options used); with their libraries.
+for t in fsck e2fsck blkid findfs; do
+    p=$(command -v "$t" 2>/dev/null || true)
+    [ -n "$p" ] || continue
+    mkdir -p "$root$(dirname "$p")"
+    cp -L "$p" "$root$p"
+    for lib in $(ldd "$p" | grep -o "/[^ ]*"); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+done
+[ -e "$root/usr/sbin/e2fsck" ] && ln -sf e2fsck "$root/usr/sbin/fsck.ext4"
+[ -e "$root/sbin/e2fsck" ] && ln -sf e2fsck "$root/sbin/fsck.ext4"
+# busybox (static) and its applets (where no real tool is).
 cp /bin/busybox "$root/bin/busybox"
 for a in $("$root/bin/busybox" --list); do
     [ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
 done
+# Kernel modules for a virtio disk with ext4 and for autofs, with their dependencies, for the
+# kernel that will boot ($KVER, default: the newest in /lib/modules); depmod'ed into the image
+# so that devmon's modprobe finds them by alias.
+kver=${KVER:-$(ls /lib/modules | sort -V | tail -1)}
+if [ -d "/lib/modules/$kver" ]; then
+    want="virtio_pci virtio_blk ext4 autofs4 crc32c_generic"
+    seen=""
+    while [ -n "$want" ]; do
+        set -- $want; m=$1; shift; want="$*"
+        case " $seen " in *" $m "*) continue ;; esac
+        seen="$seen $m"
+        f=$(modinfo -k "$kver" -n "$m" 2>/dev/null) || continue
+        case "$f" in /*) ;; *) continue ;; esac   # built in
+        mkdir -p "$root$(dirname "$f")"
+        cp "$f" "$root$f"
+        deps=$(modinfo -k "$kver" -F depends "$m" | tr ',' ' ')
+        want="$want $deps"
+    done
+    cp "/lib/modules/$kver/modules.order" "/lib/modules/$kver/modules.builtin" "$root/lib/modules/$kver/" 2>/dev/null || true
+    depmod -b "$root" "$kver"
+fi
+ln -sf ../bin/busybox "$root/sbin/modprobe"
 echo cairn-demo > "$root/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
 cp -r "$here/units/." "$root/etc/cairn/system/"
 install -m 0755 "$here/demo-report.sh" "$root/etc/cairn/demo-report.sh"
 install -m 0755 "$here/limits-report.sh" "$root/etc/cairn/limits-report.sh"
+install -m 0755 "$here/disk-report.sh" "$root/etc/cairn/disk-report.sh"
+install -m 0644 "$here/fstab" "$root/etc/fstab"
 (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out"

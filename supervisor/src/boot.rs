@@ -120,6 +120,10 @@ pub fn loopback_up() {
 
 /// Everything above, in system mode.
 pub fn system_setup() {
+    // The kernel starts init with no PATH: the helpers (fsck, modprobe, blkid) need one.
+    if std::env::var_os("PATH").is_none() {
+        std::env::set_var("PATH", crate::runtime::DEFAULT_PATH);
+    }
     mount_api_filesystems();
     set_hostname();
     loopback_up();

@@ -500,12 +500,16 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
                 "socket" => Input::Socket,
                 // systemd's default name is "stdin" for a bare `fd`.
                 "fd" => Input::Fd("stdin".into()),
-                v if v.starts_with("fd:") && v.len() > 3 => Input::Fd(v[3..].to_string()),
+                v if v.len() > 3 && v.starts_with("fd:") => {
+                    Input::Fd(v.trim_start_matches("fd:").to_string())
+                }
                 v => match v.strip_prefix("file:") {
                     Some(p) => Input::File(p.to_string()),
-                    None => return Err(format!(
+                    None => {
+                        return Err(format!(
                         "{key}: {value:?} is not supported (null, tty, socket, fd:NAME, file:PATH)"
-                    )),
+                    ))
+                    }
                 },
             }
         }
