@@ -163,3 +163,53 @@ fn a_virtio_disk_is_checked_mounted_written_and_left_clean() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// Scenario 3: an automount (fstab's x-systemd.automount, by LABEL=) on a virtio disk in a
+/// real system: services start and finish before it is mounted; the first access mounts it.
+#[test]
+fn an_automount_on_a_virtio_disk_mounts_on_first_access() {
+    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("auto.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    let o = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "cairnauto"])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let drive = format!("file={},format=raw,if=virtio", disk.display());
+    let console = boot_with("cairn.unit=auto.target", &["-drive", &drive]);
+    let has = |s: &str| console.contains(s);
+    assert!(
+        has("=== auto: early.service active ==="),
+        "---- console ----\n{console}\n---- end ----"
+    );
+    assert!(
+        has("before the access: auto.mount inactive, auto.automount active"),
+        "{console}"
+    );
+    assert!(has("=== auto: ls /auto: lost+found"), "{console}");
+    assert!(has("after the access: auto.mount active"), "{console}");
+}
+
+/// Scenario 5: socket activation at boot — the socket listens first, then the service and 10
+/// clients start together; every client is served.
+#[test]
+fn socket_activation_at_boot_serves_every_client() {
+    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+        return;
+    }
+    let console = boot("cairn.unit=sock.target");
+    assert!(
+        console.contains("=== sock: served 10 of 10 ==="),
+        "---- console ----\n{console}\n---- end ----"
+    );
+}
