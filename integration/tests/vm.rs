@@ -213,3 +213,109 @@ fn socket_activation_at_boot_serves_every_client() {
         "---- console ----\n{console}\n---- end ----"
     );
 }
+
+/// Scenario 4: a virtio disk hot-plugged through the QEMU monitor becomes a device unit that
+/// pulls in what it wants (`dev-vda.device.wants/`); removing it stops what is BindsTo= it.
+#[test]
+fn a_hot_plugged_disk_pulls_units_in_and_its_removal_stops_them() {
+    use std::io::{BufRead, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("demo.cpio.gz");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new(root.join("vm/build-initramfs.sh"))
+        .arg(&img)
+        .arg(bin_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let disk = dir.path().join("hot.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let monitor = dir.path().join("monitor.sock");
+    let mut child = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "tcg",
+            "-m",
+            "512",
+            "-nographic",
+            "-no-reboot",
+            "-kernel",
+        ])
+        .arg(kernel().expect("a kernel in /boot"))
+        .arg("-initrd")
+        .arg(&img)
+        .arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
+        .arg("-append")
+        .arg("console=ttyS0 panic=-1 quiet cairn.unit=hotplug.target")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let console = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let console = console.clone();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut c = console.lock().unwrap();
+                c.push_str(&line);
+                c.push('\n');
+            }
+        })
+    };
+    let wait_for = |what: &str, secs: u64| -> bool {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(secs) {
+            if console.lock().unwrap().contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    let hmp = |cmd: &str| {
+        let mut s = std::os::unix::net::UnixStream::connect(&monitor).unwrap();
+        writeln!(s, "{cmd}").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let steps = (|| {
+        if !wait_for("=== hotplug: ready ===", 180) {
+            return Err("the guest never got ready");
+        }
+        hmp(&format!(
+            "drive_add 0 if=none,file={},format=raw,id=d1",
+            disk.display()
+        ));
+        hmp("device_add virtio-blk-pci,drive=d1,id=v1");
+        if !wait_for("=== hotplug: plugged, active ===", 60) {
+            return Err("the plugged disk did not pull plugged.service in");
+        }
+        hmp("device_del v1");
+        if !wait_for("=== hotplug: unplugged, bound.service stopped ===", 60) {
+            return Err("removing the disk did not stop bound.service");
+        }
+        if !wait_for("reboot: Power down", 60) {
+            return Err("no poweroff");
+        }
+        Ok(())
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    if let Err(why) = steps {
+        panic!(
+            "{why}\n---- console ----\n{}\n---- end ----",
+            console.lock().unwrap()
+        );
+    }
+}
