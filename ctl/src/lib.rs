@@ -162,6 +162,12 @@ pub enum UnitCommand {
     ListJobs,
     /// Socket units' listening addresses, what they activate, and how often they did.
     ListSockets,
+    /// How the boot went: `time` (the default: kernel and userspace), `blame` (each unit's
+    /// start, slowest first).
+    Analyze {
+        #[arg(default_value = "time")]
+        what: String,
+    },
     /// Exit 0 if any unit is active, 3 otherwise.
     IsActive {
         #[arg(required = true)]

@@ -334,3 +334,36 @@ fn on_failure_on_success_and_stop_when_unneeded() {
         Ok(sb.active_state("helper.service") == "inactive")
     });
 }
+
+#[test]
+fn analyze_tells_the_boot_split_and_blames_the_slow() {
+    let slow = "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStartPre=/bin/sleep 0.4\nExecStart=/bin/true\n";
+    let quick = "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n";
+    let mut sb = cairn_integration::Sandbox::builder()
+        .unit(
+            "default.target",
+            "[Unit]\nWants=slow.service quick.service\n",
+        )
+        .unit("slow.service", slow)
+        .unit("quick.service", quick)
+        .start()
+        .unwrap();
+    cairn_integration::wait(&mut sb, "default.target reached", 20, |sb| {
+        Ok(sb.is_active("default.target"))
+    });
+    let time = cairn_integration::out(&sb.ctl(&["analyze"]));
+    assert!(
+        time.contains("Startup finished in") && time.contains("(userspace)"),
+        "{time}"
+    );
+    assert!(time.contains("default.target reached after"), "{time}");
+    let blame = cairn_integration::out(&sb.ctl(&["analyze", "blame"]));
+    let lines: Vec<&str> = blame.lines().collect();
+    assert!(
+        lines.first().is_some_and(|l| l.ends_with(" slow.service")),
+        "slowest first: {blame}"
+    );
+    let took: f64 = lines[0].trim().split('s').next().unwrap().parse().unwrap();
+    assert!(took >= 0.4, "{blame}");
+    assert!(blame.contains(" quick.service"), "{blame}");
+}

@@ -4,6 +4,10 @@
 exec > /dev/console 2>&1
 ctl() { cairnctl "$@" | cat; }
 echo "=== cairn demo: up; $(cut -d' ' -f1 /proc/uptime) s since the kernel started ==="
+echo "--- cairnctl analyze"
+ctl analyze
+echo "--- cairnctl analyze blame"
+ctl analyze blame | head -8
 echo "--- cairnctl component list"
 ctl component list
 echo "--- cairnctl list-units"

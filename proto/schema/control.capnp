@@ -83,6 +83,13 @@ struct SocketInfo {
   connections @8 :UInt32;      # live Accept=yes instances
 }
 
+# One unit's start in this boot, for `analyze blame`.
+struct UnitTiming {
+  name @0 :Text;
+  activatingUsec @1 :UInt64;   # realtime when it began to start (0: it never had to)
+  activeUsec @2 :UInt64;       # realtime when it became active
+}
+
 struct JobInfo {
   id @0 :UInt32;
   unit @1 :Text;
@@ -115,6 +122,10 @@ interface Viewer {
   log @10 (name :Text, lines :UInt32, after :UInt64, maxPriority :UInt8 = 7, sinceUsec :UInt64)
       -> (lines :List(LogLine), cursor :UInt64);
   listSockets @11 () -> (sockets :List(SocketInfo));
+  # The boot: the kernel's share (until cairn-init ran), userspace's (until the default target
+  # was active, 0 while it is not), and each active unit's start.
+  analyze @12 () -> (kernelUsec :UInt64, userspaceUsec :UInt64, target :Text,
+                     units :List(UnitTiming));
 }
 
 interface Manager extends(Viewer) {

@@ -437,6 +437,15 @@ macro_rules! impl_viewer {
                 units::log(self.world(), params, results)
             }
 
+            async fn analyze(
+                self: Rc<Self>,
+                params: viewer::AnalyzeParams,
+                results: viewer::AnalyzeResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::analyze(self.world(), params, results)
+            }
+
             async fn list_sockets(
                 self: Rc<Self>,
                 params: viewer::ListSocketsParams,

@@ -129,6 +129,70 @@ pub fn list_jobs(
     Ok(())
 }
 
+/// `analyze`: the boot split and each unit's start. The kernel's share is the time from the
+/// kernel's start (realtime now minus CLOCK_BOOTTIME now) to this boot's first supervisor;
+/// userspace's, from then until the default target became active.
+pub fn analyze(
+    world: &WorldRef,
+    _params: viewer::AnalyzeParams,
+    mut results: viewer::AnalyzeResults,
+) -> Result<(), capnp::Error> {
+    let w = world.borrow();
+    let now = proto::procinfo::realtime_usec();
+    let boottime = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .map(|t| {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000
+                + u64::try_from(t.tv_nsec()).unwrap_or(0) / 1000
+        })
+        .unwrap_or(0);
+    let kernel_start = now.saturating_sub(boottime);
+    let first = w.state.boot_realtime_usec;
+    let target = if w.boot_target.is_empty() {
+        w.config.target.clone()
+    } else {
+        w.boot_target.clone()
+    };
+    let target_active = w
+        .manager
+        .units
+        .lookup(&target)
+        .and_then(|id| w.manager.rt.get(id as usize))
+        .map(|r| r.active_enter_usec)
+        .unwrap_or(0);
+    let mut r = results.get();
+    r.set_kernel_usec(first.saturating_sub(kernel_start));
+    r.set_userspace_usec(if target_active > 0 {
+        target_active.saturating_sub(first)
+    } else {
+        0
+    });
+    r.set_target(target.as_str());
+    let rows: Vec<(String, u64, u64)> = w
+        .manager
+        .units
+        .list
+        .iter()
+        .filter_map(|u| {
+            let rt = w.manager.rt.get(u.id as usize)?;
+            (rt.active_enter_usec > 0).then(|| {
+                (
+                    u.name.clone(),
+                    rt.activating_enter_usec,
+                    rt.active_enter_usec,
+                )
+            })
+        })
+        .collect();
+    let mut list = r.init_units(idx(rows.len()));
+    for (i, (n, a, b)) in rows.iter().enumerate() {
+        let mut e = list.reborrow().get(idx(i));
+        e.set_name(n.as_str());
+        e.set_activating_usec(*a);
+        e.set_active_usec(*b);
+    }
+    Ok(())
+}
+
 pub fn list_sockets(
     world: &WorldRef,
     _params: viewer::ListSocketsParams,

@@ -240,6 +240,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         state,
         shutting_down: false,
         default_started: false,
+        boot_target: String::new(),
     }));
     save_state(&world);
     if let Some(l) = &link {
@@ -588,6 +589,7 @@ fn start_target(world: &WorldRef) {
             });
         from_cmdline.unwrap_or_else(|| w.config.target.clone())
     };
+    world.borrow_mut().boot_target = target.clone();
     let mut out = Vec::new();
     let result = {
         let mut w = world.borrow_mut();

@@ -29,6 +29,8 @@ pub struct World {
     pub shutting_down: bool,
     /// The default target was started (it is started once, after fstab's units are in).
     pub default_started: bool,
+    /// The unit started at boot (`--target`, or `cairn.unit=`), for `analyze`.
+    pub boot_target: String,
     /// Units, jobs, services.
     pub manager: crate::manager::Manager,
     /// What the outer loop keeps per unit (log pipes, timers, cgroups) and job waiters.

@@ -162,6 +162,8 @@ pub struct UnitRt {
     pub started_by: Option<Reason>,
     pub state_change_usec: u64,
     pub active_enter_usec: u64,
+    /// When it last began to start (realtime), for `analyze blame`.
+    pub activating_enter_usec: u64,
     pub log: log::Ring,
     /// When the last starts happened (for StartLimitBurst=); `reset-failed` clears it.
     pub starts: VecDeque<u64>,
@@ -217,6 +219,7 @@ impl UnitRt {
             started_by: None,
             state_change_usec: 0,
             active_enter_usec: 0,
+            activating_enter_usec: 0,
             log: log::Ring::default(),
             starts: VecDeque::new(),
             last_failure: None,
@@ -778,6 +781,9 @@ impl Manager {
             rt.state_change_usec = now;
             if after == ActiveState::Active {
                 rt.active_enter_usec = now;
+            }
+            if after == ActiveState::Activating {
+                rt.activating_enter_usec = now;
             }
             // A failure (also one followed by an automatic restart) is kept for `status`.
             let failure = match &rt.kind {
