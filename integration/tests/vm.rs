@@ -140,6 +140,8 @@ fn a_virtio_disk_is_checked_mounted_written_and_left_clean() {
         "---- console ----\n{console}\n---- end ----"
     );
     assert!(has("Fsck=clean"), "{console}");
+    // Scenario 1: 20 plain services run beside it, and are stopped at poweroff.
+    assert!(has("=== disk: services running: 20 ==="), "{console}");
     assert!(has("dev-vda.device"), "{console}");
     assert!(has("reboot: Power down"), "{console}");
     let o = Command::new("fsck")

@@ -7,4 +7,5 @@ cairnctl list-units | cat | grep -E 'vda|data|writer'
 echo "=== disk: data.mount ==="
 cairnctl show data.mount | cat | grep -E '^(What|Where|Fsck|ActiveState)='
 echo "=== disk: file: $(cat /data/hello) ==="
+echo "=== disk: services running: $(cairnctl list-units | grep -c 'svc@.*running') ==="
 cairnctl poweroff
