@@ -74,6 +74,10 @@ fn the_demo_system_boots_serves_and_powers_off() {
         && has("=== cairn demo: powering off ===")
         && has("reboot: Power down");
     assert!(ok, "---- console ----\n{console}\n---- end ----");
+    // sysctl.d, modules-load.d and tmpfiles.d at boot.
+    assert!(has("domainname: cairn.test"), "{console}");
+    assert!(has("crc16 loaded: 1"), "{console}");
+    assert!(has("/run/cairn-demo: 750 made by tmpfiles.d"), "{console}");
     // The API file systems were mounted by the supervisor (and are units).
     assert!(has("sys-fs-cgroup.mount"), "{console}");
     // The service ran in its own cgroup of the real cgroup2 hierarchy.

@@ -8,6 +8,10 @@ echo "--- cairnctl analyze"
 ctl analyze
 echo "--- cairnctl analyze blame"
 ctl analyze blame | head -8
+echo "--- set at boot: sysctl.d, modules-load.d, tmpfiles.d"
+echo "domainname: $(cat /proc/sys/kernel/domainname)"
+echo "crc16 loaded: $(grep -c '^crc16 ' /proc/modules)"
+echo "/run/cairn-demo: $(stat -c %a /run/cairn-demo) $(cat /run/cairn-demo/motd)"
 echo "--- cairnctl component list"
 ctl component list
 echo "--- cairnctl list-units"

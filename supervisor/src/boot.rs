@@ -127,4 +127,163 @@ pub fn system_setup() {
     mount_api_filesystems();
     set_hostname();
     loopback_up();
+    load_modules_and_sysctl();
+    tmpfiles();
+}
+
+/// The `*.conf` files of a systemd configuration directory set (`/etc/NAME`, `/run/NAME`,
+/// `/usr/lib/NAME`, `/lib/NAME`), by file name: the first directory with a name wins, in name
+/// order, as systemd's conf-files logic.
+pub fn conf_files(name: &str) -> Vec<std::path::PathBuf> {
+    let mut by_name: std::collections::BTreeMap<String, std::path::PathBuf> = Default::default();
+    for dir in ["/etc", "/run", "/usr/lib", "/lib"] {
+        let Ok(entries) = std::fs::read_dir(Path::new(dir).join(name)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".conf") {
+                by_name.entry(n).or_insert_with(|| e.path());
+            }
+        }
+    }
+    by_name.into_values().collect()
+}
+
+/// Lines that are not blank or comments (`#`, `;`).
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+}
+
+/// sysctl.d: `key = value` (dots or slashes) written under /proc/sys; a `-` prefix ignores a
+/// failure. Returns (path, value) pairs, for tests.
+pub fn parse_sysctl(text: &str) -> Vec<(String, String, bool)> {
+    lines(text)
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            let k = k.trim();
+            let (k, ignore) = match k.strip_prefix('-') {
+                Some(k) => (k, true),
+                None => (k, false),
+            };
+            let path = format!("/proc/sys/{}", k.replace('.', "/"));
+            Some((path, v.trim().to_string(), ignore))
+        })
+        .collect()
+}
+
+/// modules-load.d (the modules named, one a line) and sysctl.d, in system mode, as
+/// systemd-modules-load and systemd-sysctl do at boot.
+pub fn load_modules_and_sysctl() {
+    let mut modules = Vec::new();
+    for f in conf_files("modules-load.d") {
+        if let Ok(t) = std::fs::read_to_string(&f) {
+            modules.extend(lines(&t).map(str::to_string));
+        }
+    }
+    if !modules.is_empty() {
+        match std::process::Command::new("modprobe")
+            .args(["-a", "-b"])
+            .args(&modules)
+            .status()
+        {
+            Ok(st) if st.success() => {}
+            Ok(st) => say!("modules-load.d: modprobe {}: {st}", modules.join(" ")),
+            Err(e) => say!("modules-load.d: cannot run modprobe: {e}"),
+        }
+    }
+    for f in conf_files("sysctl.d") {
+        let Ok(t) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for (path, value, ignore) in parse_sysctl(&t) {
+            if let Err(e) = std::fs::write(&path, &value) {
+                if !ignore {
+                    say!("{}: {path} = {value}: {e}", f.display());
+                }
+            }
+        }
+    }
+}
+
+/// tmpfiles.d, the basics: `d` (a directory with mode, user and group, made if missing) and
+/// `f` (a file, made if missing, with an optional argument as content). Other types are left
+/// for systemd-tmpfiles to do, and said once.
+pub fn tmpfiles() {
+    for f in conf_files("tmpfiles.d") {
+        let Ok(t) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for l in lines(&t) {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let (Some(kind), Some(path)) = (w.first(), w.get(1)) else {
+                continue;
+            };
+            let mode = w.get(2).and_then(|m| u32::from_str_radix(m, 8).ok());
+            let ids = |i: usize| w.get(i).filter(|x| **x != "-").copied();
+            let r = match *kind {
+                "d" | "D" => std::fs::create_dir_all(path),
+                "f" | "f+" => {
+                    if Path::new(path).exists() && *kind == "f" {
+                        Ok(())
+                    } else {
+                        std::fs::write(path, w.get(6..).map(|a| a.join(" ")).unwrap_or_default())
+                    }
+                }
+                other => {
+                    say!(
+                        "{}: tmpfiles.d type {other:?} is not done by cairn yet",
+                        f.display()
+                    );
+                    continue;
+                }
+            };
+            if let Err(e) = r {
+                say!("{}: {path}: {e}", f.display());
+                continue;
+            }
+            if let Some(m) = mode {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(m));
+            }
+            let uid = ids(3)
+                .and_then(|u| nix::unistd::User::from_name(u).ok().flatten())
+                .map(|u| u.uid);
+            let gid = ids(4)
+                .and_then(|g| nix::unistd::Group::from_name(g).ok().flatten())
+                .map(|g| g.gid);
+            if uid.is_some() || gid.is_some() {
+                let _ = nix::unistd::chown(Path::new(path), uid, gid);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_lines() {
+        let p = parse_sysctl(
+            "# c\n; c\nkernel.domainname = cairn.test\n-net/ipv4/ip_forward=1\n\nbad line\n",
+        );
+        assert_eq!(
+            p,
+            [
+                (
+                    "/proc/sys/kernel/domainname".to_string(),
+                    "cairn.test".to_string(),
+                    false
+                ),
+                (
+                    "/proc/sys/net/ipv4/ip_forward".to_string(),
+                    "1".to_string(),
+                    true
+                ),
+            ]
+        );
+    }
 }
