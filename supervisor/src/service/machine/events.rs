@@ -107,17 +107,23 @@ impl Machine {
                 self.enter_running(spec, out);
             }
             State::Stop | State::StopPost => self.fail_unless_stopping(r),
-            State::StopSigterm | State::StopSigkill => {
-                if !self.anything_left(spec) {
-                    self.enter_stop_post(spec, out);
-                }
-            }
-            State::FinalSigterm | State::FinalSigkill => {
-                if !self.anything_left(spec) {
-                    self.enter_dead(spec, out);
-                }
+            State::StopSigterm | State::StopSigkill | State::FinalSigterm | State::FinalSigkill => {
+                self.advance_when_drained(spec, out)
             }
             State::Dead | State::StartPre | State::Exited | State::Failed | State::AutoRestart => {}
+        }
+    }
+
+    /// In a kill phase, moves on once nothing of the service is left: after the stop
+    /// signals to ExecStopPost=, after the final signals to dead.
+    fn advance_when_drained(&mut self, spec: &Spec, out: &mut Out) {
+        if self.anything_left(spec) {
+            return;
+        }
+        match self.state {
+            State::StopSigterm | State::StopSigkill => self.enter_stop_post(spec, out),
+            State::FinalSigterm | State::FinalSigkill => self.enter_dead(spec, out),
+            _ => {}
         }
     }
 
@@ -175,15 +181,8 @@ impl Machine {
                 }
                 self.enter_signal(spec, State::FinalSigterm, out)
             }
-            State::StopSigterm | State::StopSigkill => {
-                if !self.anything_left(spec) {
-                    self.enter_stop_post(spec, out);
-                }
-            }
-            State::FinalSigterm | State::FinalSigkill => {
-                if !self.anything_left(spec) {
-                    self.enter_dead(spec, out);
-                }
+            State::StopSigterm | State::StopSigkill | State::FinalSigterm | State::FinalSigkill => {
+                self.advance_when_drained(spec, out)
             }
             State::Dead | State::Running | State::Exited | State::Failed | State::AutoRestart => {}
         }
@@ -242,15 +241,8 @@ impl Machine {
                 self.fail(ServiceResult::Resources);
                 self.enter_signal(spec, State::FinalSigterm, out)
             }
-            State::StopSigterm | State::StopSigkill => {
-                if !self.anything_left(spec) {
-                    self.enter_stop_post(spec, out);
-                }
-            }
-            State::FinalSigterm | State::FinalSigkill => {
-                if !self.anything_left(spec) {
-                    self.enter_dead(spec, out);
-                }
+            State::StopSigterm | State::StopSigkill | State::FinalSigterm | State::FinalSigkill => {
+                self.advance_when_drained(spec, out)
             }
             State::Running | State::Dead | State::Exited | State::Failed | State::AutoRestart => {}
         }
@@ -354,11 +346,8 @@ impl Machine {
     pub(super) fn on_cgroup_empty(&mut self, spec: &Spec, out: &mut Out) {
         self.cgroup_empty = true;
         match self.state {
-            State::StopSigterm | State::StopSigkill if !self.anything_left(spec) => {
-                self.enter_stop_post(spec, out)
-            }
-            State::FinalSigterm | State::FinalSigkill if !self.anything_left(spec) => {
-                self.enter_dead(spec, out)
+            State::StopSigterm | State::StopSigkill | State::FinalSigterm | State::FinalSigkill => {
+                self.advance_when_drained(spec, out)
             }
             // A forking daemon without a main pid ends when its cgroup does.
             State::Running if !self.has_main => self.enter_running(spec, out),
@@ -370,11 +359,7 @@ impl Machine {
             | State::Exited
             | State::Reload
             | State::Stop
-            | State::StopSigterm
-            | State::StopSigkill
             | State::StopPost
-            | State::FinalSigterm
-            | State::FinalSigkill
             | State::Failed
             | State::AutoRestart => {}
         }
