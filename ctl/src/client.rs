@@ -9,7 +9,7 @@ use proto::fdstream;
 use proto::pid1_capnp::ShutdownKind;
 
 use crate::output::{self, ComponentRow};
-use crate::{exit, Cli, Command, ComponentCommand};
+use crate::{exit, Cli, Command, ComponentCommand, UnitCommand};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CtlError {
@@ -65,6 +65,12 @@ impl From<capnp::Error> for CtlError {
 }
 
 pub fn execute(cli: &Cli) -> Result<i32, CtlError> {
+    // The one verb that needs no manager: checking unit files.
+    if let Command::Unit(UnitCommand::Analyze { what, args }) = &cli.command {
+        if what == "verify" {
+            return Ok(crate::analyze::verify(args));
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -1,6 +1,7 @@
 //! cairnctl: the command-line client. systemctl's verbs and exit codes, over the control API
 //! (proto/schema/control.capnp) on RUNTIME-DIR/control.
 
+pub mod analyze;
 pub mod client;
 pub mod compat;
 pub mod output;
@@ -163,10 +164,14 @@ pub enum UnitCommand {
     /// Socket units' listening addresses, what they activate, and how often they did.
     ListSockets,
     /// How the boot went: `time` (the default: kernel and userspace), `blame` (each unit's
-    /// start, slowest first).
+    /// start, slowest first), `critical-chain [UNIT…]`, `plot` (an SVG of the boot), `dot
+    /// [--order|--require] [PATTERN…]` (the dependency graph for Graphviz), `verify FILE…`
+    /// (check unit files; no manager needed).
     Analyze {
         #[arg(default_value = "time")]
         what: String,
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Exit 0 if any unit is active, 3 otherwise.
     IsActive {

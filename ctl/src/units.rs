@@ -451,48 +451,7 @@ pub async fn run(
             }
             Ok(exit::OK)
         }
-        UnitCommand::Analyze { what } => {
-            let v = viewer(control).await?;
-            let reply = v.analyze_request().send().promise.await?;
-            let r = reply.get()?;
-            let secs = |u: u64| format!("{:.3}s", u as f64 / 1e6);
-            match what.as_str() {
-                "time" => {
-                    let k = r.get_kernel_usec();
-                    let u = r.get_userspace_usec();
-                    let target = r.get_target()?.to_string()?;
-                    if u == 0 {
-                        println!("Startup: kernel {} + userspace (not finished: {target} is not active yet)", secs(k));
-                    } else {
-                        println!(
-                            "Startup finished in {} (kernel) + {} (userspace) = {}",
-                            secs(k),
-                            secs(u),
-                            secs(k + u)
-                        );
-                        println!("{target} reached after {} in userspace.", secs(u));
-                    }
-                }
-                "blame" => {
-                    let mut rows: Vec<(u64, String)> = Vec::new();
-                    for t in r.get_units()?.iter() {
-                        let (a, b) = (t.get_activating_usec(), t.get_active_usec());
-                        if a > 0 && b >= a {
-                            rows.push((b - a, t.get_name()?.to_string()?));
-                        }
-                    }
-                    rows.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-                    for (took, name) in rows {
-                        println!("{:>10} {name}", format!("{:.3}s", took as f64 / 1e6));
-                    }
-                }
-                other => {
-                    eprintln!("analyze: unknown verb {other:?} (time, blame)");
-                    return Ok(exit::USAGE);
-                }
-            }
-            Ok(exit::OK)
-        }
+        UnitCommand::Analyze { what, args } => crate::analyze::run(control, what, args).await,
         UnitCommand::ListSockets => {
             let v = viewer(control).await?;
             let reply = v.list_sockets_request().send().promise.await?;

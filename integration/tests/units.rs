@@ -342,7 +342,7 @@ fn analyze_tells_the_boot_split_and_blames_the_slow() {
     let mut sb = cairn_integration::Sandbox::builder()
         .unit(
             "default.target",
-            "[Unit]\nWants=slow.service quick.service\n",
+            "[Unit]\nWants=slow.service quick.service\nAfter=slow.service quick.service\n",
         )
         .unit("slow.service", slow)
         .unit("quick.service", quick)
@@ -366,4 +366,74 @@ fn analyze_tells_the_boot_split_and_blames_the_slow() {
     let took: f64 = lines[0].trim().split('s').next().unwrap().parse().unwrap();
     assert!(took >= 0.4, "{blame}");
     assert!(blame.contains(" quick.service"), "{blame}");
+
+    // The chain that held the target back runs through the slow unit, not the quick one.
+    let chain = cairn_integration::out(&sb.ctl(&["analyze", "critical-chain"]));
+    let body: Vec<&str> = chain.lines().skip(3).collect();
+    assert!(
+        body.len() >= 2 && body[0].starts_with("default.target @"),
+        "{chain}"
+    );
+    assert!(body[1].starts_with("└─slow.service @"), "{chain}");
+    assert!(!chain.contains("quick.service"), "{chain}");
+    let plot = sb.ctl(&["analyze", "plot"]);
+    let svg = String::from_utf8_lossy(&plot.stdout);
+    assert!(plot.status.success() && svg.starts_with("<?xml"), "{svg}");
+    assert!(svg.contains(">slow.service (") && svg.trim_end().ends_with("</svg>"));
+    let dot = cairn_integration::out(&sb.ctl(&["analyze", "dot", "--order", "default.target"]));
+    assert!(
+        dot.contains("\"default.target\"->\"slow.service\" [color=\"green\"];"),
+        "{dot}"
+    );
+    assert!(!dot.contains("grey66"), "--order shows only After=: {dot}");
+}
+
+#[test]
+fn analyze_verify_checks_unit_files_without_a_manager() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("good.service"),
+        "[Unit]\nRequires=dep.service\n[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("dep.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("bad.service"),
+        "[Unit]\nRequires=missing.service\n[Service]\nExecStart=/bin/true\nTimeoutSec=soon\n",
+    )
+    .unwrap();
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(cairn_integration::bin("cairnctl"))
+            .args(["--socket", "/nonexistent/control.sock", "analyze", "verify"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let good = ctl(&[d.path().join("good.service").to_str().unwrap()]);
+    assert!(good.status.success(), "{}", cairn_integration::out(&good));
+    assert!(good.stderr.is_empty(), "{}", cairn_integration::out(&good));
+    let bad = ctl(&[d.path().join("bad.service").to_str().unwrap()]);
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        cairn_integration::out(&bad)
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    let file = d.path().join("bad.service");
+    assert!(
+        err.contains(&format!("{}:5: warning: TimeoutSec", file.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{}: error: Requires=missing.service: unit not found",
+            file.display()
+        )),
+        "{err}"
+    );
 }

@@ -65,8 +65,32 @@ fn the_demo_system_boots_serves_and_powers_off() {
         eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
         return;
     }
-    let console = boot("");
+    // Exactly what `make demo` runs, with this build's binaries and a scratch build dir.
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut demo = Command::new(root.join("vm/demo.sh"));
+    demo.env("CAIRN_BIN_DIR", bin_dir())
+        .env("CAIRN_BUILD_DIR", dir.path());
+    let o = run_with_deadline(demo, std::time::Duration::from_secs(300));
+    let console = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success(),
+        "---- demo.sh ----\n{console}\n---- end ----"
+    );
     let has = |s: &str| console.contains(s);
+    // The disk: written during the run, clean after poweroff; the boot plot came back.
+    assert!(has("/data/hello: written by cairn"), "{console}");
+    assert!(has("== disk clean (fsck -n"), "{console}");
+    let svg = std::fs::read_to_string(dir.path().join("boot.svg")).unwrap_or_default();
+    assert!(
+        svg.contains(">demo-hello.service") && svg.trim_end().ends_with("</svg>"),
+        "boot.svg: {svg}"
+    );
+    assert!(has("└─"), "critical-chain: {console}");
     let ok = has("up (generation 1, system mode)")
         && has("hello from cairn-demo")
         && has("echo: hi there")

@@ -7,7 +7,9 @@ echo "=== cairn demo: up; $(cut -d' ' -f1 /proc/uptime) s since the kernel start
 echo "--- cairnctl analyze"
 ctl analyze
 echo "--- cairnctl analyze blame"
-ctl analyze blame | head -8
+ctl analyze blame | head -10
+echo "--- cairnctl analyze critical-chain"
+ctl analyze critical-chain
 echo "--- set at boot: sysctl.d, modules-load.d, tmpfiles.d"
 echo "domainname: $(cat /proc/sys/kernel/domainname)"
 echo "crc16 loaded: $(grep -c '^crc16 ' /proc/modules)"
@@ -24,5 +26,11 @@ echo "--- cairnctl why demo-hello.service"
 ctl why demo-hello.service
 echo "--- cairnctl status demo-hello.service"
 ctl status demo-hello.service
+echo "--- the virtio disk: checked, mounted on /data, written by writer.service"
+echo "/data/hello: $(cat /data/hello)"
+# The boot plot travels to the host over the console; demo.sh writes it to build/boot.svg.
+echo "=== boot.svg (base64) ==="
+cairnctl analyze plot | base64
+echo "=== end of boot.svg ==="
 echo "=== cairn demo: powering off ==="
 cairnctl poweroff

@@ -90,6 +90,13 @@ struct UnitTiming {
   activeUsec @2 :UInt64;       # realtime when it became active
 }
 
+# One dependency between two loaded units, for `analyze dot` and `analyze critical-chain`.
+struct DepEdge {
+  from @0 :Text;
+  to @1 :Text;
+  kind @2 :Text;               # Requires, Requisite, Wants, BindsTo, PartOf, Conflicts, After
+}
+
 struct JobInfo {
   id @0 :UInt32;
   unit @1 :Text;
@@ -125,7 +132,9 @@ interface Viewer {
   # The boot: the kernel's share (until cairn-init ran), userspace's (until the default target
   # was active, 0 while it is not), and each active unit's start.
   analyze @12 () -> (kernelUsec :UInt64, userspaceUsec :UInt64, target :Text,
-                     units :List(UnitTiming));
+                     units :List(UnitTiming), userspaceStartUsec :UInt64);
+  # Every loaded unit's forward dependencies of the kinds DepEdge names.
+  graph @13 () -> (edges :List(DepEdge));
 }
 
 interface Manager extends(Viewer) {

@@ -454,6 +454,15 @@ macro_rules! impl_viewer {
                 count_call(self.world());
                 units::list_sockets(self.world(), params, results)
             }
+
+            async fn graph(
+                self: Rc<Self>,
+                params: viewer::GraphParams,
+                results: viewer::GraphResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                units::graph(self.world(), params, results)
+            }
         }
     };
 }

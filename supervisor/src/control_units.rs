@@ -167,6 +167,7 @@ pub fn analyze(
         0
     });
     r.set_target(target.as_str());
+    r.set_userspace_start_usec(first);
     let rows: Vec<(String, u64, u64)> = w
         .manager
         .units
@@ -189,6 +190,47 @@ pub fn analyze(
         e.set_name(n.as_str());
         e.set_activating_usec(*a);
         e.set_active_usec(*b);
+    }
+    Ok(())
+}
+
+/// The kinds `analyze dot` draws; each is recorded on the unit that declared it.
+const GRAPH_KINDS: [crate::job::graph::Dep; 7] = {
+    use crate::job::graph::Dep;
+    [
+        Dep::Requires,
+        Dep::Requisite,
+        Dep::Wants,
+        Dep::BindsTo,
+        Dep::PartOf,
+        Dep::Conflicts,
+        Dep::After,
+    ]
+};
+
+pub fn graph(
+    world: &WorldRef,
+    _params: viewer::GraphParams,
+    mut results: viewer::GraphResults,
+) -> Result<(), capnp::Error> {
+    let w = world.borrow();
+    let units = &w.manager.units;
+    let mut edges: Vec<(&str, &str, &'static str)> = Vec::new();
+    for u in &units.list {
+        for kind in GRAPH_KINDS {
+            for to in u.deps(kind) {
+                if let Some(t) = units.get(to) {
+                    edges.push((u.name.as_str(), t.name.as_str(), kind.as_str()));
+                }
+            }
+        }
+    }
+    let mut list = results.get().init_edges(idx(edges.len()));
+    for (i, (from, to, kind)) in edges.iter().enumerate() {
+        let mut e = list.reborrow().get(idx(i));
+        e.set_from(*from);
+        e.set_to(*to);
+        e.set_kind(*kind);
     }
     Ok(())
 }

@@ -16,3 +16,4 @@ pub mod socket_config;
 pub mod specifier;
 pub mod syntax;
 pub mod values;
+pub mod verify;
