@@ -193,8 +193,9 @@ fn a_mount_waits_for_its_device() {
             Ok(out(&sb.ctl(&["list-jobs"])).contains(&unit))
         });
         let why = out(&sb.ctl(&["why-not", &unit]));
+        let state = sb.active_state(&name);
         // Another test (they run in parallel) may have attached this loop device meanwhile:
-        // then try another.
+        // then try another. Checked after reading both, so that they saw no device either.
         if sb.is_active(&unit) {
             sb.ctl(&["stop", &name]);
             continue;
@@ -203,7 +204,7 @@ fn a_mount_waits_for_its_device() {
             why.contains("a start job waits for it (at most 30s)"),
             "{why}"
         );
-        assert_eq!(sb.active_state(&name), "inactive");
+        assert_eq!(state, "inactive");
         if Loop::attach(&dev, &img) {
             let _l = Loop(dev);
             wait(&mut sb, "mounted once the device appeared", 20, |sb| {

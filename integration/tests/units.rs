@@ -437,3 +437,78 @@ fn analyze_verify_checks_unit_files_without_a_manager() {
         "{err}"
     );
 }
+
+/// systemd's job_finish_and_invalidate: a start job that fails for a dependency starts the
+/// unit's OnFailure= units, though the unit itself never ran (and so never failed).
+#[test]
+fn on_failure_runs_when_a_dependency_fails_the_job() {
+    let mut sb = cairn_integration::Sandbox::builder()
+        .unit("default.target", "[Unit]\nWants=top.service\n")
+        .unit(
+            "top.service",
+            "[Unit]\nRequires=bad.service\nAfter=bad.service\nOnFailure=handler.service\n\
+             [Service]\nExecStart=/bin/sleep 100\n",
+        )
+        .unit(
+            "bad.service",
+            "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+        )
+        .unit(
+            "handler.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        )
+        .start()
+        .unwrap();
+    wait(&mut sb, "handler started by OnFailure=", 20, |sb| {
+        Ok(sb.is_active("handler.service"))
+    });
+    assert_eq!(sb.active_state("top.service"), "inactive");
+    assert_eq!(sb.active_state("bad.service"), "failed");
+    let log = sb.log_text();
+    assert!(
+        log.contains("top.service: job start failed with result 'dependency'"),
+        "{log}"
+    );
+}
+
+/// Scenario 6 in a container: a required file system that cannot be mounted fails
+/// local-fs.target, which isolates nothing but starts emergency.target irreversibly; in
+/// container mode the emergency shell must not take the host's console, so it refuses to start
+/// (cairn-init was not started on a terminal here) and says why. The default target is not
+/// reached; the manager stays up and answers.
+#[test]
+fn a_failed_local_file_system_leads_to_emergency_without_taking_the_host_console() {
+    let mut sb = cairn_integration::Sandbox::builder()
+        .unit(
+            "default.target",
+            "[Unit]\nRequires=sysinit.target\nAfter=sysinit.target\nWants=app.service\n",
+        )
+        .unit("app.service", "[Service]\nExecStart=/bin/sleep 100\n")
+        .unit(
+            "broken-fs.service",
+            "[Unit]\nDefaultDependencies=no\nBefore=local-fs.target\n\
+             [Service]\nType=oneshot\nExecStart=/bin/false\n",
+        )
+        .link(
+            "local-fs.target.requires/broken-fs.service",
+            "../broken-fs.service",
+        )
+        .start()
+        .unwrap();
+    wait(&mut sb, "emergency.service tried", 20, |sb| {
+        Ok(sb.active_state("emergency.service") == "failed")
+    });
+    let log = sb.log_text();
+    assert!(
+        log.contains("local-fs.target: starting emergency.target (OnFailure=, job mode replace-irreversibly)"),
+        "{log}"
+    );
+    let status = out(&sb.ctl(&["status", "emergency.service"]));
+    assert!(
+        status.contains("TTYPath=/dev/console in container mode"),
+        "{status}"
+    );
+    assert!(!sb.is_active("default.target"));
+    assert!(!sb.is_active("app.service"));
+    assert!(!sb.is_active("sysinit.target"));
+}

@@ -244,108 +244,226 @@ fn socket_activation_at_boot_serves_every_client() {
     );
 }
 
+/// A VM to talk to while it runs: its console (serial, read as it comes, prompts included),
+/// typing into that console, and the QEMU monitor. Killed when dropped.
+struct LiveVm {
+    child: std::process::Child,
+    console: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    monitor: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LiveVm {
+    fn boot(cmdline_extra: &str) -> LiveVm {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let img = dir.path().join("demo.cpio.gz");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let o = Command::new(root.join("vm/build-initramfs.sh"))
+            .arg(&img)
+            .arg(bin_dir())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let monitor = dir.path().join("monitor.sock");
+        let mut child = Command::new("qemu-system-x86_64")
+            .args([
+                "-accel",
+                "tcg",
+                "-m",
+                "512",
+                "-nographic",
+                "-no-reboot",
+                "-kernel",
+            ])
+            .arg(kernel().expect("a kernel in /boot"))
+            .arg("-initrd")
+            .arg(&img)
+            .arg("-monitor")
+            .arg(format!("unix:{},server=on,wait=off", monitor.display()))
+            .arg("-append")
+            .arg(format!("console=ttyS0 panic=-1 quiet {cmdline_extra}"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let console = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let console = console.clone();
+            let mut out = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = out.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]).replace('\r', "");
+                    console.lock().unwrap().push_str(&text);
+                }
+            })
+        };
+        LiveVm {
+            child,
+            console,
+            reader: Some(reader),
+            monitor,
+            _dir: dir,
+        }
+    }
+
+    fn console(&self) -> String {
+        self.console.lock().unwrap().clone()
+    }
+
+    /// Waits until `what` appears on the console after byte `from`; its end offset.
+    fn wait_for(&self, what: &str, from: usize, secs: u64) -> Option<usize> {
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_secs(secs) {
+            {
+                let c = self.console.lock().unwrap();
+                if let Some(i) = c.get(from..).and_then(|tail| tail.find(what)) {
+                    return Some(from + i + what.len());
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// Types a line on the serial console.
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\r").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// A human monitor command (drive_add, device_add, sendkey …).
+    fn hmp(&self, cmd: &str) {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&self.monitor).unwrap();
+        writeln!(s, "{cmd}").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    /// Ends the VM, and panics with the console if `steps` failed.
+    fn finish(mut self, steps: Result<(), String>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        if let Err(why) = steps {
+            panic!(
+                "{why}\n---- console ----\n{}\n---- end ----",
+                self.console()
+            );
+        }
+        // CAIRN_VM_CONSOLE=FILE keeps the console of a passing run too.
+        if let Some(path) = std::env::var_os("CAIRN_VM_CONSOLE") {
+            let _ = std::fs::write(path, self.console());
+        }
+    }
+}
+
 /// Scenario 4: a virtio disk hot-plugged through the QEMU monitor becomes a device unit that
 /// pulls in what it wants (`dev-vda.device.wants/`); removing it stops what is BindsTo= it.
 #[test]
 fn a_hot_plugged_disk_pulls_units_in_and_its_removal_stops_them() {
-    use std::io::{BufRead, Write};
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
     if std::env::var_os("CAIRN_VM_TESTS").is_none() {
         eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let img = dir.path().join("demo.cpio.gz");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = Command::new(root.join("vm/build-initramfs.sh"))
-        .arg(&img)
-        .arg(bin_dir())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let disk = dir.path().join("hot.img");
+    let vm = LiveVm::boot("cairn.unit=hotplug.target");
+    let disk = vm._dir.path().join("hot.img");
     std::fs::File::create(&disk)
         .unwrap()
         .set_len(16 << 20)
         .unwrap();
-    let monitor = dir.path().join("monitor.sock");
-    let mut child = Command::new("qemu-system-x86_64")
-        .args([
-            "-accel",
-            "tcg",
-            "-m",
-            "512",
-            "-nographic",
-            "-no-reboot",
-            "-kernel",
-        ])
-        .arg(kernel().expect("a kernel in /boot"))
-        .arg("-initrd")
-        .arg(&img)
-        .arg("-monitor")
-        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
-        .arg("-append")
-        .arg("console=ttyS0 panic=-1 quiet cairn.unit=hotplug.target")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let console = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let console = console.clone();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                let mut c = console.lock().unwrap();
-                c.push_str(&line);
-                c.push('\n');
-            }
-        })
-    };
-    let wait_for = |what: &str, secs: u64| -> bool {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(secs) {
-            if console.lock().unwrap().contains(what) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    };
-    let hmp = |cmd: &str| {
-        let mut s = std::os::unix::net::UnixStream::connect(&monitor).unwrap();
-        writeln!(s, "{cmd}").unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    };
     let steps = (|| {
-        if !wait_for("=== hotplug: ready ===", 180) {
-            return Err("the guest never got ready");
-        }
-        hmp(&format!(
+        let need = |what: &str, secs: u64, why: &str| {
+            vm.wait_for(what, 0, secs)
+                .map(drop)
+                .ok_or_else(|| why.to_string())
+        };
+        need("=== hotplug: ready ===", 180, "the guest never got ready")?;
+        vm.hmp(&format!(
             "drive_add 0 if=none,file={},format=raw,id=d1",
             disk.display()
         ));
-        hmp("device_add virtio-blk-pci,drive=d1,id=v1");
-        if !wait_for("=== hotplug: plugged, active ===", 60) {
-            return Err("the plugged disk did not pull plugged.service in");
-        }
-        hmp("device_del v1");
-        if !wait_for("=== hotplug: unplugged, bound.service stopped ===", 60) {
-            return Err("removing the disk did not stop bound.service");
-        }
-        if !wait_for("reboot: Power down", 60) {
-            return Err("no poweroff");
-        }
-        Ok(())
+        vm.hmp("device_add virtio-blk-pci,drive=d1,id=v1");
+        need(
+            "=== hotplug: plugged, active ===",
+            60,
+            "the plugged disk did not pull plugged.service in",
+        )?;
+        vm.hmp("device_del v1");
+        need(
+            "=== hotplug: unplugged, bound.service stopped ===",
+            60,
+            "removing the disk did not stop bound.service",
+        )?;
+        need("reboot: Power down", 60, "no poweroff")
     })();
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = reader.join();
-    if let Err(why) = steps {
-        panic!(
-            "{why}\n---- console ----\n{}\n---- end ----",
-            console.lock().unwrap()
-        );
+    vm.finish(steps);
+}
+
+/// Scenario 6: a required file system that cannot be mounted fails local-fs.target, whose
+/// OnFailure= starts emergency.target (replace-irreversibly): a shell on the console. The test
+/// types into it, then powers off from it.
+#[test]
+fn a_failing_required_mount_lands_in_an_emergency_shell_on_the_console() {
+    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+        return;
     }
+    let mut vm = LiveVm::boot("cairn.unit=multi-user.target cairn.test.broken");
+    let steps = (|| {
+        let at = vm
+            .wait_for("cairn: emergency mode", 0, 180)
+            .ok_or("no emergency shell")?;
+        let at = vm.wait_for("# ", at, 30).ok_or("no shell prompt")?;
+        vm.type_line("echo typed-$((6*7)) $(cairnctl is-active emergency.target) $(cairnctl is-active multi-user.target)");
+        let at = vm
+            .wait_for("typed-42 active inactive", at, 60)
+            .ok_or("the shell did not run what was typed")?;
+        vm.type_line("cairnctl status broken.mount | grep Active");
+        let at = vm
+            .wait_for("failed", at, 60)
+            .ok_or("broken.mount is not failed")?;
+        vm.type_line("cairnctl poweroff");
+        vm.wait_for("reboot: Power down", at, 60)
+            .map(drop)
+            .ok_or_else(|| "no poweroff from the emergency shell".to_string())
+    })();
+    vm.finish(steps);
+}
+
+/// ctrl-alt-del (the QEMU monitor's sendkey): the kernel sends SIGINT to PID 1, which asked
+/// for it (reboot(CAD_OFF)); cairn reboots in order (QEMU's -no-reboot turns that into an exit).
+#[test]
+fn ctrl_alt_del_reboots_in_order() {
+    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+        return;
+    }
+    let mut vm = LiveVm::boot("cairn.unit=demo-shell.target");
+    let steps = (|| {
+        let at = vm.wait_for("# ", 0, 180).ok_or("no shell on the console")?;
+        vm.type_line("echo ready-$((2*3))");
+        let at = vm
+            .wait_for("ready-6", at, 60)
+            .ok_or("the shell is not answering")?;
+        vm.hmp("sendkey ctrl-alt-delete");
+        let at = vm
+            .wait_for("signal 2 to PID 1: reboot", at, 60)
+            .ok_or("ctrl-alt-del did not start a reboot")?;
+        vm.wait_for("reboot: Restarting system", at, 60)
+            .map(drop)
+            .ok_or_else(|| "no reboot".to_string())
+    })();
+    vm.finish(steps);
 }

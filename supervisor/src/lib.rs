@@ -564,8 +564,32 @@ pub fn start_default(world: &WorldRef) {
     start_target(world);
 }
 
-/// The unit to start: `cairn.unit=`/`systemd.unit=` on the kernel command line (system mode),
-/// else `--target`.
+/// The unit the kernel command line asks for, as systemd reads it: `cairn.unit=` (or
+/// `systemd.unit=`), `emergency`/`-b` for emergency.target, `rescue`/`single`/`s`/`S`/`1` for
+/// rescue.target, `2`–`5` for the runlevel targets. The last word that names one wins.
+pub fn boot_unit<'a>(words: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut unit = None;
+    for w in words {
+        let named = match w {
+            "emergency" | "-b" => Some("emergency.target"),
+            "rescue" | "single" | "s" | "S" | "1" => Some("rescue.target"),
+            "2" => Some("runlevel2.target"),
+            "3" => Some("runlevel3.target"),
+            "4" => Some("runlevel4.target"),
+            "5" => Some("runlevel5.target"),
+            _ => w
+                .strip_prefix("cairn.unit=")
+                .or_else(|| w.strip_prefix("systemd.unit=")),
+        };
+        if let Some(n) = named.filter(|n| !n.is_empty()) {
+            unit = Some(n.to_string());
+        }
+    }
+    unit
+}
+
+/// The unit to start: what the kernel command line asks for (system mode: also read from
+/// /proc/cmdline), else `--target`.
 fn start_target(world: &WorldRef) {
     let target = {
         let w = world.borrow();
@@ -576,17 +600,13 @@ fn start_target(world: &WorldRef) {
         } else {
             std::fs::read_to_string("/proc/cmdline").unwrap_or_default()
         };
-        let from_cmdline = w
-            .config
-            .kernel_args
-            .iter()
-            .map(String::as_str)
-            .chain(proc_cmdline.split_whitespace())
-            .find_map(|a| {
-                a.strip_prefix("cairn.unit=")
-                    .or_else(|| a.strip_prefix("systemd.unit="))
-                    .map(str::to_string)
-            });
+        let from_cmdline = boot_unit(
+            w.config
+                .kernel_args
+                .iter()
+                .map(String::as_str)
+                .chain(proc_cmdline.split_whitespace()),
+        );
         from_cmdline.unwrap_or_else(|| w.config.target.clone())
     };
     world.borrow_mut().boot_target = target.clone();
@@ -786,6 +806,27 @@ pub async fn shutdown(world: &WorldRef, kind: ShutdownKind) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_kernel_command_line_picks_the_boot_unit_as_systemd_reads_it() {
+        let b = |line: &str| super::boot_unit(line.split_whitespace());
+        assert_eq!(b("console=ttyS0 quiet"), None);
+        assert_eq!(b("cairn.unit=disk.target"), Some("disk.target".into()));
+        assert_eq!(b("systemd.unit=a.target"), Some("a.target".into()));
+        assert_eq!(b("emergency"), Some("emergency.target".into()));
+        assert_eq!(b("-b"), Some("emergency.target".into()));
+        for w in ["rescue", "single", "s", "S", "1"] {
+            assert_eq!(b(w), Some("rescue.target".into()), "{w}");
+        }
+        assert_eq!(b("3"), Some("runlevel3.target".into()));
+        // The last one wins; an empty value names nothing.
+        assert_eq!(b("single cairn.unit=x.target"), Some("x.target".into()));
+        assert_eq!(
+            b("cairn.unit=x.target emergency"),
+            Some("emergency.target".into())
+        );
+        assert_eq!(b("cairn.unit= quiet"), None);
+    }
+
     use super::*;
 
     #[test]

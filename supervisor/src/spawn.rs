@@ -80,6 +80,9 @@ pub struct Setup {
     pub no_new_privileges: bool,
     /// The mount-namespace view, in order (empty: the service shares ours).
     pub mounts: Vec<MountOp>,
+    /// Stdin is a terminal (StandardInput=tty*): make it the controlling terminal of the new
+    /// session, stealing it when true (tty-force), as a login shell expects.
+    pub controlling_tty: Option<bool>,
 }
 
 /// One step of building a service's mount-namespace view (systemd.exec(5) sandboxing).
@@ -495,6 +498,11 @@ unsafe fn child(
         }
         if libc::dup2(stdin, 0) < 0 || libc::dup2(stdout, 1) < 0 || libc::dup2(stderr, 2) < 0 {
             fail(report);
+        }
+        if let Some(force) = s.controlling_tty {
+            // Best effort, as for a getty: without it the shell still reads and writes the
+            // terminal, only without job control.
+            libc::ioctl(0, libc::TIOCSCTTY, libc::c_int::from(force));
         }
         if let Some(text) = &s.oom_score_adj {
             let fd = libc::open(

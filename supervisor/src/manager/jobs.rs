@@ -44,6 +44,8 @@ pub struct Job {
     pub reason: Reason,
     /// A restart job whose stop half is running.
     restart_stopping: bool,
+    /// Queued with replace-irreversibly: no later transaction may replace it.
+    pub irreversible: bool,
 }
 
 #[derive(Debug, Default)]
@@ -104,6 +106,9 @@ impl Manager {
         let mut anchor = None;
         for tx in plan.jobs {
             let id = self.install(tx.unit, tx.jtype, tx.reason.clone(), out);
+            if let Some(j) = self.jobs.map.get_mut(&id) {
+                j.irreversible |= mode == JobMode::ReplaceIrreversibly;
+            }
             if tx.unit == unit {
                 anchor = Some(id);
             }
@@ -111,7 +116,7 @@ impl Manager {
         anchor.ok_or_else(|| EnqueueError::NoAnchor(Graph::name(&*self, unit).to_string()))
     }
 
-    /// Internal requests (OnFailure=, BindsTo=): errors are logged, not returned.
+    /// Internal requests (BindsTo=, triggers): errors are logged, not returned.
     pub(super) fn enqueue_quiet(
         &mut self,
         unit: UnitId,
@@ -119,7 +124,20 @@ impl Manager {
         reason: Reason,
         out: &mut Vec<Effect>,
     ) {
-        match transaction::plan(&*self, unit, jtype, JobMode::Replace) {
+        self.enqueue_quiet_mode(unit, jtype, JobMode::Replace, reason, out)
+    }
+
+    /// Likewise with a job mode (OnFailureJobMode=).
+    pub(super) fn enqueue_quiet_mode(
+        &mut self,
+        unit: UnitId,
+        jtype: JobType,
+        mode: JobMode,
+        reason: Reason,
+        out: &mut Vec<Effect>,
+    ) {
+        let irreversible = mode == JobMode::ReplaceIrreversibly;
+        match transaction::plan(&*self, unit, jtype, mode) {
             Ok(plan) => {
                 for old in &plan.replaces {
                     if let Some(id) = self.rt.get(*old as usize).and_then(|r| r.job) {
@@ -132,7 +150,10 @@ impl Manager {
                     } else {
                         tx.reason.clone()
                     };
-                    self.install(tx.unit, tx.jtype, r, out);
+                    let id = self.install(tx.unit, tx.jtype, r, out);
+                    if let Some(j) = self.jobs.map.get_mut(&id) {
+                        j.irreversible |= irreversible;
+                    }
                 }
             }
             Err(e) => out.push(Effect::Log(format!("{}: {e}", Graph::name(&*self, unit)))),
@@ -171,6 +192,7 @@ impl Manager {
                 state: JobState::Waiting,
                 reason,
                 restart_stopping: false,
+                irreversible: false,
             },
         );
         if let Some(rt) = self.rt_mut(unit) {
@@ -491,6 +513,18 @@ impl Manager {
             unit: job.unit,
             result,
         });
+        // As systemd's job_finish_and_invalidate: a job that failed for a dependency or timed
+        // out starts the unit's OnFailure= units (a failure of the unit itself does so when
+        // the unit enters the failed state).
+        if matches!(result, JobResult::Dependency | JobResult::Timeout) {
+            out.push(Effect::Log(format!(
+                "{}: job {} failed with result '{}'",
+                Graph::name(&*self, job.unit),
+                job.jtype.as_str(),
+                result.as_str()
+            )));
+            self.start_on_failure(job.unit, out);
+        }
         let failed = !matches!(result, JobResult::Done | JobResult::Skipped);
         if !failed || !matches!(job.jtype, JobType::Start | JobType::VerifyActive) {
             return;

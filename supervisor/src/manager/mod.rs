@@ -20,7 +20,7 @@ use std::rc::Rc;
 
 use crate::job::graph::{ActiveState, Dep, Graph, UnitId};
 use crate::job::transaction::Reason;
-use crate::job::types::{JobResult, JobType};
+use crate::job::types::{JobMode, JobResult, JobType};
 use crate::service::machine::{self, Action, Event, Machine, Spec};
 use crate::unit::config::ServiceSection;
 use crate::unit::load::LoadState;
@@ -643,6 +643,37 @@ impl Manager {
         true
     }
 
+    /// Queues the start of `unit`'s OnFailure= units, with its OnFailureJobMode=.
+    pub(super) fn start_on_failure(&mut self, unit: UnitId, out: &mut Vec<Effect>) {
+        let Some(u) = self.units.get(unit) else {
+            return;
+        };
+        let handlers: Vec<UnitId> = u.deps(Dep::OnFailure).collect();
+        let mode = u
+            .config
+            .unit
+            .on_failure_job_mode
+            .unwrap_or(JobMode::Replace);
+        let name = u.name.clone();
+        for h in handlers {
+            out.push(Effect::Log(format!(
+                "{name}: starting {} (OnFailure=, job mode {})",
+                Graph::name(&*self, h),
+                mode.as_str()
+            )));
+            self.enqueue_quiet_mode(
+                h,
+                JobType::Start,
+                mode,
+                Reason::Dep {
+                    from: unit,
+                    dep: Dep::OnFailure,
+                },
+                out,
+            );
+        }
+    }
+
     /// Bookkeeping after a unit may have changed state: timestamps, OnFailure, BindsTo.
     pub fn state_changed(&mut self, unit: UnitId, before: ActiveState, out: &mut Vec<Effect>) {
         let after = self.active_state(unit);
@@ -687,7 +718,6 @@ impl Manager {
         };
         let name = u.name.clone();
         let bound: Vec<UnitId> = u.deps(Dep::BoundBy).collect();
-        let handlers: Vec<UnitId> = u.deps(Dep::OnFailure).collect();
         let on_success: Vec<UnitId> = u.deps(Dep::OnSuccess).collect();
         // Stopped for good — not the stop half of a restart job, which keeps the fd store.
         let restart_job = self
@@ -723,17 +753,7 @@ impl Manager {
         }
         if after == ActiveState::Failed {
             out.push(Effect::Log(format!("{name}: failed")));
-            for h in handlers {
-                self.enqueue_quiet(
-                    h,
-                    JobType::Start,
-                    Reason::Dep {
-                        from: unit,
-                        dep: Dep::OnFailure,
-                    },
-                    out,
-                );
-            }
+            self.start_on_failure(unit, out);
         }
         // A unit that goes down takes down what is bound to it (BindsTo=), unless a job of its
         // own is bringing it back or it is about to restart by itself.
@@ -847,7 +867,7 @@ impl Graph for Manager {
     }
     fn installed_job(&self, u: UnitId) -> Option<(JobType, bool)> {
         let id = self.rt.get(u as usize)?.job?;
-        self.jobs.get(id).map(|j| (j.jtype, false))
+        self.jobs.get(id).map(|j| (j.jtype, j.irreversible))
     }
     fn all_units(&self) -> Vec<UnitId> {
         (0..self.units.list.len())

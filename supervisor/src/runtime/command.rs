@@ -61,6 +61,8 @@ pub(crate) enum StartError {
     Stream(String, nix::Error),
     #[error("cannot open the cgroup {0}: {1}")]
     Cgroup(String, nix::Error),
+    #[error("TTYPath=/dev/console in container mode: the host's console is not the container's, and cairn-init was not started on a terminal")]
+    NoConsole,
     #[error("StandardInput=socket or StandardOutput=socket, but no connection: only the instances an Accept=yes socket starts have one")]
     NoConnection,
     #[error("fd:{0}: none of the service's sockets is named {0} (FileDescriptorName=)")]
@@ -213,6 +215,14 @@ pub(crate) fn spawn_command(
         env.insert("LISTEN_FDS".into(), stored.len().to_string());
         env.insert("LISTEN_FDNAMES".into(), stored_names.join(":"));
     }
+    let console_x;
+    let x = match container_console(world, x)? {
+        Some(c) => {
+            console_x = c;
+            &console_x
+        }
+        None => x,
+    };
     for failed in super::tty::prepare(x) {
         super::unit_warning(world, unit, &name, &failed);
     }
@@ -376,6 +386,30 @@ fn connection(world: &WorldRef, unit: UnitId) -> Result<OwnedFd, StartError> {
     }
 }
 
+/// In container mode `/dev/console` is the host's console, which a container must not take:
+/// the container's console is the terminal cairn-init was started on (its stdin, inherited by
+/// the supervisor). A unit that asks for the console gets that terminal, or fails to start
+/// with a clear error when there is none — an emergency shell never lands on the host.
+fn container_console(world: &WorldRef, x: &ExecContext) -> Result<Option<ExecContext>, StartError> {
+    use std::io::IsTerminal;
+    let uses_tty = x.standard_input == Input::Tty
+        || x.standard_output == Output::Tty
+        || x.standard_error == Output::Tty
+        || x.tty_reset
+        || x.tty_vhangup
+        || x.tty_vt_disallocate;
+    if !world.borrow().container || x.tty_path != "/dev/console" || !uses_tty {
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(StartError::NoConsole);
+    }
+    Ok(Some(ExecContext {
+        tty_path: "/proc/self/fd/0".into(),
+        ..x.clone()
+    }))
+}
+
 pub(crate) fn open_path(path: &str, flags: nix::fcntl::OFlag) -> Result<OwnedFd, StartError> {
     nix::fcntl::open(
         path,
@@ -472,6 +506,7 @@ pub(crate) fn setup(x: &ExecContext) -> Result<spawn::Setup, StartError> {
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(40);
     Ok(spawn::Setup {
+        controlling_tty: (x.standard_input == Input::Tty).then_some(x.tty_force),
         ignore_sigpipe: x.ignore_sigpipe,
         umask: x.umask,
         oom_score_adj: x

@@ -29,7 +29,8 @@ pub const UNITS: &[(&str, &str)] = &[
     (
         "local-fs.target",
         "[Unit]\nDescription=Local File Systems\nDefaultDependencies=no\n\
-         Conflicts=shutdown.target\nAfter=local-fs-pre.target\nOnFailure=emergency.target\n",
+         Conflicts=shutdown.target\nAfter=local-fs-pre.target\nOnFailure=emergency.target\n\
+         OnFailureJobMode=replace-irreversibly\n",
     ),
     ("local-fs-pre.target", "[Unit]\nDescription=Preparation for Local File Systems\nDefaultDependencies=no\nRefuseManualStart=yes\n"),
     ("remote-fs.target", "[Unit]\nDescription=Remote File Systems\nAfter=remote-fs-pre.target\n"),
@@ -59,12 +60,38 @@ pub const UNITS: &[(&str, &str)] = &[
     ),
     (
         "rescue.target",
-        "[Unit]\nDescription=Rescue Mode\nRequires=sysinit.target\nAfter=sysinit.target\n\
-         Conflicts=multi-user.target\nAllowIsolate=yes\n",
+        "[Unit]\nDescription=Rescue Mode\nRequires=sysinit.target rescue.service\n\
+         After=sysinit.target rescue.service\nConflicts=multi-user.target\nAllowIsolate=yes\n",
     ),
     (
         "emergency.target",
-        "[Unit]\nDescription=Emergency Mode\nAllowIsolate=yes\n",
+        "[Unit]\nDescription=Emergency Mode\nRequires=emergency.service\nAfter=emergency.service\n\
+         AllowIsolate=yes\n",
+    ),
+    // A shell on the console (systemd runs sulogin; cairn's initramfs has no passwords to ask
+    // for). When it exits, the default target is tried again, as systemd-sulogin-shell does.
+    (
+        "emergency.service",
+        "[Unit]\nDescription=Emergency Shell\nDefaultDependencies=no\n\
+         Conflicts=shutdown.target rescue.service\nBefore=shutdown.target rescue.service\n\
+         [Service]\nEnvironment=HOME=/root\nWorkingDirectory=-/root\n\
+         ExecStartPre=-/bin/sh -c 'echo \"cairn: emergency mode. cairnctl list-units shows what failed, \
+         cairnctl why-not UNIT why; leave the shell to try the default target again.\"'\n\
+         ExecStart=-/bin/sh\n\
+         ExecStopPost=-cairnctl start --no-block --job-mode=fail default.target\n\
+         StandardInput=tty-force\n\
+         KillMode=process\nIgnoreSIGPIPE=no\nSendSIGHUP=yes\n",
+    ),
+    (
+        "rescue.service",
+        "[Unit]\nDescription=Rescue Shell\nDefaultDependencies=no\n\
+         Conflicts=shutdown.target\nAfter=sysinit.target\nBefore=shutdown.target\n\
+         [Service]\nEnvironment=HOME=/root\nWorkingDirectory=-/root\n\
+         ExecStartPre=-/bin/sh -c 'echo \"cairn: rescue mode; leave the shell to go on to the default target.\"'\n\
+         ExecStart=-/bin/sh\n\
+         ExecStopPost=-cairnctl start --no-block --job-mode=fail default.target\n\
+         StandardInput=tty-force\n\
+         KillMode=process\nIgnoreSIGPIPE=no\nSendSIGHUP=yes\n",
     ),
     (
         "shutdown.target",

@@ -48,6 +48,8 @@ pub struct UnitSection {
     pub refuse_manual_start: bool,
     pub refuse_manual_stop: bool,
     pub allow_isolate: bool,
+    /// OnFailureJobMode=: how the OnFailure= units' start is queued (default replace).
+    pub on_failure_job_mode: Option<crate::job::types::JobMode>,
     pub ignore_on_isolate: Option<bool>,
     pub conditions: Vec<Condition>,
     pub asserts: Vec<Condition>,
@@ -81,6 +83,7 @@ impl Default for UnitSection {
             refuse_manual_start: false,
             refuse_manual_stop: false,
             allow_isolate: false,
+            on_failure_job_mode: None,
             ignore_on_isolate: None,
             conditions: Vec::new(),
             asserts: Vec::new(),
@@ -400,6 +403,13 @@ fn unit_key(u: &mut UnitSection, key: &str, value: &str, line: usize, ctx: &mut 
         "RefuseManualStart" => bool_key(&mut u.refuse_manual_start, key, value, line, ctx),
         "RefuseManualStop" => bool_key(&mut u.refuse_manual_stop, key, value, line, ctx),
         "AllowIsolate" => bool_key(&mut u.allow_isolate, key, value, line, ctx),
+        "OnFailureJobMode" => match crate::job::types::JobMode::parse(value) {
+            Some(m) => u.on_failure_job_mode = Some(m),
+            None => ctx.warn(
+                line,
+                format!("OnFailureJobMode: unknown job mode {value:?}, ignoring"),
+            ),
+        },
         "IgnoreOnIsolate" => {
             let mut b = false;
             bool_key(&mut b, key, value, line, ctx);

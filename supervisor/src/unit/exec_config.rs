@@ -96,6 +96,8 @@ pub struct ExecContext {
     pub tty_reset: bool,
     pub tty_vhangup: bool,
     pub tty_vt_disallocate: bool,
+    /// StandardInput=tty-force: take the terminal as controlling tty even from another session.
+    pub tty_force: bool,
     pub syslog_identifier: Option<String>,
     /// SyslogFacility= (daemon by default) and SyslogLevel= (the priority of a line without a
     /// `<N>` prefix; info by default).
@@ -208,6 +210,7 @@ impl Default for ExecContext {
             tty_reset: false,
             tty_vhangup: false,
             tty_vt_disallocate: false,
+            tty_force: false,
             syslog_identifier: None,
             syslog_facility: 3,
             syslog_level: 6,
@@ -496,7 +499,10 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
         "StandardInput" => {
             c.standard_input = match value {
                 "null" => Input::Null,
-                "tty" | "tty-force" | "tty-fail" => Input::Tty,
+                "tty" | "tty-force" | "tty-fail" => {
+                    c.tty_force = value == "tty-force";
+                    Input::Tty
+                }
                 "socket" => Input::Socket,
                 // systemd's default name is "stdin" for a bare `fd`.
                 "fd" => Input::Fd("stdin".into()),
