@@ -100,6 +100,18 @@ fn the_demo_system_boots_serves_and_powers_off() {
     assert!(ok, "---- console ----\n{console}\n---- end ----");
     // sysctl.d, modules-load.d and tmpfiles.d at boot.
     assert!(has("domainname: cairn.test"), "{console}");
+    let id = console
+        .split("machine-id: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or("");
+    assert!(
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "machine-id {id:?}: {console}"
+    );
     assert!(has("crc16 loaded: 1"), "{console}");
     assert!(has("/run/cairn-demo: 750 made by tmpfiles.d"), "{console}");
     // The API file systems were mounted by the supervisor (and are units).

@@ -12,6 +12,7 @@ echo "--- cairnctl analyze critical-chain"
 ctl analyze critical-chain
 echo "--- set at boot: sysctl.d, modules-load.d, tmpfiles.d"
 echo "domainname: $(cat /proc/sys/kernel/domainname)"
+echo "machine-id: $(cat /etc/machine-id) hostname: $(hostname)"
 echo "crc16 loaded: $(grep -c '^crc16 ' /proc/modules)"
 echo "/run/cairn-demo: $(stat -c %a /run/cairn-demo) $(cat /run/cairn-demo/motd)"
 echo "--- cairnctl component list"

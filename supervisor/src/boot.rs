@@ -94,6 +94,82 @@ pub fn set_hostname() {
     }
 }
 
+/// A machine ID as machine-id(5) spells it: 32 lowercase hex digits, not all zero.
+pub fn valid_machine_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && id.bytes().any(|b| b != b'0')
+}
+
+/// Which machine ID this boot has, as systemd-machine-id-setup decides: the one in
+/// /etc/machine-id when it is valid (and then nothing is written), else `systemd.machine_id=`
+/// (or `cairn.machine_id=`) from the kernel command line, else a fresh random one. The bool is
+/// whether it must be written.
+pub fn choose_machine_id(existing: Option<&str>, cmdline: &str, random: &str) -> (String, bool) {
+    if let Some(id) = existing.map(str::trim).filter(|i| valid_machine_id(i)) {
+        return (id.to_string(), false);
+    }
+    let given = cmdline.split_whitespace().rev().find_map(|w| {
+        w.strip_prefix("systemd.machine_id=")
+            .or_else(|| w.strip_prefix("cairn.machine_id="))
+            .filter(|i| valid_machine_id(i))
+    });
+    let id = given
+        .map(str::to_string)
+        .unwrap_or_else(|| random.trim().replace('-', "").to_ascii_lowercase());
+    (id, true)
+}
+
+/// /etc/machine-id: kept when valid; otherwise written there, or — /etc read-only — written to
+/// /run/machine-id and bind-mounted over /etc/machine-id (which must exist for that), as
+/// systemd does on a first boot from a read-only image.
+pub fn machine_id_setup() {
+    let existing = std::fs::read_to_string("/etc/machine-id").ok();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let random = std::fs::read_to_string("/proc/sys/kernel/random/uuid").unwrap_or_default();
+    let (id, write) = choose_machine_id(existing.as_deref(), &cmdline, &random);
+    if !write {
+        return;
+    }
+    if !valid_machine_id(&id) {
+        say!("cannot make a machine ID: /proc/sys/kernel/random/uuid gave {random:?}");
+        return;
+    }
+    let text = format!("{id}\n");
+    let write_file = |path: &str| -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = format!("{path}.cairn-tmp");
+        std::fs::write(&tmp, &text)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o444))?;
+        std::fs::rename(&tmp, path)
+    };
+    match write_file("/etc/machine-id") {
+        Ok(()) => say!("machine ID {id} (new, in /etc/machine-id)"),
+        Err(e) => {
+            if let Err(e2) = write_file("/run/machine-id") {
+                say!("cannot write the machine ID to /etc ({e}) or /run ({e2})");
+                return;
+            }
+            let bound = Path::new("/etc/machine-id").exists()
+                && nix::mount::mount(
+                    Some("/run/machine-id"),
+                    "/etc/machine-id",
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .is_ok();
+            if bound {
+                say!("machine ID {id} (new; /etc is read-only: /run/machine-id bound over /etc/machine-id)");
+            } else {
+                say!("machine ID {id} in /run/machine-id only: /etc/machine-id cannot be written ({e}) and there is no file to bind it over");
+            }
+        }
+    }
+}
+
 /// Brings `lo` up (a fresh system has it down: bind(127.0.0.1) works, connect does not).
 pub fn loopback_up() {
     // SAFETY: socket(2) with constant arguments.
@@ -126,6 +202,7 @@ pub fn system_setup() {
     }
     mount_api_filesystems();
     set_hostname();
+    machine_id_setup();
     loopback_up();
     load_modules_and_sysctl();
     tmpfiles();
@@ -264,6 +341,43 @@ pub fn tmpfiles() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_machine_id_is_kept_given_or_made_as_systemd_decides() {
+        let random = "0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0\n";
+        let made = "0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_string();
+        let kept = "1234567890abcdef1234567890abcdef";
+        assert_eq!(
+            choose_machine_id(Some(&format!("{kept}\n")), "", random),
+            (kept.to_string(), false)
+        );
+        // Missing, empty (a read-only image's placeholder), uninitialized or not an ID: made.
+        assert_eq!(choose_machine_id(None, "", random), (made.clone(), true));
+        assert_eq!(
+            choose_machine_id(Some(""), "", random),
+            (made.clone(), true)
+        );
+        assert_eq!(
+            choose_machine_id(Some("uninitialized\n"), "", random),
+            (made.clone(), true)
+        );
+        assert_eq!(
+            choose_machine_id(Some(&"0".repeat(32)), "", random),
+            (made.clone(), true)
+        );
+        // The kernel command line's, when valid.
+        let given = "abcdefabcdefabcdefabcdefabcdefab";
+        assert_eq!(
+            choose_machine_id(None, &format!("quiet systemd.machine_id={given}"), random),
+            (given.to_string(), true)
+        );
+        assert_eq!(
+            choose_machine_id(None, "systemd.machine_id=XYZ", random),
+            (made, true)
+        );
+        assert!(valid_machine_id(kept));
+        assert!(!valid_machine_id("1234567890ABCDEF1234567890ABCDEF"));
+    }
 
     #[test]
     fn sysctl_lines() {
