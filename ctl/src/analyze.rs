@@ -32,6 +32,8 @@ pub struct Edge {
 #[derive(Debug, Clone, Default)]
 pub struct Boot {
     pub kernel_usec: u64,
+    /// From cairn-init's start in the initrd to switch-root; 0 without an initrd.
+    pub initrd_usec: u64,
     /// 0 while the target is not active yet.
     pub userspace_usec: u64,
     pub userspace_start: u64,
@@ -56,9 +58,17 @@ pub fn time(b: &Boot) -> String {
         );
     }
     let u = format!("{:.3}s", b.userspace_usec as f64 / 1e6);
-    let all = format!("{:.3}s", (b.kernel_usec + b.userspace_usec) as f64 / 1e6);
+    let all = format!(
+        "{:.3}s",
+        (b.kernel_usec + b.initrd_usec + b.userspace_usec) as f64 / 1e6
+    );
+    let initrd = if b.initrd_usec > 0 {
+        format!(" + {:.3}s (initrd)", b.initrd_usec as f64 / 1e6)
+    } else {
+        String::new()
+    };
     format!(
-        "Startup finished in {k} (kernel) + {u} (userspace) = {all}\n{} reached after {u} in userspace.\n",
+        "Startup finished in {k} (kernel){initrd} + {u} (userspace) = {all}\n{} reached after {u} in userspace.\n",
         b.target
     )
 }
@@ -216,11 +226,16 @@ pub fn plot(b: &Boot) -> String {
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
     );
     let title = if b.userspace_usec > 0 {
+        let initrd = if b.initrd_usec > 0 {
+            format!(" + {} (initrd)", secs(b.initrd_usec))
+        } else {
+            String::new()
+        };
         format!(
-            "Startup finished in {} (kernel) + {} (userspace) = {}; {} reached",
+            "Startup finished in {} (kernel){initrd} + {} (userspace) = {}; {} reached",
             secs(b.kernel_usec),
             secs(b.userspace_usec),
-            secs(b.kernel_usec + b.userspace_usec),
+            secs(b.kernel_usec + b.initrd_usec + b.userspace_usec),
             b.target
         )
     } else {
@@ -401,6 +416,7 @@ async fn boot(control: &control::Client) -> Result<Boot, CtlError> {
     }
     Ok(Boot {
         kernel_usec: r.get_kernel_usec(),
+        initrd_usec: r.get_initrd_usec(),
         userspace_usec: r.get_userspace_usec(),
         userspace_start: r.get_userspace_start_usec(),
         target: r.get_target()?.to_string()?,
@@ -490,6 +506,7 @@ mod tests {
     fn boot() -> Boot {
         Boot {
             kernel_usec: 1_800_000,
+            initrd_usec: 0,
             userspace_usec: 500_000,
             userspace_start: S,
             target: "multi-user.target".into(),
@@ -526,6 +543,21 @@ mod tests {
             ]
         );
         assert!(critical_chain(&boot(), &edges, "nope.service").is_err());
+    }
+
+    #[test]
+    fn time_splits_kernel_initrd_and_userspace() {
+        let mut b = boot();
+        assert_eq!(
+            time(&b),
+            "Startup finished in 1.800s (kernel) + 0.500s (userspace) = 2.300s\n\
+             multi-user.target reached after 0.500s in userspace.\n"
+        );
+        b.initrd_usec = 700_000;
+        assert_eq!(
+            time(&b).lines().next().unwrap(),
+            "Startup finished in 1.800s (kernel) + 0.700s (initrd) + 0.500s (userspace) = 3.000s"
+        );
     }
 
     #[test]

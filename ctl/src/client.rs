@@ -140,6 +140,14 @@ async fn session(cli: &Cli) -> Result<i32, CtlError> {
             req.send().promise.await?;
             Ok(exit::OK)
         }
+        Command::SwitchRoot { root, init } => {
+            let m = manager(&control).await?;
+            let mut req = m.switch_root_request();
+            req.get().set_root(root.as_str());
+            req.get().set_init(init.as_str());
+            req.send().promise.await?;
+            Ok(exit::OK)
+        }
         Command::Whoami => {
             let reply = control.whoami_request().send().promise.await?;
             let r = reply.get()?;

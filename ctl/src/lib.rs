@@ -62,6 +62,14 @@ pub enum Command {
     Reboot,
     /// Stop everything and halt.
     Halt,
+    /// Leave the initramfs: make ROOT (a mounted file system, usually /sysroot) the root and
+    /// run INIT there (default: /usr/lib/cairn/cairn-init, else /sbin/init). Services the new
+    /// root has units for keep running.
+    SwitchRoot {
+        root: String,
+        #[arg(default_value = "")]
+        init: String,
+    },
     /// Show the uid the manager sees for this client and what it may do.
     Whoami,
     /// Print the manager's version.

@@ -31,13 +31,25 @@ fn boot(cmdline_extra: &str) -> String {
 fn boot_with(cmdline_extra: &str, qemu_args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("demo.cpio.gz");
+    build_image(&img, &[]);
+    boot_image(&img, cmdline_extra, qemu_args)
+}
+
+/// build-initramfs.sh OUT with this build's binaries and extra environment (CAIRN_OVERLAY,
+/// CAIRN_TREE).
+fn build_image(out: &Path, env: &[(&str, &Path)]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let o = Command::new(root.join("vm/build-initramfs.sh"))
-        .arg(&img)
-        .arg(bin_dir())
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(root.join("vm/build-initramfs.sh"));
+    cmd.arg(out).arg(bin_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Boots `img` as the initramfs; returns the console.
+fn boot_image(img: &Path, cmdline_extra: &str, qemu_args: &[&str]) -> String {
     let kernel = kernel().expect("a kernel in /boot (make test installs linux-image-amd64)");
     let mut qemu = Command::new("qemu-system-x86_64");
     qemu.args([
@@ -51,12 +63,17 @@ fn boot_with(cmdline_extra: &str, qemu_args: &[&str]) -> String {
     ])
     .arg(&kernel)
     .arg("-initrd")
-    .arg(&img)
+    .arg(img)
     .arg("-append")
     .arg(format!("console=ttyS0 panic=-1 quiet {cmdline_extra}"))
     .args(qemu_args);
     let o = run_with_deadline(qemu, std::time::Duration::from_secs(240));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    let console = String::from_utf8_lossy(&o.stdout).into_owned();
+    // CAIRN_VM_CONSOLE=FILE keeps the console of a passing run too.
+    if let Some(path) = std::env::var_os("CAIRN_VM_CONSOLE") {
+        let _ = std::fs::write(path, &console);
+    }
+    console
 }
 
 #[test]
@@ -253,6 +270,91 @@ fn socket_activation_at_boot_serves_every_client() {
     assert!(
         console.contains("=== sock: served 10 of 10 ==="),
         "---- console ----\n{console}\n---- end ----"
+    );
+}
+
+/// Scenario 2: the initramfs is an initrd (/etc/initrd-release): initrd.target mounts the
+/// real root from `root=LABEL=…` on /sysroot (checked, read-only), a logger starts there, and
+/// initrd-switch-root.service runs `cairnctl switch-root /sysroot`. The real root's cairn
+/// adopts the logger with its pid unchanged, remounts / read-write (`rw`), reaches its
+/// target, and `analyze` tells the initrd's share. After poweroff the disk is clean and holds
+/// what the real root wrote.
+#[test]
+fn switch_root_from_the_initrd_to_a_disk_keeps_what_runs() {
+    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+        return;
+    }
+    let vm = Path::new(env!("CARGO_MANIFEST_DIR")).join("vm");
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("initrd.cpio.gz");
+    build_image(&img, &[("CAIRN_OVERLAY", &vm.join("initrd"))]);
+    let tree = dir.path().join("rootfs");
+    build_image(
+        &tree,
+        &[
+            ("CAIRN_OVERLAY", &vm.join("rootfs")),
+            ("CAIRN_TREE", Path::new("1")),
+        ],
+    );
+    let disk = dir.path().join("root.img");
+    std::fs::File::create(&disk)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let o = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "cairnroot", "-d"])
+        .arg(&tree)
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let drive = format!("file={},format=raw,if=virtio", disk.display());
+    let console = boot_image(
+        &img,
+        "root=LABEL=cairnroot rootfstype=ext4 rw cairn.unit=rootdemo.target",
+        &["-drive", &drive],
+    );
+    let has = |s: &str| console.contains(s);
+    let show = format!("---- console ----\n{console}\n---- end ----");
+    assert!(has("cairn-init: switching root to /sysroot"), "{show}");
+    assert!(has("switch-root: freed the initramfs"), "{show}");
+    assert!(has("=== root: marker: on the disk ==="), "{show}");
+    assert!(has("=== root: still in the initrd: no ==="), "{show}");
+    assert!(
+        has("(initrd) + "),
+        "analyze tells the initrd's share: {show}"
+    );
+    assert!(has("=== root: / rw ==="), "remounted read-write: {show}");
+    let logger = console
+        .split("=== root: logger pid in the initrd ")
+        .nth(1)
+        .and_then(|rest| rest.split(" ===").next())
+        .unwrap_or_else(|| panic!("no logger line: {show}"));
+    let words: Vec<&str> = logger.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    // "X main pid now Y active"
+    assert_eq!(words.len(), 6, "{logger}");
+    assert!(
+        words[0] != "0" && words[0] == words[4],
+        "the logger's pid: {logger}"
+    );
+    assert_eq!(words[5], "active", "{logger}");
+    assert!(has("reboot: Power down"), "{show}");
+    let o = Command::new("fsck").arg("-n").arg(&disk).output().unwrap();
+    assert!(
+        o.status.success(),
+        "the disk is not clean after poweroff: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = Command::new("debugfs")
+        .args(["-R", "cat /after-switch"])
+        .arg(&disk)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("written after switch-root"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
 }
 

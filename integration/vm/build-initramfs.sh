@@ -1,6 +1,8 @@
 #!/bin/sh
 # Builds the demo initramfs: cairn (release binaries and their shared libraries), busybox,
 # the demo's units, and cairn-init as /init. Usage: build-initramfs.sh OUT.cpio.gz [BIN-DIR]
+# CAIRN_OVERLAY=DIR copies DIR over the tree (the initrd's or the real root's extra files);
+# CAIRN_TREE=1 writes the tree into the directory OUT instead (for mkfs.ext4 -d).
 set -eu
 out=$1
 bin=${2:-$(dirname "$0")/../../target/release}
@@ -77,4 +79,12 @@ install -m 0755 "$here/disk-report.sh" "$root/etc/cairn/disk-report.sh"
 install -m 0755 "$here/auto-report.sh" "$root/etc/cairn/auto-report.sh"
 install -m 0644 "$here/fstab" "$root/etc/fstab"
 cp -r "$here/etc/." "$root/etc/"
-(cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out"
+if [ -n "${CAIRN_OVERLAY:-}" ]; then
+    cp -a "$CAIRN_OVERLAY/." "$root/"
+fi
+if [ -n "${CAIRN_TREE:-}" ]; then
+    mkdir -p "$out"
+    cp -a "$root/." "$out/"
+else
+    (cd "$root" && find . | cpio -o -H newc --quiet) | gzip -1 > "$out"
+fi

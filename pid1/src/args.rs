@@ -15,6 +15,9 @@ pub struct Args {
     pub force_container: Option<bool>,
     /// `--stop-timeout-ms N`: grace between SIGTERM and SIGKILL at final shutdown.
     pub stop_timeout_ms: Option<u64>,
+    /// `--deserialize FD`: a previous cairn-init (before switch-root) left its fd store and
+    /// pending exits in this memfd.
+    pub deserialize: Option<i32>,
     pub help: bool,
     pub version: bool,
     /// Everything to hand to the supervisor: known options with their values, then `--` and the
@@ -43,6 +46,7 @@ pub fn parse(argv: impl IntoIterator<Item = OsString>) -> Args {
             "--stop-timeout-ms" => {
                 args.stop_timeout_ms = it.next().and_then(|v| v.to_str()?.parse().ok())
             }
+            "--deserialize" => args.deserialize = it.next().and_then(|v| v.to_str()?.parse().ok()),
             "--container" => args.force_container = Some(true),
             "--system" => args.force_container = Some(false),
             "--help" | "-h" => args.help = true,

@@ -15,9 +15,11 @@
 
 pub mod args;
 pub mod mode;
+pub mod reexec;
 pub mod shutdown;
 pub mod spawn;
 pub mod store;
+pub mod switch_root;
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -86,6 +88,10 @@ pub struct Init {
     reaped_orphans: u64,
     started_realtime_usec: u64,
     buf: Vec<u8>,
+    /// The command line, for the exec after switch-root.
+    argv: Vec<OsString>,
+    /// switch-root asked: (new root, init inside it); done once this supervisor is gone.
+    switching: Option<(PathBuf, PathBuf)>,
 }
 
 /// `main` of cairn-init. Setup errors are fatal (exit 1); after that it never returns.
@@ -102,7 +108,10 @@ pub fn main() -> ! {
     }
     let argv0 = argv.first().cloned().unwrap_or_default();
     match Init::new(args, &argv0) {
-        Ok(mut init) => init.run(),
+        Ok(mut init) => {
+            init.argv = argv;
+            init.run()
+        }
         Err(e) => {
             eprintln!("cairn-init: {e}");
             std::process::exit(1)
@@ -140,24 +149,45 @@ impl Init {
             )
             .map_err(InitError::Poll)?;
         let supervisor_path = spawn::find_supervisor(args.supervisor.as_deref(), argv0);
+        let carried = match args.deserialize.map(reexec::take) {
+            Some(Ok(c)) => {
+                eprintln!(
+                    "cairn-init: took over {} stored fds and {} exits from the previous cairn-init",
+                    c.fds.len(),
+                    c.exits.len()
+                );
+                c
+            }
+            Some(Err(e)) => {
+                eprintln!("cairn-init: {e}; starting with an empty fd store");
+                reexec::Carried::default()
+            }
+            None => reexec::Carried::default(),
+        };
+        let mut store = FdStore::default();
+        for (name, fd) in carried.fds {
+            store.put(name, fd);
+        }
         Ok(Init {
             mode,
             args,
             supervisor_path,
             poll,
             signals,
-            store: FdStore::default(),
+            store,
             outbox: Outbox::default(),
             supervisor: None,
-            generation: 0,
-            restarts: 0,
+            generation: carried.generation,
+            restarts: carried.restarts,
             backoff: BACKOFF_MIN,
             next_start: Instant::now(),
-            pending_exits: VecDeque::with_capacity(64),
+            pending_exits: carried.exits.into_iter().collect(),
             pending_signal: None,
             reaped_orphans: 0,
             started_realtime_usec: proto::procinfo::realtime_usec(),
             buf: vec![0; seqpacket::MAX_PACKET],
+            argv: Vec::new(),
+            switching: None,
         })
     }
 
@@ -334,6 +364,11 @@ impl Init {
                     format!("exited with status {}", exit.code)
                 };
                 self.supervisor_died(&how);
+                if let Some((root, init)) = self.switching.take() {
+                    // Returns only if it failed: then a supervisor starts again in this root.
+                    self.switch_root_and_exec(&root, &init);
+                    self.next_start = Instant::now();
+                }
                 continue;
             }
             self.reaped_orphans = self.reaped_orphans.wrapping_add(1);
@@ -416,11 +451,78 @@ impl Init {
                     self.outbox.push(store::signal(sig));
                 }
             }
+            Request::SwitchRoot { root, init } => {
+                if self.mode.container || !self.mode.is_pid1 {
+                    eprintln!("cairn-init: switch-root refused: not the machine's PID 1");
+                    return;
+                }
+                eprintln!("cairn-init: switching root to {root} (init {init})");
+                self.switching = Some((PathBuf::from(root), PathBuf::from(init)));
+                // The supervisor saved its state and stopped its helpers before asking; its
+                // death (reaped above) starts the switch.
+                if let Some(s) = &self.supervisor {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+                }
+            }
             Request::Shutdown(kind) => {
                 let grace = Duration::from_millis(self.args.stop_timeout_ms.unwrap_or(5000));
                 shutdown::final_shutdown(kind, self.mode, grace)
             }
         }
+    }
+
+    /// switch_root, then exec `init` (inside the new root) with the fd store and the exits
+    /// not yet forwarded. Returns only on failure, with the root as it was if the failure
+    /// came before the move.
+    fn switch_root_and_exec(&mut self, root: &std::path::Path, init: &std::path::Path) {
+        use std::os::unix::ffi::OsStrExt;
+        // Checked before anything moves: an init that is not there must not leave a root
+        // without one.
+        let inside = root.join(init.strip_prefix("/").unwrap_or(init));
+        if !inside.is_file() {
+            eprintln!(
+                "cairn-init: switch-root: {} is not in {}; staying",
+                init.display(),
+                root.display()
+            );
+            return;
+        }
+        if let Err(e) = switch_root::switch_root(root) {
+            eprintln!("cairn-init: switch-root to {} failed: {e}", root.display());
+            return;
+        }
+        let fds: Vec<(&str, std::os::fd::RawFd)> = self.store.raw().collect();
+        let exits: Vec<ChildExit> = self.pending_exits.iter().copied().collect();
+        let carry = match reexec::prepare(&fds, &exits, self.generation, self.restarts) {
+            Ok(fd) => fd,
+            Err(e) => {
+                eprintln!("cairn-init: cannot carry the fd store over: {e}");
+                return;
+            }
+        };
+        let mut argv: Vec<std::ffi::CString> = Vec::new();
+        let c = |b: &[u8]| std::ffi::CString::new(b).unwrap_or_default();
+        argv.push(c(init.as_os_str().as_bytes()));
+        argv.push(c(b"--deserialize"));
+        argv.push(c(carry.as_raw_fd().to_string().as_bytes()));
+        // The same words again (the kernel's), without a previous --deserialize or a
+        // --supervisor path of the old root.
+        let mut it = self.argv.iter().skip(1);
+        while let Some(a) = it.next() {
+            match a.as_bytes() {
+                b"--deserialize" | b"--supervisor" => {
+                    it.next();
+                }
+                b => argv.push(c(b)),
+            }
+        }
+        let path = c(init.as_os_str().as_bytes());
+        let e = nix::unistd::execv(&path, &argv);
+        eprintln!(
+            "cairn-init: exec {} after switch-root: {e:?}",
+            init.display()
+        );
+        // The store's fds stay ours; the memfd goes with `carry`.
     }
 
     fn flush(&mut self) {

@@ -39,6 +39,14 @@ impl FdStore {
         self.entries.retain(|(n, _)| n != name);
     }
 
+    /// Every entry as (name, fd number), for carrying the store across an exec.
+    pub fn raw(&self) -> impl Iterator<Item = (&str, std::os::fd::RawFd)> {
+        use std::os::fd::AsRawFd;
+        self.entries
+            .iter()
+            .map(|(n, fd)| (n.as_str(), fd.as_raw_fd()))
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().map(|(n, _)| n.as_str())
     }
@@ -215,6 +223,7 @@ pub enum Request {
     Shutdown(ShutdownKind),
     Introspect,
     Taken,
+    SwitchRoot { root: String, init: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +272,13 @@ pub fn decode(packet: seqpacket::Packet) -> Result<Request, RequestError> {
         to_init::Shutdown(kind) => Request::Shutdown(kind?),
         to_init::Introspect(()) => Request::Introspect,
         to_init::Taken(()) => Request::Taken,
+        to_init::SwitchRoot(r) => {
+            let r = r?;
+            Request::SwitchRoot {
+                root: r.get_root()?.to_string()?,
+                init: r.get_init()?.to_string()?,
+            }
+        }
     })
 }
 

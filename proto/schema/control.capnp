@@ -129,10 +129,12 @@ interface Viewer {
   log @10 (name :Text, lines :UInt32, after :UInt64, maxPriority :UInt8 = 7, sinceUsec :UInt64)
       -> (lines :List(LogLine), cursor :UInt64);
   listSockets @11 () -> (sockets :List(SocketInfo));
-  # The boot: the kernel's share (until cairn-init ran), userspace's (until the default target
-  # was active, 0 while it is not), and each active unit's start.
+  # The boot: the kernel's share (until cairn-init ran), the initrd's (until switch-root; 0
+  # without one), userspace's (from then until the default target was active, 0 while it is
+  # not), and each active unit's start.
   analyze @12 () -> (kernelUsec :UInt64, userspaceUsec :UInt64, target :Text,
-                     units :List(UnitTiming), userspaceStartUsec :UInt64);
+                     units :List(UnitTiming), userspaceStartUsec :UInt64,
+                     initrdUsec :UInt64);
   # Every loaded unit's forward dependencies of the kinds DepEdge names.
   graph @13 () -> (edges :List(DepEdge));
 }
@@ -144,4 +146,8 @@ interface Manager extends(Viewer) {
   kill @2 (name :Text, signal :Int32, whom :Text) -> ();
   daemonReload @3 () -> ();
   resetFailed @4 (name :Text) -> ();
+  # Leave the initramfs: stop the services the new root has no unit for, save the state,
+  # and ask pid1 to make `root` the root and exec `init` there (empty: cairn-init, else
+  # /sbin/init). Answers before it happens; the new supervisor adopts what kept running.
+  switchRoot @5 (root :Text, init :Text) -> ();
 }

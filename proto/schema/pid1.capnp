@@ -63,5 +63,15 @@ struct ToInit {
     shutdown @2 :ShutdownKind; # the final act: kill what is left, sync, reboot(2)
     introspect @3 :Void;       # pid1 answers with ToSupervisor.status
     taken @4 :Void;            # the supervisor has the fd store: exits may now be forwarded
+    # Kill this supervisor, move the API file systems under `root`, delete the initramfs,
+    # make `root` the root and exec `init` there (a path inside it) with the fd store and the
+    # exits not yet forwarded; the new cairn-init starts a new supervisor. On failure pid1
+    # restarts a supervisor in the old root.
+    switchRoot @5 :SwitchRoot;
   }
+}
+
+struct SwitchRoot {
+  root @0 :Text;
+  init @1 :Text;
 }

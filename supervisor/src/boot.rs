@@ -194,6 +194,39 @@ pub fn loopback_up() {
     }
 }
 
+/// Whether the kernel command line asks for a read-write root: the last of `ro`/`rw`.
+pub fn wants_rw_root(cmdline: &str) -> bool {
+    cmdline
+        .split_whitespace()
+        .rfind(|w| *w == "ro" || *w == "rw")
+        == Some("rw")
+}
+
+/// `/` remounted read-write when the command line says `rw` and it is mounted read-only
+/// (systemd-remount-fs's job for the root). Not in the initrd: its root is the initramfs.
+pub fn remount_root() {
+    if crate::in_initrd() {
+        return;
+    }
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let ro = nix::sys::statvfs::statvfs("/")
+        .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+        .unwrap_or(false);
+    if !ro || !wants_rw_root(&cmdline) {
+        return;
+    }
+    match nix::mount::mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REMOUNT,
+        None::<&str>,
+    ) {
+        Ok(()) => say!("/ remounted read-write (rw on the kernel command line)"),
+        Err(e) => say!("cannot remount / read-write: {e}"),
+    }
+}
+
 /// Everything above, in system mode.
 pub fn system_setup() {
     // The kernel starts init with no PATH: the helpers (fsck, modprobe, blkid) need one.
@@ -201,6 +234,7 @@ pub fn system_setup() {
         std::env::set_var("PATH", crate::runtime::DEFAULT_PATH);
     }
     mount_api_filesystems();
+    remount_root();
     set_hostname();
     machine_id_setup();
     loopback_up();
@@ -377,6 +411,16 @@ mod tests {
         );
         assert!(valid_machine_id(kept));
         assert!(!valid_machine_id("1234567890ABCDEF1234567890ABCDEF"));
+    }
+
+    #[test]
+    fn the_last_of_ro_and_rw_decides() {
+        assert!(wants_rw_root("root=/dev/vda rw quiet"));
+        assert!(!wants_rw_root("root=/dev/vda ro"));
+        assert!(!wants_rw_root("rw ro"));
+        assert!(wants_rw_root("ro rw"));
+        assert!(!wants_rw_root("quiet"));
+        assert!(!wants_rw_root("rootflags=rw"));
     }
 
     #[test]

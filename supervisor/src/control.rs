@@ -504,6 +504,26 @@ impl manager::Server for ManagerServer {
         Ok(())
     }
 
+    async fn switch_root(
+        self: Rc<Self>,
+        params: manager::SwitchRootParams,
+        _results: manager::SwitchRootResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        let p = params.get()?;
+        let root = p.get_root()?.to_str()?.to_string();
+        let init = p.get_init()?.to_str()?.to_string();
+        let world = self.view.world.clone();
+        let init =
+            crate::switch_root::validate(&world, &root, &init).map_err(capnp::Error::failed)?;
+        // Answer first: the caller (often a unit of the initrd) hears "ok" before it all goes.
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            crate::switch_root::run(world, root, init).await;
+        });
+        Ok(())
+    }
+
     async fn enqueue(
         self: Rc<Self>,
         params: manager::EnqueueParams,

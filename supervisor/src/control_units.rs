@@ -159,13 +159,18 @@ pub fn analyze(
         .and_then(|id| w.manager.rt.get(id as usize))
         .map(|r| r.active_enter_usec)
         .unwrap_or(0);
+    // With an initrd, userspace begins at switch-root.
+    let switched = w.state.switch_root_realtime_usec;
+    let userspace_start = if switched > 0 { switched } else { first };
     let mut r = results.get();
     r.set_kernel_usec(first.saturating_sub(kernel_start));
-    r.set_userspace_usec(if target_active > 0 {
-        target_active.saturating_sub(first)
+    r.set_initrd_usec(if switched > 0 {
+        switched.saturating_sub(first)
     } else {
         0
     });
+    // 0 while the target is not active (or became active before the switch).
+    r.set_userspace_usec(target_active.saturating_sub(userspace_start));
     r.set_target(target.as_str());
     r.set_userspace_start_usec(first);
     let rows: Vec<(String, u64, u64)> = w

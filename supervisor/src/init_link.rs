@@ -247,6 +247,15 @@ impl InitLink {
         self.send(&msg, &[]).await
     }
 
+    /// Asks pid1 to switch root and exec `init` there; pid1 kills this supervisor first.
+    pub async fn switch_root(&self, root: &str, init: &str) -> Result<(), LinkError> {
+        let mut msg = capnp::message::Builder::new_default();
+        let mut r = msg.init_root::<to_init::Builder>().init_switch_root();
+        r.set_root(root);
+        r.set_init(init);
+        self.send(&msg, &[]).await
+    }
+
     /// Asks pid1 for its facts. The answer arrives through [`InitLink::next_event`], which
     /// must be running.
     pub async fn introspect(&self) -> Result<InitStatus, LinkError> {

@@ -23,6 +23,7 @@ pub mod service;
 pub mod sinks;
 pub mod spawn;
 pub mod state;
+pub mod switch_root;
 pub mod unit;
 pub mod view;
 pub mod world;
@@ -588,6 +589,25 @@ pub fn boot_unit<'a>(words: impl Iterator<Item = &'a str>) -> Option<String> {
     unit
 }
 
+/// Whether this is an initrd: it says so with /etc/initrd-release (os-release(5)), as
+/// systemd reads it. Its boot unit is initrd.target, and it ends with switch-root.
+pub fn in_initrd() -> bool {
+    Path::new("/etc/initrd-release").exists()
+}
+
+/// In an initrd, only `rd.cairn.unit=` (or `rd.systemd.unit=`) names the boot unit: the
+/// other words are for the real root. The last one wins.
+pub fn initrd_boot_unit<'a>(words: impl Iterator<Item = &'a str>) -> Option<String> {
+    words
+        .filter_map(|w| {
+            w.strip_prefix("rd.cairn.unit=")
+                .or_else(|| w.strip_prefix("rd.systemd.unit="))
+        })
+        .filter(|n| !n.is_empty())
+        .last()
+        .map(str::to_string)
+}
+
 /// The unit to start: what the kernel command line asks for (system mode: also read from
 /// /proc/cmdline), else `--target`.
 fn start_target(world: &WorldRef) {
@@ -600,14 +620,17 @@ fn start_target(world: &WorldRef) {
         } else {
             std::fs::read_to_string("/proc/cmdline").unwrap_or_default()
         };
-        let from_cmdline = boot_unit(
-            w.config
-                .kernel_args
-                .iter()
-                .map(String::as_str)
-                .chain(proc_cmdline.split_whitespace()),
-        );
-        from_cmdline.unwrap_or_else(|| w.config.target.clone())
+        let words = w
+            .config
+            .kernel_args
+            .iter()
+            .map(String::as_str)
+            .chain(proc_cmdline.split_whitespace());
+        if !w.container && in_initrd() {
+            initrd_boot_unit(words).unwrap_or_else(|| "initrd.target".into())
+        } else {
+            boot_unit(words).unwrap_or_else(|| w.config.target.clone())
+        }
     };
     world.borrow_mut().boot_target = target.clone();
     let mut out = Vec::new();
@@ -647,7 +670,16 @@ fn adopt_running(world: &WorldRef) {
         };
         let dir = cg.service(&name);
         let procs = cgroup::procs(&dir);
-        let Some(main) = procs.iter().min().copied() else {
+        // The main pid recorded at switch-root, if it is still in the cgroup; else the
+        // lowest pid there.
+        let saved = w
+            .state
+            .services
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.main_pid)
+            .filter(|p| procs.contains(p));
+        let Some(main) = saved.or_else(|| procs.iter().min().copied()) else {
             continue;
         };
         let Some(s) = w.manager.service_mut(id) else {
@@ -825,6 +857,14 @@ mod tests {
             Some("emergency.target".into())
         );
         assert_eq!(b("cairn.unit= quiet"), None);
+        // rd.* words are the initrd's.
+        assert_eq!(b("rd.cairn.unit=x.target"), None);
+        let rd = |line: &str| super::initrd_boot_unit(line.split_whitespace());
+        assert_eq!(rd("cairn.unit=a.target emergency"), None);
+        assert_eq!(
+            rd("rd.cairn.unit=a.target rd.systemd.unit=b.target"),
+            Some("b.target".into())
+        );
     }
 
     use super::*;

@@ -28,6 +28,19 @@ pub struct State {
     /// Likewise for the syslog socket cairn owns.
     #[serde(default)]
     pub syslog_socket_file: Option<(u64, u64)>,
+    /// When this boot left the initrd (`cairnctl switch-root`), realtime µs; 0 if it did not.
+    #[serde(default)]
+    pub switch_root_realtime_usec: u64,
+    /// The services running at switch-root and their main pids: the next supervisor adopts
+    /// them (the full per-change state is issue 9's).
+    #[serde(default)]
+    pub services: Vec<SavedService>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedService {
+    pub name: String,
+    pub main_pid: i32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +65,8 @@ impl State {
             helper_restarts: BTreeMap::new(),
             control_socket_file: None,
             syslog_socket_file: None,
+            switch_root_realtime_usec: 0,
+            services: Vec::new(),
         }
     }
 
@@ -109,6 +124,11 @@ mod tests {
     fn round_trips_through_a_memfd() {
         let mut s = State::new(42);
         s.helper_restarts.insert("activator".into(), 3);
+        s.switch_root_realtime_usec = 7;
+        s.services.push(SavedService {
+            name: "logger.service".into(),
+            main_pid: 99,
+        });
         let back = State::from_fd(s.to_memfd().unwrap()).unwrap();
         assert_eq!(back, s);
     }

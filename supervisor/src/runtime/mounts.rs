@@ -622,9 +622,57 @@ pub async fn load_fstab(world: WorldRef, path: std::path::PathBuf, client: mount
     if let Err(e) = write_generated(&dir, &lines, &path.display().to_string()) {
         say!("cannot write the units of {}: {e}", path.display());
     }
+    if !world.borrow().container && crate::in_initrd() {
+        let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+        if let Some(root) = sysroot_line(&cmdline) {
+            if let Err(e) = write_one(&dir, &root, "/proc/cmdline") {
+                say!("cannot write sysroot.mount (root= on the kernel command line): {e}");
+            }
+        }
+    }
     world.borrow_mut().io.mounts.fstab_done = true;
     crate::reload_units(&world);
     crate::start_default(&world);
+}
+
+/// The initrd's root file system from the kernel command line (`root= rootfstype=
+/// rootflags=`), as an fstab line for /sysroot that initrd-root-fs.target requires (systemd's
+/// fstab generator in the initrd). It is mounted read-only, as dracut does, whatever `ro`/`rw`
+/// say: the real root remounts `/` read-write when the command line says `rw`
+/// ([`crate::boot::remount_root`]), so the file system is checked and mounted once, safely.
+/// None without a root= cairn can mount (a device path or a LABEL=/UUID=/PARTUUID=/PARTLABEL=
+/// tag).
+pub fn sysroot_line(cmdline: &str) -> Option<FstabLine> {
+    let (mut root, mut fstype, mut flags) = (None, "auto", None);
+    for w in cmdline.split_whitespace() {
+        match w.split_once('=') {
+            Some(("root", v)) => root = Some(v),
+            Some(("rootfstype", v)) => fstype = v,
+            Some(("rootflags", v)) => flags = Some(v),
+            _ => {}
+        }
+    }
+    let root = root?;
+    let what = match root.split_once('=') {
+        Some(("LABEL", v)) => format!("/dev/disk/by-label/{v}"),
+        Some(("UUID", v)) => format!("/dev/disk/by-uuid/{}", v.to_ascii_lowercase()),
+        Some(("PARTUUID", v)) => format!("/dev/disk/by-partuuid/{}", v.to_ascii_lowercase()),
+        Some(("PARTLABEL", v)) => format!("/dev/disk/by-partlabel/{v}"),
+        _ if root.starts_with("/dev/") => root.to_string(),
+        _ => return None,
+    };
+    let mut options: Vec<&str> = flags.into_iter().collect();
+    options.push("ro");
+    options.push("x-systemd.required-by=initrd-root-fs.target");
+    options.push("x-systemd.before=initrd-root-fs.target");
+    Some(FstabLine {
+        line: 0,
+        what,
+        where_: "/sysroot".into(),
+        fstype: fstype.to_string(),
+        options: options.join(","),
+        passno: 1,
+    })
 }
 
 fn write_generated(dir: &std::path::Path, lines: &[FstabLine], fstab: &str) -> std::io::Result<()> {
@@ -632,45 +680,51 @@ fn write_generated(dir: &std::path::Path, lines: &[FstabLine], fstab: &str) -> s
     std::fs::create_dir_all(dir.join("local-fs.target.wants"))?;
     std::fs::create_dir_all(dir.join("local-fs.target.requires"))?;
     for e in lines {
-        if e.fstype == "swap" || e.where_ == "none" || !e.where_.starts_with('/') {
-            continue;
+        write_one(dir, e, fstab)?;
+    }
+    Ok(())
+}
+
+/// One fstab line's unit(s) and the links that pull it in.
+fn write_one(dir: &std::path::Path, e: &FstabLine, fstab: &str) -> std::io::Result<()> {
+    if e.fstype == "swap" || e.where_ == "none" || !e.where_.starts_with('/') {
+        return Ok(());
+    }
+    let Some((mut name, text, pulled, required)) = generated_unit(e, fstab) else {
+        return Ok(());
+    };
+    std::fs::write(dir.join(&name), text)?;
+    // x-systemd.automount: the automount is what local-fs.target pulls in; the mount
+    // waits for the first access.
+    if e.options.split(',').any(|o| o == "x-systemd.automount") {
+        if let Some((auto, text)) = generated_automount(e, fstab) {
+            std::fs::write(dir.join(&auto), text)?;
+            name = auto;
         }
-        let Some((mut name, text, pulled, required)) = generated_unit(e, fstab) else {
-            continue;
-        };
-        std::fs::write(dir.join(&name), text)?;
-        // x-systemd.automount: the automount is what local-fs.target pulls in; the mount
-        // waits for the first access.
-        if e.options.split(',').any(|o| o == "x-systemd.automount") {
-            if let Some((auto, text)) = generated_automount(e, fstab) {
-                std::fs::write(dir.join(&auto), text)?;
-                name = auto;
-            }
-        }
-        // x-systemd.wanted-by= / required-by= name who pulls it in, instead of
-        // local-fs.target (systemd.mount(5)).
-        let by = |k: &str| -> Vec<String> {
-            e.options
-                .split(',')
-                .filter_map(|o| o.strip_prefix(k))
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-                .collect()
-        };
-        let (wanted_by, required_by) = (by("x-systemd.wanted-by="), by("x-systemd.required-by="));
-        let mut links: Vec<String> = wanted_by.iter().map(|u| format!("{u}.wants")).collect();
-        links.extend(required_by.iter().map(|u| format!("{u}.requires")));
-        if links.is_empty() && pulled {
-            links.push(if required {
-                "local-fs.target.requires".into()
-            } else {
-                "local-fs.target.wants".into()
-            });
-        }
-        for sub in links {
-            std::fs::create_dir_all(dir.join(&sub))?;
-            let _ = std::os::unix::fs::symlink(format!("../{name}"), dir.join(&sub).join(&name));
-        }
+    }
+    // x-systemd.wanted-by= / required-by= name who pulls it in, instead of
+    // local-fs.target (systemd.mount(5)).
+    let by = |k: &str| -> Vec<String> {
+        e.options
+            .split(',')
+            .filter_map(|o| o.strip_prefix(k))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (wanted_by, required_by) = (by("x-systemd.wanted-by="), by("x-systemd.required-by="));
+    let mut links: Vec<String> = wanted_by.iter().map(|u| format!("{u}.wants")).collect();
+    links.extend(required_by.iter().map(|u| format!("{u}.requires")));
+    if links.is_empty() && pulled {
+        links.push(if required {
+            "local-fs.target.requires".into()
+        } else {
+            "local-fs.target.wants".into()
+        });
+    }
+    for sub in links {
+        std::fs::create_dir_all(dir.join(&sub))?;
+        let _ = std::os::unix::fs::symlink(format!("../{name}"), dir.join(&sub).join(&name));
     }
     Ok(())
 }
@@ -726,5 +780,46 @@ impl mount_events::Server for MountEventsServer {
         let p = params.get()?;
         expire(&self.world, p.get_where()?.to_str()?, p.get_token());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_on_the_kernel_command_line_becomes_sysroot() {
+        let l =
+            sysroot_line("console=ttyS0 root=LABEL=cairnroot rootfstype=ext4 rw quiet").unwrap();
+        assert_eq!(l.what, "/dev/disk/by-label/cairnroot");
+        assert_eq!(l.where_, "/sysroot");
+        assert_eq!(l.fstype, "ext4");
+        assert_eq!(
+            l.options,
+            "ro,x-systemd.required-by=initrd-root-fs.target,x-systemd.before=initrd-root-fs.target"
+        );
+        assert_eq!(l.passno, 1);
+        let l = sysroot_line("root=/dev/vda rootflags=noatime,data=ordered ro").unwrap();
+        assert_eq!((l.what.as_str(), l.fstype.as_str()), ("/dev/vda", "auto"));
+        assert!(
+            l.options.starts_with("noatime,data=ordered,ro,"),
+            "{}",
+            l.options
+        );
+        assert_eq!(
+            sysroot_line("root=UUID=ABCD-1234").unwrap().what,
+            "/dev/disk/by-uuid/abcd-1234"
+        );
+        // No root= or one cairn cannot mount: nothing.
+        assert!(sysroot_line("quiet").is_none());
+        assert!(sysroot_line("root=/dev/nfs").is_some());
+        assert!(sysroot_line("root=nfs:server:/x").is_none());
+        // The generated unit fscks it, and initrd-root-fs.target requires it.
+        let (name, text, pulled, required) =
+            generated_unit(&sysroot_line("root=/dev/vda").unwrap(), "/proc/cmdline").unwrap();
+        assert_eq!(name, "sysroot.mount");
+        assert!(text.contains("X-CairnFsck=yes"), "{text}");
+        assert!(text.contains("Before=initrd-root-fs.target"), "{text}");
+        assert!(pulled && required);
     }
 }

@@ -93,6 +93,29 @@ pub const UNITS: &[(&str, &str)] = &[
          StandardInput=tty-force\n\
          KillMode=process\nIgnoreSIGPIPE=no\nSendSIGHUP=yes\n",
     ),
+    // The initrd (ARCHITECTURE.md §8): the boot unit when /etc/initrd-release exists. The
+    // root file system named by root= is generated as sysroot.mount, required by
+    // initrd-root-fs.target; then initrd-switch-root.service leaves for it.
+    (
+        "initrd.target",
+        "[Unit]\nDescription=Initrd Default Target\nConditionPathExists=/etc/initrd-release\n\
+         Requires=basic.target initrd-root-fs.target\nAfter=basic.target initrd-root-fs.target\n\
+         Wants=initrd-switch-root.service\nAllowIsolate=yes\n\
+         OnFailure=emergency.target\nOnFailureJobMode=replace-irreversibly\n",
+    ),
+    (
+        "initrd-root-fs.target",
+        "[Unit]\nDescription=Initrd Root File System\nDefaultDependencies=no\n\
+         ConditionPathExists=/etc/initrd-release\n\
+         OnFailure=emergency.target\nOnFailureJobMode=replace-irreversibly\n",
+    ),
+    (
+        "initrd-switch-root.service",
+        "[Unit]\nDescription=Switch Root\nDefaultDependencies=no\n\
+         ConditionPathExists=/etc/initrd-release\n\
+         Requires=initrd-root-fs.target\nAfter=initrd-root-fs.target basic.target\n\
+         [Service]\nType=oneshot\nExecStart=cairnctl switch-root /sysroot\n",
+    ),
     (
         "shutdown.target",
         "[Unit]\nDescription=Shutdown\nDefaultDependencies=no\nRefuseManualStart=yes\n",
