@@ -512,3 +512,41 @@ fn a_failed_local_file_system_leads_to_emergency_without_taking_the_host_console
     assert!(!sb.is_active("app.service"));
     assert!(!sb.is_active("sysinit.target"));
 }
+
+/// `quiet` keeps the console to what matters (notice and worse), as with systemd;
+/// `cairn.log_level=` sets the level outright.
+#[test]
+fn quiet_and_log_level_choose_what_the_console_shows() {
+    let units = |b: cairn_integration::SandboxBuilder| {
+        b.unit("default.target", "[Unit]\nWants=bad.service ok.service\n")
+            .unit(
+                "bad.service",
+                "[Service]\nType=oneshot\nExecStart=/bin/false\n",
+            )
+            .unit("ok.service", "[Service]\nExecStart=/bin/sleep 100\n")
+    };
+    let mut quiet = units(cairn_integration::Sandbox::builder().arg("quiet"))
+        .start()
+        .unwrap();
+    wait(&mut quiet, "bad.service failed", 20, |sb| {
+        Ok(sb.active_state("bad.service") == "failed")
+    });
+    let log = quiet.log_text();
+    assert!(log.contains("bad.service: failed"), "{log}");
+    assert!(
+        !log.contains("up (generation"),
+        "info lines are hidden: {log}"
+    );
+    let mut loud = units(
+        cairn_integration::Sandbox::builder()
+            .arg("quiet")
+            .arg("cairn.log_level=info"),
+    )
+    .start()
+    .unwrap();
+    wait(&mut loud, "bad.service failed", 20, |sb| {
+        Ok(sb.active_state("bad.service") == "failed")
+    });
+    let log = loud.log_text();
+    assert!(log.contains("up (generation"), "{log}");
+}

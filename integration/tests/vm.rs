@@ -65,7 +65,9 @@ fn boot_image(img: &Path, cmdline_extra: &str, qemu_args: &[&str]) -> String {
     .arg("-initrd")
     .arg(img)
     .arg("-append")
-    .arg(format!("console=ttyS0 panic=-1 quiet {cmdline_extra}"))
+    .arg(format!(
+        "console=ttyS0 panic=-1 quiet cairn.log_level=info {cmdline_extra}"
+    ))
     .args(qemu_args);
     let o = run_with_deadline(qemu, std::time::Duration::from_secs(240));
     let console = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -397,7 +399,9 @@ impl LiveVm {
             .arg("-monitor")
             .arg(format!("unix:{},server=on,wait=off", monitor.display()))
             .arg("-append")
-            .arg(format!("console=ttyS0 panic=-1 quiet {cmdline_extra}"))
+            .arg(format!(
+                "console=ttyS0 panic=-1 quiet cairn.log_level=info {cmdline_extra}"
+            ))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -20,7 +20,7 @@ LOG=$B/demo-console.log
 start=$(date +%s.%N)
 timeout 300 qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot \
     -drive "file=$DISK,format=raw,if=virtio" \
-    -kernel "$KERNEL" -initrd "$OUT" -append "console=ttyS0 panic=-1 quiet" >"$LOG" 2>&1 || true
+    -kernel "$KERNEL" -initrd "$OUT" -append "console=ttyS0 panic=-1 quiet cairn.log_level=info" >"$LOG" 2>&1 || true
 end=$(date +%s.%N)
 # From cairn's first line on, without terminal escapes or the plot's base64.
 sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g; s/\r$//' "$LOG" >"$LOG.txt"

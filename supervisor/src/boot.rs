@@ -10,6 +10,7 @@ use std::path::Path;
 use nix::mount::MsFlags;
 
 use crate::say;
+use crate::warn;
 
 /// The API file systems, in order (each may need the one before: /dev/pts needs /dev).
 const API: &[(&str, &str, &str, u64, Option<&str>)] = &[
@@ -66,11 +67,11 @@ pub fn mount_api_filesystems() {
             continue;
         }
         if let Err(e) = std::fs::create_dir_all(target) {
-            say!("cannot create {target}: {e}");
+            warn!("cannot create {target}: {e}");
             continue;
         }
         if let Err(e) = nix::mount::mount(Some(*src), *target, Some(*fstype), flags(*bits), *data) {
-            say!("cannot mount {fstype} on {target}: {e}");
+            warn!("cannot mount {fstype} on {target}: {e}");
         }
     }
     // cgroup2: every controller available, for the services' subtree.
@@ -90,7 +91,7 @@ pub fn set_hostname() {
         .and_then(|s| s.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| "localhost".into());
     if let Err(e) = nix::unistd::sethostname(&name) {
-        say!("cannot set the hostname to {name}: {e}");
+        warn!("cannot set the hostname to {name}: {e}");
     }
 }
 
@@ -134,7 +135,7 @@ pub fn machine_id_setup() {
         return;
     }
     if !valid_machine_id(&id) {
-        say!("cannot make a machine ID: /proc/sys/kernel/random/uuid gave {random:?}");
+        warn!("cannot make a machine ID: /proc/sys/kernel/random/uuid gave {random:?}");
         return;
     }
     let text = format!("{id}\n");
@@ -149,7 +150,7 @@ pub fn machine_id_setup() {
         Ok(()) => say!("machine ID {id} (new, in /etc/machine-id)"),
         Err(e) => {
             if let Err(e2) = write_file("/run/machine-id") {
-                say!("cannot write the machine ID to /etc ({e}) or /run ({e2})");
+                warn!("cannot write the machine ID to /etc ({e}) or /run ({e2})");
                 return;
             }
             let bound = Path::new("/etc/machine-id").exists()
@@ -164,7 +165,7 @@ pub fn machine_id_setup() {
             if bound {
                 say!("machine ID {id} (new; /etc is read-only: /run/machine-id bound over /etc/machine-id)");
             } else {
-                say!("machine ID {id} in /run/machine-id only: /etc/machine-id cannot be written ({e}) and there is no file to bind it over");
+                warn!("machine ID {id} in /run/machine-id only: /etc/machine-id cannot be written ({e}) and there is no file to bind it over");
             }
         }
     }
@@ -187,7 +188,7 @@ pub fn loopback_up() {
         if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr) == 0 {
             ifr.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
             if libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr) != 0 {
-                say!("cannot bring lo up: {}", std::io::Error::last_os_error());
+                warn!("cannot bring lo up: {}", std::io::Error::last_os_error());
             }
         }
         libc::close(fd);
@@ -223,7 +224,7 @@ pub fn remount_root() {
         None::<&str>,
     ) {
         Ok(()) => say!("/ remounted read-write (rw on the kernel command line)"),
-        Err(e) => say!("cannot remount / read-write: {e}"),
+        Err(e) => warn!("cannot remount / read-write: {e}"),
     }
 }
 
@@ -302,7 +303,7 @@ pub fn load_modules_and_sysctl() {
         {
             Ok(st) if st.success() => {}
             Ok(st) => say!("modules-load.d: modprobe {}: {st}", modules.join(" ")),
-            Err(e) => say!("modules-load.d: cannot run modprobe: {e}"),
+            Err(e) => warn!("modules-load.d: cannot run modprobe: {e}"),
         }
     }
     for f in conf_files("sysctl.d") {

@@ -19,6 +19,7 @@ use proto::SCM_MAX_FD;
 
 use crate::info::Info;
 use crate::say;
+use crate::warn;
 use crate::world::WorldRef;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -110,7 +111,7 @@ pub fn spawn(world: &WorldRef, idx: usize) {
     let (ours, pid) = match result {
         Ok(r) => r,
         Err(e) => {
-            say!("cannot start {}: {e}", bin.display());
+            warn!("cannot start {}: {e}", bin.display());
             schedule_restart(world, idx);
             return;
         }
@@ -141,7 +142,7 @@ pub fn spawn(world: &WorldRef, idx: usize) {
     let rpc = match rpc {
         Ok((rpc, _)) => rpc,
         Err(e) => {
-            say!("cannot set up the bus of cairn-{name}: {e}");
+            warn!("cannot set up the bus of cairn-{name}: {e}");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             return;
         }

@@ -65,7 +65,7 @@ pub enum SupervisorError {
 pub fn run(config: Config) -> Result<(), SupervisorError> {
     // Double-forking daemons are reparented to us, not to pid1.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-        say!("cannot become a child subreaper: {e}");
+        warn!("cannot become a child subreaper: {e}");
     }
     proto::procinfo::raise_nofile();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -95,6 +95,19 @@ fn take(fds: &mut Vec<(String, OwnedFd)>, name: &str) -> Option<OwnedFd> {
 
 async fn start(config: Config) -> Result<(), SupervisorError> {
     let container = config.container_mode();
+    let proc_cmdline = if container {
+        String::new()
+    } else {
+        std::fs::read_to_string("/proc/cmdline").unwrap_or_default()
+    };
+    let words = config
+        .kernel_args
+        .iter()
+        .map(String::as_str)
+        .chain(proc_cmdline.split_whitespace());
+    if let Some(level) = world::log_level_from(words) {
+        world::LOG_LEVEL.store(level, std::sync::atomic::Ordering::Relaxed);
+    }
     if !container {
         boot::system_setup();
     }
@@ -123,7 +136,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     let mut state = match take(&mut fds, STATE_FD).map(State::from_fd) {
         Some(Ok(s)) => s,
         Some(Err(e)) => {
-            say!("discarding the previous supervisor's state: {e}");
+            warn!("discarding the previous supervisor's state: {e}");
             State::new(started)
         }
         None => State::new(started),
@@ -138,13 +151,13 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
             match c.setup(&pids) {
                 Ok(()) => Some(c),
                 Err(e) => {
-                    say!("cgroups: {e}; services will not be tracked by cgroup");
+                    warn!("cgroups: {e}; services will not be tracked by cgroup");
                     None
                 }
             }
         }
         Err(e) => {
-            say!("cgroups: {e}; services will not be tracked by cgroup");
+            warn!("cgroups: {e}; services will not be tracked by cgroup");
             None
         }
     };
@@ -339,7 +352,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
             tokio::task::spawn_local(async move {
                 tokio::time::sleep(std::time::Duration::from_secs(10)).await;
                 if !w2.borrow().io.mounts.fstab_done {
-                    say!("the mounter did not read fstab within 10 s; starting without its units");
+                    warn!("the mounter did not read fstab within 10 s; starting without its units");
                     start_default(&w2);
                 }
             });
@@ -368,7 +381,7 @@ fn bump_unix_max_dgram_qlen() {
         .and_then(|s| s.trim().parse::<u64>().ok());
     if current.is_some_and(|c| c < WANT) {
         if let Err(e) = std::fs::write(PATH, WANT.to_string()) {
-            say!("cannot raise {PATH} to {WANT}: {e}");
+            warn!("cannot raise {PATH} to {WANT}: {e}");
         }
     }
 }
@@ -381,14 +394,14 @@ pub fn save_state(world: &WorldRef) {
         match w.state.to_memfd() {
             Ok(fd) => (link, fd),
             Err(e) => {
-                say!("cannot save state: {e}");
+                warn!("cannot save state: {e}");
                 return;
             }
         }
     };
     tokio::task::spawn_local(async move {
         if let Err(e) = link.store_fds(&[(STATE_FD, memfd.as_fd())]).await {
-            say!("cannot save state: {e}");
+            warn!("cannot save state: {e}");
         }
     });
 }
@@ -398,7 +411,7 @@ async fn reaper(world: WorldRef) {
     let mut sigchld = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child()) {
         Ok(s) => s,
         Err(e) => {
-            say!("cannot watch SIGCHLD: {e}");
+            warn!("cannot watch SIGCHLD: {e}");
             return;
         }
     };
@@ -637,7 +650,7 @@ fn start_target(world: &WorldRef) {
     let result = {
         let mut w = world.borrow_mut();
         let Some(id) = w.manager.units.lookup(&target) else {
-            say!("the target {target} does not exist; nothing started");
+            warn!("the target {target} does not exist; nothing started");
             return;
         };
         let r = w.manager.enqueue(
@@ -651,7 +664,7 @@ fn start_target(world: &WorldRef) {
     };
     match result {
         Ok(job) => say!("starting {target} (job {job})"),
-        Err(e) => say!("cannot start {target}: {e}"),
+        Err(e) => warn!("cannot start {target}: {e}"),
     }
     runtime::process(world);
 }
@@ -799,7 +812,7 @@ async fn stop_units(world: &WorldRef) {
             .await
             .is_err()
         {
-            say!("units did not all stop within 90 s; going on");
+            warn!("units did not all stop within 90 s; going on");
         }
     }
 }
@@ -829,7 +842,7 @@ pub async fn shutdown(world: &WorldRef, kind: ShutdownKind) {
     match link {
         Some(l) => {
             if let Err(e) = l.shutdown(kind).await {
-                say!("cannot hand over to pid1: {e}");
+                warn!("cannot hand over to pid1: {e}");
             }
         }
         None => std::process::exit(0),
@@ -857,6 +870,14 @@ mod tests {
             Some("emergency.target".into())
         );
         assert_eq!(b("cairn.unit= quiet"), None);
+        let level = |line: &str| crate::world::log_level_from(line.split_whitespace());
+        assert_eq!(level("console=ttyS0"), None);
+        assert_eq!(level("quiet"), Some(5));
+        assert_eq!(level("quiet cairn.log_level=debug"), Some(7));
+        assert_eq!(level("cairn.log_level=debug quiet"), Some(7));
+        assert_eq!(level("systemd.log_level=warning"), Some(4));
+        assert_eq!(level("cairn.log_level=3 cairn.log_level=loud"), Some(3));
+        assert_eq!(level("cairn.log_level=9"), None);
         // rd.* words are the initrd's.
         assert_eq!(b("rd.cairn.unit=x.target"), None);
         let rd = |line: &str| super::initrd_boot_unit(line.split_whitespace());

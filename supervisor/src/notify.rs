@@ -18,6 +18,7 @@ use crate::manager::Kind;
 use crate::say;
 use crate::service::machine::Event;
 use crate::unit::config::NotifyAccess;
+use crate::warn;
 use crate::world::WorldRef;
 
 /// The largest datagram read (systemd reads up to a page per message plus fds).
@@ -244,7 +245,7 @@ fn apply(world: &WorldRef, unit: UnitId, assignments: &[(String, String)]) {
             "MAINPID" => {
                 let Ok(p) = v.parse::<i32>() else { continue };
                 if !crate::runtime::pid_belongs(world, unit, p) {
-                    say!("notify: MAINPID={p} is not a process of that unit; ignoring");
+                    warn!("notify: MAINPID={p} is not a process of that unit; ignoring");
                     continue;
                 }
                 let mut w = world.borrow_mut();

@@ -17,6 +17,7 @@ use crate::say;
 use crate::state::SavedService;
 use crate::unit::load::Catalog;
 use crate::unit::name::UnitType;
+use crate::warn;
 use crate::world::WorldRef;
 
 /// Where cairn-init is looked for in the new root when no INIT is given, in order.
@@ -115,7 +116,7 @@ pub async fn run(world: WorldRef, root: String, init: String) {
         .await
         .is_err()
     {
-        say!("switch-root: services did not all stop within 30 s; going on");
+        warn!("switch-root: services did not all stop within 30 s; going on");
     }
     // 2. The state the next supervisor starts from.
     let (link, memfd, clients) = {
@@ -150,10 +151,10 @@ pub async fn run(world: WorldRef, root: String, init: String) {
                 .store_fds(&[(crate::state::STATE_FD, fd.as_fd())])
                 .await
             {
-                say!("switch-root: cannot save the state: {e}");
+                warn!("switch-root: cannot save the state: {e}");
             }
         }
-        Err(e) => say!("switch-root: cannot save the state: {e}"),
+        Err(e) => warn!("switch-root: cannot save the state: {e}"),
     }
     // 3. The helpers go; the new root's start with the fds pid1 keeps.
     say!("switch-root: stopping the helpers");
@@ -165,9 +166,9 @@ pub async fn run(world: WorldRef, root: String, init: String) {
     // 4. pid1's turn.
     say!("switch-root: handing over to pid1 ({root}, {init})");
     if let Err(e) = link.switch_root(&root, &init).await {
-        say!("switch-root: cannot ask pid1: {e}");
+        warn!("switch-root: cannot ask pid1: {e}");
     }
     tokio::time::sleep(Duration::from_secs(10)).await;
-    say!("switch-root: pid1 did not switch; exiting so that a fresh supervisor takes over");
+    warn!("switch-root: pid1 did not switch; exiting so that a fresh supervisor takes over");
     std::process::exit(1);
 }

@@ -50,8 +50,68 @@ impl World {
     }
 }
 
-/// Logs one line to the supervisor's stderr (the console, or the sandbox log).
+/// The console's log level, as syslog numbers (0 emerg … 7 debug): lines less important are
+/// not printed. info (6) by default; `quiet` on the kernel command line makes it notice (5);
+/// `cairn.log_level=` (or `systemd.log_level=`) sets it ([`log_level_from`]).
+pub static LOG_LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(6);
+
+/// Whether a line of this level is printed.
+pub fn logs(level: u8) -> bool {
+    level <= LOG_LEVEL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The level the kernel command line asks for, if it asks: a name (`debug`, `info`,
+/// `notice`, `warning`, `err`, `crit`, `alert`, `emerg`) or 0–7; the last word wins.
+pub fn log_level_from<'a>(words: impl Iterator<Item = &'a str>) -> Option<u8> {
+    let mut level = None;
+    for w in words {
+        if w == "quiet" && level.is_none() {
+            level = Some(5);
+            continue;
+        }
+        let Some(v) = w
+            .strip_prefix("cairn.log_level=")
+            .or_else(|| w.strip_prefix("systemd.log_level="))
+        else {
+            continue;
+        };
+        let named = crate::unit::exec_config::PRIORITIES
+            .iter()
+            .position(|n| *n == v)
+            .and_then(|i| u8::try_from(i).ok());
+        if let Some(l) = named.or_else(|| v.parse::<u8>().ok().filter(|l| *l <= 7)) {
+            level = Some(l);
+        }
+    }
+    level
+}
+
+/// Logs one line (info) to the supervisor's stderr (the console, or the sandbox log).
 #[macro_export]
 macro_rules! say {
-    ($($arg:tt)*) => { eprintln!("cairn-supervisor: {}", format_args!($($arg)*)) };
+    ($($arg:tt)*) => {
+        if $crate::world::logs(6) {
+            eprintln!("cairn-supervisor: {}", format_args!($($arg)*))
+        }
+    };
+}
+
+/// A line at notice level: what a person watching the console should see even with `quiet`.
+#[macro_export]
+macro_rules! notice {
+    ($($arg:tt)*) => {
+        if $crate::world::logs(5) {
+            eprintln!("cairn-supervisor: {}", format_args!($($arg)*))
+        }
+    };
+}
+
+/// A line at warning level: something failed or was refused.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => {
+        if $crate::world::logs(4) {
+            eprintln!("cairn-supervisor: {}", format_args!($($arg)*))
+        }
+    };
 }

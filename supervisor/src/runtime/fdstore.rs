@@ -70,7 +70,7 @@ pub fn fd_store(
                 .map(|(k, f)| (k.as_str(), f.as_fd()))
                 .collect();
             if let Err(e) = link.store_fds(&entries).await {
-                say!("cannot keep stored fds in pid1: {e}");
+                warn!("cannot keep stored fds in pid1: {e}");
             }
         });
     }

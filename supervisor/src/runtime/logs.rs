@@ -28,7 +28,7 @@ pub(crate) fn log_pipe(world: &WorldRef, unit: UnitId) -> Option<i32> {
         tokio::task::spawn_local(async move {
             let key = format!("log.{name}");
             if let Err(e) = link.store_fds(&[(key.as_str(), dup.as_fd())]).await {
-                say!("cannot keep the log pipe of {name} in pid1: {e}");
+                warn!("cannot keep the log pipe of {name} in pid1: {e}");
             }
         });
     }

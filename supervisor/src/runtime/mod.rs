@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use crate::job::graph::UnitId;
 use crate::job::types::JobResult;
 use crate::manager::{Effect, Kind};
+use crate::notice;
 use crate::say;
 use crate::service::machine::{Action, Event, ExecList, KillMode, ServiceType, State, Whom};
 use crate::service::policy::ExitStatus;
@@ -19,6 +20,7 @@ use crate::spawn::{self, cstring, SpawnError};
 use crate::unit::config::{NotifyAccess, ServiceSection};
 use crate::unit::exec::{self, ExecCommand};
 use crate::unit::exec_config::{DirKind, ExecContext, Input, Output, ProtectHome, ProtectSystem};
+use crate::warn;
 use crate::world::WorldRef;
 
 /// systemd's PATH for system services.
@@ -93,7 +95,7 @@ pub fn process(world: &WorldRef) {
 
 fn execute(world: &WorldRef, e: Effect) {
     match e {
-        Effect::Log(text) => say!("{text}"),
+        Effect::Log(text) => notice!("{text}"),
         Effect::JobFinished { job, unit, result } => {
             let waiters = world.borrow_mut().io.waiters.remove(&job);
             for w in waiters.into_iter().flatten() {
@@ -101,7 +103,11 @@ fn execute(world: &WorldRef, e: Effect) {
             }
             if !matches!(result, JobResult::Done | JobResult::Skipped) {
                 let name = unit_name(world, unit);
-                say!("job {job} for {name} finished: {}", result.as_str());
+                if result == JobResult::Canceled {
+                    say!("job {job} for {name} finished: {}", result.as_str());
+                } else {
+                    warn!("job {job} for {name} finished: {}", result.as_str());
+                }
             }
         }
         Effect::Service { unit, action } => service_action(world, unit, action),

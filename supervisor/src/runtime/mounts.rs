@@ -293,7 +293,7 @@ pub fn requested(world: &WorldRef, where_: &str, token: u32, pid: i32) {
             process(world);
         }
         None => {
-            say!("automount request for {where_} (pid {pid}) with no automount unit; failing it");
+            warn!("automount request for {where_} (pid {pid}) with no automount unit; failing it");
             let client = world
                 .borrow()
                 .io
@@ -616,17 +616,17 @@ pub async fn load_fstab(world: WorldRef, path: std::path::PathBuf, client: mount
                 say!("{}: {e}", path.display());
             }
         }
-        Err(e) => say!("cannot read {}: {e}", path.display()),
+        Err(e) => warn!("cannot read {}: {e}", path.display()),
     }
     let dir = world.borrow().config.runtime_dir.join("generator");
     if let Err(e) = write_generated(&dir, &lines, &path.display().to_string()) {
-        say!("cannot write the units of {}: {e}", path.display());
+        warn!("cannot write the units of {}: {e}", path.display());
     }
     if !world.borrow().container && crate::in_initrd() {
         let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
         if let Some(root) = sysroot_line(&cmdline) {
             if let Err(e) = write_one(&dir, &root, "/proc/cmdline") {
-                say!("cannot write sysroot.mount (root= on the kernel command line): {e}");
+                warn!("cannot write sysroot.mount (root= on the kernel command line): {e}");
             }
         }
     }

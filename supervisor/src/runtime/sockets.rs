@@ -283,7 +283,7 @@ fn opened(world: &WorldRef, unit: UnitId, name: &str, r: Result<Vec<OwnedFd>, St
     let fds = match r {
         Ok(fds) => fds,
         Err(e) => {
-            say!("{name}: cannot open the sockets: {e}");
+            warn!("{name}: cannot open the sockets: {e}");
             let mut w = world.borrow_mut();
             if let Some(s) = w.manager.socket_mut(unit) {
                 s.spawn_error = Some(e.clone());
@@ -322,7 +322,7 @@ fn opened(world: &WorldRef, unit: UnitId, name: &str, r: Result<Vec<OwnedFd>, St
                 .map(|(k, f)| (k.as_str(), f.as_fd()))
                 .collect();
             if let Err(e) = link.store_fds(&entries).await {
-                say!("cannot keep sockets in pid1: {e}");
+                warn!("cannot keep sockets in pid1: {e}");
             }
         });
     }
@@ -386,7 +386,7 @@ fn watch(world: &WorldRef, unit: UnitId) {
         for h in &io.held {
             match link.fds.send_dup(h.fd.as_fd()) {
                 Ok(i) => idxs.push(i),
-                Err(e) => say!("{}: cannot pass a socket to the activator: {e}", u.name),
+                Err(e) => warn!("{}: cannot pass a socket to the activator: {e}", u.name),
             }
         }
         (
@@ -408,7 +408,7 @@ fn watch(world: &WorldRef, unit: UnitId) {
     tokio::task::spawn_local(async move {
         if let Err(e) = req.send().promise.await {
             if e.kind != capnp::ErrorKind::Disconnected {
-                say!("{name}: the activator cannot watch its sockets: {e}");
+                warn!("{name}: the activator cannot watch its sockets: {e}");
             }
         }
     });

@@ -39,6 +39,11 @@ pub enum Input {
     Fd(String),
 }
 
+/// syslog's priority names, by number (0 emerg … 7 debug).
+pub const PRIORITIES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
 /// Resource limits by name, as `LimitNOFILE=` etc. spell them, and their RLIMIT_ number.
 pub const LIMITS: &[(&str, u32)] = &[
     ("LimitCPU", libc::RLIMIT_CPU),
@@ -619,10 +624,7 @@ pub fn apply(c: &mut ExecContext, key: &str, value: &str) -> Result<bool, String
                 .ok_or_else(bad)?;
         }
         "SyslogLevel" => {
-            const L: [&str; 8] = [
-                "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-            ];
-            c.syslog_level = L
+            c.syslog_level = PRIORITIES
                 .iter()
                 .position(|l| *l == value)
                 .and_then(|i| u8::try_from(i).ok())
