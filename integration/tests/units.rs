@@ -367,6 +367,19 @@ fn analyze_tells_the_boot_split_and_blames_the_slow() {
     assert!(took >= 0.4, "{blame}");
     assert!(blame.contains(" quick.service"), "{blame}");
 
+    // Each moment on both clocks: queued ≤ began to start ≤ active, 0.4 s apart for the slow.
+    let num = |k: &str| -> u64 {
+        sb.property("slow.service", k)
+            .parse()
+            .unwrap_or_else(|_| panic!("{k}"))
+    };
+    for clock in ["USec", "Monotonic"] {
+        let queued = num(&format!("JobQueuedTimestamp{clock}"));
+        let began = num(&format!("InactiveExitTimestamp{clock}"));
+        let active = num(&format!("ActiveEnterTimestamp{clock}"));
+        assert!(queued > 0 && queued <= began, "{clock}: {queued} {began}");
+        assert!(active >= began + 400_000, "{clock}: {began} {active}");
+    }
     // The chain that held the target back runs through the slow unit, not the quick one.
     let chain = cairn_integration::out(&sb.ctl(&["analyze", "critical-chain"]));
     let body: Vec<&str> = chain.lines().skip(3).collect();

@@ -552,7 +552,12 @@ fn a_failing_required_mount_lands_in_an_emergency_shell_on_the_console() {
         let at = vm
             .wait_for("failed", at, 60)
             .ok_or("broken.mount is not failed")?;
-        vm.type_line("cairnctl poweroff");
+        // As a person would type it: busybox's ash runs its own applet, which sends SIGUSR2
+        // to PID 1 (busybox init's poweroff).
+        vm.type_line("poweroff");
+        let at = vm
+            .wait_for("signal 12 to PID 1: poweroff", at, 60)
+            .ok_or("busybox's poweroff was not heard")?;
         vm.wait_for("reboot: Power down", at, 60)
             .map(drop)
             .ok_or_else(|| "no poweroff from the emergency shell".to_string())

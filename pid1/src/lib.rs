@@ -318,9 +318,14 @@ impl Init {
         let sig = Signal::try_from(signo).ok();
         match sig {
             Some(Signal::SIGCHLD) => self.reap(),
-            Some(Signal::SIGINT | Signal::SIGTERM | Signal::SIGPWR | Signal::SIGHUP) => {
-                self.forward_signal(signo)
-            }
+            Some(
+                Signal::SIGINT
+                | Signal::SIGTERM
+                | Signal::SIGPWR
+                | Signal::SIGHUP
+                | Signal::SIGUSR1
+                | Signal::SIGUSR2,
+            ) => self.forward_signal(signo),
             _ if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&signo) => {
                 self.forward_signal(signo)
             }

@@ -34,6 +34,17 @@ pub fn realtime_usec() -> u64 {
         .unwrap_or(0)
 }
 
+/// Microseconds of CLOCK_MONOTONIC (since boot, not counting suspend): what systemd's
+/// `…TimestampMonotonic` properties count.
+pub fn monotonic_usec() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| {
+            u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000
+                + u64::try_from(t.tv_nsec()).unwrap_or(0) / 1000
+        })
+        .unwrap_or(0)
+}
+
 /// UTC calendar fields of a time in microseconds since the epoch: (year, month, day, hour,
 /// minute, second, microsecond). Howard Hinnant's `civil_from_days`, no time-zone database.
 pub fn utc_fields(usec: u64) -> (u64, u64, u64, u64, u64, u64, u64) {

@@ -745,12 +745,20 @@ async fn link_events(world: WorldRef, link: Rc<InitLink>) {
     }
 }
 
-/// What a signal to PID 1 means, as systemd reads them.
+/// What a signal to PID 1 means: as systemd reads them (SIGINT is ctrl-alt-del, SIGPWR,
+/// SIGRTMIN+3/4/5; SIGTERM ends a container), and in system mode also busybox init's
+/// SIGUSR1/SIGUSR2/SIGTERM, which busybox's `halt`, `poweroff` and `reboot` send — ash runs
+/// its own applets before anything on PATH, so in a busybox userland those are what a person
+/// typing `poweroff` gets. (systemd re-executes itself on SIGTERM; cairn's re-exec is
+/// `cairnctl daemon-reexec`.)
 pub fn signal_action(signo: i32, container: bool) -> Option<ShutdownKind> {
     let rtmin = libc::SIGRTMIN();
     match signo {
         libc::SIGINT => Some(ShutdownKind::Reboot), // ctrl-alt-del
         libc::SIGTERM if container => Some(ShutdownKind::Poweroff),
+        libc::SIGTERM => Some(ShutdownKind::Reboot),
+        libc::SIGUSR1 if !container => Some(ShutdownKind::Halt),
+        libc::SIGUSR2 if !container => Some(ShutdownKind::Poweroff),
         libc::SIGPWR => Some(ShutdownKind::Poweroff),
         s if s == rtmin + 3 => Some(ShutdownKind::Halt),
         s if s == rtmin + 4 => Some(ShutdownKind::Poweroff),
@@ -891,7 +899,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signals_map_as_systemd_reads_them() {
+    fn signals_map_as_systemd_and_busybox_read_them() {
         assert_eq!(
             signal_action(libc::SIGINT, false),
             Some(ShutdownKind::Reboot)
@@ -900,7 +908,20 @@ mod tests {
             signal_action(libc::SIGTERM, true),
             Some(ShutdownKind::Poweroff)
         );
-        assert_eq!(signal_action(libc::SIGTERM, false), None);
+        // busybox's halt/poweroff/reboot, in system mode only.
+        assert_eq!(
+            signal_action(libc::SIGTERM, false),
+            Some(ShutdownKind::Reboot)
+        );
+        assert_eq!(
+            signal_action(libc::SIGUSR2, false),
+            Some(ShutdownKind::Poweroff)
+        );
+        assert_eq!(
+            signal_action(libc::SIGUSR1, false),
+            Some(ShutdownKind::Halt)
+        );
+        assert_eq!(signal_action(libc::SIGUSR2, true), None);
         assert_eq!(
             signal_action(libc::SIGRTMIN() + 3, false),
             Some(ShutdownKind::Halt)

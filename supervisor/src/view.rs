@@ -239,6 +239,24 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
             "ActiveEnterTimestampUSec".into(),
             rt.active_enter_usec.to_string(),
         ),
+        (
+            "ActiveEnterTimestampMonotonic".into(),
+            rt.active_enter_mono.to_string(),
+        ),
+        (
+            "InactiveExitTimestampUSec".into(),
+            rt.activating_enter_usec.to_string(),
+        ),
+        (
+            "InactiveExitTimestampMonotonic".into(),
+            rt.activating_enter_mono.to_string(),
+        ),
+        // cairn's own: when the unit's last job was queued (for boot analysis).
+        ("JobQueuedTimestampUSec".into(), rt.job_queued.0.to_string()),
+        (
+            "JobQueuedTimestampMonotonic".into(),
+            rt.job_queued.1.to_string(),
+        ),
         ("CanReload".into(), yes(Graph::can_reload(m, id))),
         ("AllowIsolate".into(), yes(u.config.unit.allow_isolate)),
         ("IgnoreOnIsolate".into(), yes(u.ignore_on_isolate())),

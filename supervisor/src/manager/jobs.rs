@@ -197,6 +197,11 @@ impl Manager {
         );
         if let Some(rt) = self.rt_mut(unit) {
             rt.job = Some(id);
+            // Read here: a job may be queued between two passes of the loop (a control call).
+            rt.job_queued = (
+                proto::procinfo::realtime_usec(),
+                proto::procinfo::monotonic_usec(),
+            );
         }
         id
     }

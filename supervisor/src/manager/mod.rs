@@ -165,6 +165,11 @@ pub struct UnitRt {
     pub active_enter_usec: u64,
     /// When it last began to start (realtime), for `analyze blame`.
     pub activating_enter_usec: u64,
+    /// The same three moments on CLOCK_MONOTONIC.
+    pub activating_enter_mono: u64,
+    pub active_enter_mono: u64,
+    /// When its last job was queued: (realtime, monotonic) µs.
+    pub job_queued: (u64, u64),
     pub log: log::Ring,
     /// When the last starts happened (for StartLimitBurst=); `reset-failed` clears it.
     pub starts: VecDeque<u64>,
@@ -221,6 +226,9 @@ impl UnitRt {
             state_change_usec: 0,
             active_enter_usec: 0,
             activating_enter_usec: 0,
+            activating_enter_mono: 0,
+            active_enter_mono: 0,
+            job_queued: (0, 0),
             log: log::Ring::default(),
             starts: VecDeque::new(),
             last_failure: None,
@@ -293,6 +301,8 @@ pub struct Manager {
     /// pid → (unit, is the main process)
     pub pids: BTreeMap<i32, (UnitId, bool)>,
     pub now_usec: u64,
+    /// CLOCK_MONOTONIC at the same moment as `now_usec`.
+    pub now_mono_usec: u64,
     /// Effects produced outside `step` (by `enqueue`), returned by the next `step`.
     deferred: Vec<Effect>,
     /// The last processes reaped: (pid, unit, was the main process). A process may send its
@@ -311,6 +321,7 @@ impl Manager {
             dirty: Vec::new(),
             pids: BTreeMap::new(),
             now_usec: 0,
+            now_mono_usec: 0,
             deferred: Vec::new(),
             recent_exits: VecDeque::new(),
         }
@@ -682,14 +693,16 @@ impl Manager {
         if before == after {
             return;
         }
-        let now = self.now_usec;
+        let (now, mono) = (self.now_usec, self.now_mono_usec);
         if let Some(rt) = self.rt_mut(unit) {
             rt.state_change_usec = now;
             if after == ActiveState::Active {
                 rt.active_enter_usec = now;
+                rt.active_enter_mono = mono;
             }
             if after == ActiveState::Activating {
                 rt.activating_enter_usec = now;
+                rt.activating_enter_mono = mono;
             }
             // A failure (also one followed by an automatic restart) is kept for `status`.
             let failure = match &rt.kind {

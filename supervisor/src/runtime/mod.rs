@@ -79,6 +79,7 @@ pub fn process(world: &WorldRef) {
         let effects = {
             let mut w = world.borrow_mut();
             w.manager.now_usec = proto::procinfo::realtime_usec();
+            w.manager.now_mono_usec = proto::procinfo::monotonic_usec();
             w.manager.step()
         };
         if effects.is_empty() {
