@@ -115,6 +115,20 @@ pub(crate) async fn manager(c: &control::Client) -> Result<manager::Client, CtlE
         .get_manager()?)
 }
 
+async fn restart_component(
+    control: &control::Client,
+    name: &str,
+    binary: &str,
+) -> Result<i32, CtlError> {
+    let m = manager(control).await?;
+    let mut req = m.restart_component_request();
+    req.get().set_name(name);
+    req.get().set_binary(binary);
+    let reply = req.send().promise.await?;
+    println!("cairn-{name} restarted: pid {}", reply.get()?.get_pid());
+    Ok(exit::OK)
+}
+
 async fn session(cli: &Cli) -> Result<i32, CtlError> {
     let control = connect(&cli.socket).await?;
     match &cli.command {
@@ -127,6 +141,14 @@ async fn session(cli: &Cli) -> Result<i32, CtlError> {
             }
             print!("{}", output::components(&rows, cli.output));
             Ok(exit::OK)
+        }
+        Command::Component(ComponentCommand::Restart { name }) => {
+            restart_component(&control, name, "").await
+        }
+        Command::Component(ComponentCommand::Replace { name, binary }) => {
+            let abs = std::fs::canonicalize(binary)
+                .map_err(|e| CtlError::Usage(format!("{}: {e}", binary.display())))?;
+            restart_component(&control, name, &abs.to_string_lossy()).await
         }
         Command::Poweroff | Command::Reboot | Command::Halt => {
             let kind = match cli.command {

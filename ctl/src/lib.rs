@@ -221,6 +221,14 @@ pub enum UnitCommand {
 pub enum ComponentCommand {
     /// Every process of cairn: init, supervisor and the helpers.
     List,
+    /// Restart a helper (activator, mounter, devmon); it gets every fd back.
+    Restart { name: String },
+    /// Run another binary for a helper from now on (it must say `cairn-NAME …` to
+    /// `--version`), restarting it.
+    Replace {
+        name: String,
+        binary: std::path::PathBuf,
+    },
 }
 
 /// Runs a parsed command line; returns the exit code.

@@ -192,6 +192,7 @@ pub struct Component {
     pub pid: i64,
     pub state: String,
     pub restarts: u64,
+    pub binary: String,
 }
 
 pub struct Sandbox {
@@ -264,6 +265,7 @@ impl Sandbox {
                 pid: r["pid"].as_i64().unwrap_or(0),
                 state: r["state"].as_str().unwrap_or_default().to_string(),
                 restarts: r["restarts"].as_u64().unwrap_or(0),
+                binary: r["binary"].as_str().unwrap_or_default().to_string(),
             })
             .collect())
     }

@@ -59,6 +59,88 @@ fn a_killed_helper_is_restarted() {
     assert!(sb.log_text().contains("cairn-devmon (pid"));
 }
 
+/// `component restart` and `component replace` while clients keep connecting to a
+/// socket-activated service: every connection is answered (the listening socket stays open in
+/// the supervisor and pid1; the kernel queues what arrives between two activators), the new
+/// instance runs the binary asked for, and the other components are not disturbed.
+#[test]
+fn helpers_are_restarted_and_replaced_on_demand_losing_nothing() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut sb = Sandbox::builder()
+        .unit(
+            "echo.socket",
+            "[Socket]\nListenStream=@DIR@/echo.sock\nAccept=yes\n",
+        )
+        .unit(
+            "echo@.service",
+            "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+        )
+        .unit("default.target", "[Unit]\nWants=echo.socket\n")
+        .start()
+        .unwrap();
+    sb.wait_until(
+        Duration::from_secs(10),
+        |sb| Ok(sb.is_active("echo.socket")),
+    )
+    .unwrap();
+    let path = sb.dir().join("echo.sock");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut sent, mut answered) = (0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || sent < 50 {
+                sent += 1;
+                let Ok(mut c) = std::os::unix::net::UnixStream::connect(&path) else {
+                    continue;
+                };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
+                let _ = writeln!(c, "ping {sent}");
+                let mut line = String::new();
+                let _ = BufReader::new(&c).read_line(&mut line);
+                if line.trim() == format!("ping {sent}") {
+                    answered += 1;
+                }
+            }
+            (sent, answered)
+        })
+    };
+    let before = sb.component("activator").unwrap();
+    for _ in 0..3 {
+        let o = sb.ctl(&["component", "restart", "activator"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).starts_with("cairn-activator restarted: pid "));
+    }
+    // A copy of the binary stands for a new build.
+    let copy = sb.dir().join("cairn-activator.new");
+    std::fs::copy(cairn_integration::bin("cairn-activator"), &copy).unwrap();
+    let o = sb.ctl(&["component", "replace", "activator", copy.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (sent, answered) = clients.join().unwrap();
+    assert_eq!(answered, sent, "every connection answered");
+    let after = sb.component("activator").unwrap();
+    assert_eq!(after.state, "running");
+    assert_eq!(after.restarts, before.restarts + 4);
+    assert_eq!(after.binary, copy.display().to_string());
+    // The others too, one at a time; a binary that is not the helper is refused.
+    for name in ["mounter", "devmon"] {
+        let old = sb.component(name).unwrap();
+        let o = sb.ctl(&["component", "restart", name]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let new = sb.component(name).unwrap();
+        assert!(new.pid != old.pid && new.state == "running", "{name}");
+    }
+    let o = sb.ctl(&["component", "replace", "devmon", "/bin/true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is not cairn-devmon"), "{}", stderr(&o));
+    let o = sb.ctl(&["component", "restart", "supervisor"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("daemon-reexec"), "{}", stderr(&o));
+    assert_eq!(sb.component("supervisor").unwrap().restarts, 0);
+    assert!(sb.is_active("echo.socket"));
+}
+
 #[test]
 fn a_killed_supervisor_is_restarted_and_its_socket_never_refuses() {
     let mut sb = Sandbox::start().unwrap();

@@ -150,4 +150,8 @@ interface Manager extends(Viewer) {
   # and ask pid1 to make `root` the root and exec `init` there (empty: cairn-init, else
   # /sbin/init). Answers before it happens; the new supervisor adopts what kept running.
   switchRoot @5 (root :Text, init :Text) -> ();
+  # Restart a helper (activator, mounter, devmon): it gets every fd back and loses nothing.
+  # With `binary` (an absolute path), run that binary from now on (`component replace`).
+  # Answers with the new instance's pid once it has registered.
+  restartComponent @6 (name :Text, binary :Text) -> (pid :Int32);
 }

@@ -62,6 +62,12 @@ pub struct Helper {
     pub info: Option<Info>,
     /// The fds this helper stored, kept across its restarts (and in pid1's store).
     pub fds: Vec<(String, OwnedFd)>,
+    /// `cairnctl component replace`: the binary to run instead of the one beside the
+    /// supervisor, from the next start on.
+    pub binary: Option<std::path::PathBuf>,
+    /// A restart was asked for (`component restart|replace`): the next instance starts as soon
+    /// as this one has exited, with no back-off.
+    restart_asked: bool,
 }
 
 impl Helper {
@@ -77,6 +83,8 @@ impl Helper {
             component: None,
             info: None,
             fds: Vec::new(),
+            binary: None,
+            restart_asked: false,
         }
     }
 
@@ -94,7 +102,10 @@ pub fn spawn(world: &WorldRef, idx: usize) {
         if w.shutting_down {
             return;
         }
-        let bin = w.helper_dir.join(format!("cairn-{}", h.name));
+        let bin = h
+            .binary
+            .clone()
+            .unwrap_or_else(|| w.helper_dir.join(format!("cairn-{}", h.name)));
         (h.name.clone(), bin, w.container)
     };
     let result = socketpair(
@@ -228,7 +239,15 @@ pub fn on_exit(world: &WorldRef, pid: i32, how: &str) -> bool {
             if registered || h.started.is_some_and(|s| s.elapsed() >= STABLE_AFTER) {
                 h.backoff = BACKOFF_MIN;
             }
-            say!("cairn-{} (pid {pid}) {how}; restarting", h.name);
+            if std::mem::take(&mut h.restart_asked) {
+                h.backoff = Duration::ZERO;
+                say!(
+                    "cairn-{} (pid {pid}) {how}; starting it again, as asked",
+                    h.name
+                );
+            } else {
+                say!("cairn-{} (pid {pid}) {how}; restarting", h.name);
+            }
             (h.name.clone(), h.restarts)
         };
         w.state.helper_restarts.insert(name, restarts);
@@ -239,6 +258,94 @@ pub fn on_exit(world: &WorldRef, pid: i32, how: &str) -> bool {
     true
 }
 
+/// `cairnctl component restart NAME` (and `replace NAME BINARY`): the helper is asked to shut
+/// down (SIGKILL after 2 s), and the next instance — of `binary` when given — starts as soon
+/// as it has exited and gets every fd back, as after a crash. Returns once the new instance
+/// has registered (at most 10 s): its pid.
+pub async fn restart(
+    world: &WorldRef,
+    name: &str,
+    binary: Option<std::path::PathBuf>,
+) -> Result<i32, String> {
+    let (idx, old_pid, client) = {
+        let mut w = world.borrow_mut();
+        if w.shutting_down {
+            return Err("the manager is shutting down".into());
+        }
+        let Some(idx) = w.helpers.iter().position(|h| h.name == name) else {
+            let known: Vec<&str> = w.helpers.iter().map(|h| h.name.as_str()).collect();
+            return Err(match name {
+                "init" | "supervisor" => format!(
+                    "{name} is not restarted this way (cairnctl daemon-reexec is issue 9's, not built yet)"
+                ),
+                _ => format!("no component {name:?} (helpers: {})", known.join(", ")),
+            });
+        };
+        if let Some(b) = &binary {
+            executable_helper(b, name)?;
+        }
+        let Some(h) = w.helpers.get_mut(idx) else {
+            return Err(format!("no component {name:?}"));
+        };
+        if let Some(b) = binary {
+            h.binary = Some(b);
+        }
+        h.restart_asked = true;
+        (idx, h.pid, h.component.clone())
+    };
+    match (old_pid, client) {
+        (Some(pid), Some(c)) => {
+            let asked =
+                tokio::time::timeout(Duration::from_secs(2), c.shutdown_request().send().promise)
+                    .await;
+            if !matches!(asked, Ok(Ok(_))) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        (Some(pid), None) => {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        // Not running (between two instances): the next start uses the new binary.
+        (None, _) => {}
+    }
+    for _ in 0..500 {
+        {
+            let w = world.borrow();
+            if let Some(h) = w.helpers.get(idx) {
+                if h.state == HelperState::Running && h.pid.is_some() && h.pid != old_pid {
+                    return Ok(h.pid.unwrap_or(0));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!("cairn-{name} did not come back within 10 s"))
+}
+
+/// A replacement binary must be an executable file that says it is this helper
+/// (`BINARY --version` prints `cairn-NAME VERSION`).
+fn executable_helper(path: &std::path::Path, name: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(format!("{}: not an executable file", path.display()));
+    }
+    let out = Command::new(path)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("{} --version: {e}", path.display()))?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    let want = format!("cairn-{name} ");
+    if !out.status.success() || !said.starts_with(&want) {
+        return Err(format!(
+            "{} is not cairn-{name}: `--version` said {:?}",
+            path.display(),
+            said.trim()
+        ));
+    }
+    Ok(())
+}
+
 fn schedule_restart(world: &WorldRef, idx: usize) {
     let delay = {
         let mut w = world.borrow_mut();
@@ -247,7 +354,7 @@ fn schedule_restart(world: &WorldRef, idx: usize) {
         };
         h.state = HelperState::Restarting;
         let d = h.backoff;
-        h.backoff = (h.backoff * 2).min(BACKOFF_MAX);
+        h.backoff = (h.backoff * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
         d
     };
     let world = world.clone();

@@ -524,6 +524,28 @@ impl manager::Server for ManagerServer {
         Ok(())
     }
 
+    async fn restart_component(
+        self: Rc<Self>,
+        params: manager::RestartComponentParams,
+        mut results: manager::RestartComponentResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        let p = params.get()?;
+        let name = p.get_name()?.to_str()?.to_string();
+        let binary = p.get_binary()?.to_str()?;
+        let binary = (!binary.is_empty()).then(|| std::path::PathBuf::from(binary));
+        if binary.as_ref().is_some_and(|b| !b.is_absolute()) {
+            return Err(capnp::Error::failed(
+                "the replacement binary must be an absolute path".into(),
+            ));
+        }
+        let pid = crate::components::restart(&self.view.world, &name, binary)
+            .await
+            .map_err(capnp::Error::failed)?;
+        results.get().set_pid(pid);
+        Ok(())
+    }
+
     async fn enqueue(
         self: Rc<Self>,
         params: manager::EnqueueParams,
