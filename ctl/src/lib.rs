@@ -193,6 +193,14 @@ pub enum UnitCommand {
     },
     /// Reread unit files.
     DaemonReload,
+    /// Re-execute a process of cairn in place, losing nothing: `--init` for cairn-init (its fd
+    /// store and the supervisor's link kept; `--binary PATH` runs another build of it).
+    DaemonReexec {
+        #[arg(long)]
+        init: bool,
+        #[arg(long)]
+        binary: Option<std::path::PathBuf>,
+    },
     /// Forget that units failed.
     ResetFailed { units: Vec<String> },
     /// The chain of dependencies that started a unit.

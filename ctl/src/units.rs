@@ -240,6 +240,21 @@ pub async fn run(
             m.daemon_reload_request().send().promise.await?;
             Ok(exit::OK)
         }
+        UnitCommand::DaemonReexec { init, binary } => {
+            let binary = match binary {
+                Some(b) => std::fs::canonicalize(b)
+                    .map_err(|e| CtlError::Usage(format!("{}: {e}", b.display())))?
+                    .to_string_lossy()
+                    .into_owned(),
+                None => String::new(),
+            };
+            let m = manager(control).await?;
+            let mut req = m.daemon_reexec_request();
+            req.get().set_init(*init);
+            req.get().set_binary(binary.as_str());
+            req.send().promise.await?;
+            Ok(exit::OK)
+        }
         UnitCommand::ResetFailed { units } => {
             let m = manager(control).await?;
             let names: Vec<String> = if units.is_empty() {

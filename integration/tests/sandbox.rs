@@ -141,6 +141,94 @@ fn helpers_are_restarted_and_replaced_on_demand_losing_nothing() {
     assert!(sb.is_active("echo.socket"));
 }
 
+/// `daemon-reexec --init`: cairn-init execs itself (or another build) in place: still PID 1,
+/// the same supervisor on the same link, the services untouched, and the fd store intact —
+/// a supervisor killed afterwards gets every fd back from the new pid1.
+#[test]
+fn pid1_reexecutes_in_place_keeping_the_supervisor_and_the_store() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut sb = Sandbox::builder()
+        .unit(
+            "echo.socket",
+            "[Socket]\nListenStream=@DIR@/echo.sock\nAccept=yes\n",
+        )
+        .unit(
+            "echo@.service",
+            "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+        )
+        .unit("sleeper.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit(
+            "default.target",
+            "[Unit]\nWants=echo.socket sleeper.service\n",
+        )
+        .start()
+        .unwrap();
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        Ok(sb.is_active("echo.socket") && sb.is_active("sleeper.service"))
+    })
+    .unwrap();
+    let echo = |sb: &Sandbox, word: &str| -> String {
+        let mut c = std::os::unix::net::UnixStream::connect(sb.dir().join("echo.sock")).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        writeln!(c, "{word}").unwrap();
+        let mut line = String::new();
+        BufReader::new(&c).read_line(&mut line).unwrap();
+        line.trim().to_string()
+    };
+    let supervisor = sb.component("supervisor").unwrap();
+    let sleeper = sb.property("sleeper.service", "MainPID");
+    let inode = std::fs::metadata(sb.socket()).unwrap().ino();
+    let o = sb.ctl(&["daemon-reexec", "--init"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        Ok(sb.log_text().contains("took over"))
+    })
+    .unwrap_or_else(|e| panic!("no re-exec: {e:#}\n{}", sb.log_text()));
+    // Another build of it: a copy stands for one.
+    let copy = sb.dir().join("cairn-init.new");
+    std::fs::copy(cairn_integration::bin("cairn-init"), &copy).unwrap();
+    let o = sb.ctl(&[
+        "daemon-reexec",
+        "--init",
+        "--binary",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        Ok(sb.component("init")?.binary == copy.display().to_string())
+    })
+    .unwrap_or_else(|e| panic!("not the new binary: {e:#}\n{}", sb.log_text()));
+    let init = sb.component("init").unwrap();
+    assert_eq!(init.pid, 1);
+    let now = sb.component("supervisor").unwrap();
+    assert_eq!(
+        (now.pid, now.restarts),
+        (supervisor.pid, 0),
+        "the same supervisor"
+    );
+    assert_eq!(sb.property("sleeper.service", "MainPID"), sleeper);
+    assert_eq!(echo(&sb, "after reexec"), "after reexec");
+    // The store survived: a killed supervisor is handed its sockets by the new pid1.
+    sb.kill(supervisor.pid, "KILL").unwrap();
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        let c = sb.component("supervisor")?;
+        Ok(c.state == "running" && c.pid != supervisor.pid)
+    })
+    .unwrap();
+    assert_eq!(std::fs::metadata(sb.socket()).unwrap().ino(), inode);
+    assert_eq!(
+        echo(&sb, "after a supervisor crash"),
+        "after a supervisor crash"
+    );
+    assert_eq!(sb.property("sleeper.service", "MainPID"), sleeper);
+    // What is not built says so.
+    let o = sb.ctl(&["daemon-reexec"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not built yet"), "{}", stderr(&o));
+    let o = sb.ctl(&["daemon-reexec", "--init", "--binary", "/bin/true"]);
+    assert!(stderr(&o).contains("is not cairn-init"), "{}", stderr(&o));
+}
+
 #[test]
 fn a_killed_supervisor_is_restarted_and_its_socket_never_refuses() {
     let mut sb = Sandbox::start().unwrap();

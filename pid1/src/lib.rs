@@ -168,6 +168,23 @@ impl Init {
         for (name, fd) in carried.fds {
             store.put(name, fd);
         }
+        // A re-exec keeps the running supervisor: watch its link again, send no hello.
+        let supervisor = carried.supervisor.and_then(|s| {
+            poll.registry()
+                .register(
+                    &mut SourceFd(&s.link.as_raw_fd()),
+                    LINK,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .map_err(|e| eprintln!("cairn-init: cannot watch the kept supervisor link: {e}"))
+                .ok()?;
+            Some(Supervisor {
+                pid: s.pid,
+                link: Some(s.link),
+                started: Instant::now(),
+                taken: s.taken,
+            })
+        });
         Ok(Init {
             mode,
             args,
@@ -176,7 +193,7 @@ impl Init {
             signals,
             store,
             outbox: Outbox::default(),
-            supervisor: None,
+            supervisor,
             generation: carried.generation,
             restarts: carried.restarts,
             backoff: BACKOFF_MIN,
@@ -456,6 +473,7 @@ impl Init {
                     self.outbox.push(store::signal(sig));
                 }
             }
+            Request::Reexec(path) => self.reexec(&path),
             Request::SwitchRoot { root, init } => {
                 if self.mode.container || !self.mode.is_pid1 {
                     eprintln!("cairn-init: switch-root refused: not the machine's PID 1");
@@ -480,7 +498,6 @@ impl Init {
     /// not yet forwarded. Returns only on failure, with the root as it was if the failure
     /// came before the move.
     fn switch_root_and_exec(&mut self, root: &std::path::Path, init: &std::path::Path) {
-        use std::os::unix::ffi::OsStrExt;
         // Checked before anything moves: an init that is not there must not leave a root
         // without one.
         let inside = root.join(init.strip_prefix("/").unwrap_or(init));
@@ -496,9 +513,50 @@ impl Init {
             eprintln!("cairn-init: switch-root to {} failed: {e}", root.display());
             return;
         }
+        self.exec_carrying(init, false);
+    }
+
+    /// `reexec`: exec `path` (empty: this binary) in place of this pid1, keeping the store,
+    /// the pending exits and the supervisor with its link. Returns only on failure (said).
+    fn reexec(&mut self, path: &str) {
+        let own = self
+            .argv
+            .first()
+            .and_then(|a| std::fs::canonicalize(a).ok())
+            .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
+        let path = if path.is_empty() {
+            own
+        } else {
+            PathBuf::from(path)
+        };
+        eprintln!("cairn-init: re-executing {}", path.display());
+        // What is queued for the supervisor goes first: the next pid1 starts with an empty
+        // outbox.
+        self.flush();
+        self.exec_carrying(&path, true);
+        eprintln!("cairn-init: re-exec failed; going on as before");
+    }
+
+    /// Writes the carry memfd and execs `init` with `--deserialize FD` and the same words.
+    /// `keep_supervisor`: the running supervisor and its link go along (a re-exec; after
+    /// switch-root the supervisor is gone). Returns only if the exec failed.
+    fn exec_carrying(&mut self, init: &std::path::Path, keep_supervisor: bool) {
+        use std::os::unix::ffi::OsStrExt;
         let fds: Vec<(&str, std::os::fd::RawFd)> = self.store.raw().collect();
         let exits: Vec<ChildExit> = self.pending_exits.iter().copied().collect();
-        let carry = match reexec::prepare(&fds, &exits, self.generation, self.restarts) {
+        let supervisor = self
+            .supervisor
+            .as_ref()
+            .filter(|_| keep_supervisor)
+            .and_then(|s| {
+                Some(reexec::SupervisorLine {
+                    pid: s.pid,
+                    link: s.link.as_ref()?.as_raw_fd(),
+                    taken: s.taken,
+                })
+            });
+        let carry = match reexec::prepare(&fds, &exits, self.generation, self.restarts, supervisor)
+        {
             Ok(fd) => fd,
             Err(e) => {
                 eprintln!("cairn-init: cannot carry the fd store over: {e}");
@@ -510,6 +568,12 @@ impl Init {
         argv.push(c(init.as_os_str().as_bytes()));
         argv.push(c(b"--deserialize"));
         argv.push(c(carry.as_raw_fd().to_string().as_bytes()));
+        // A re-exec keeps the supervisor binary it has (another build of pid1 may live
+        // elsewhere); after switch-root the new root's is found beside its cairn-init.
+        if keep_supervisor {
+            argv.push(c(b"--supervisor"));
+            argv.push(c(self.supervisor_path.as_os_str().as_bytes()));
+        }
         // The same words again (the kernel's), without a previous --deserialize or a
         // --supervisor path of the old root.
         let mut it = self.argv.iter().skip(1);
@@ -523,11 +587,16 @@ impl Init {
         }
         let path = c(init.as_os_str().as_bytes());
         let e = nix::unistd::execv(&path, &argv);
-        eprintln!(
-            "cairn-init: exec {} after switch-root: {e:?}",
-            init.display()
-        );
-        // The store's fds stay ours; the memfd goes with `carry`.
+        eprintln!("cairn-init: exec {}: {e:?}", init.display());
+        // The exec failed: the fds stay ours, close-on-exec again.
+        for (_, fd) in &fds {
+            // SAFETY: F_SETFD on fds this process owns (the store's).
+            unsafe { libc::fcntl(*fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        if let Some(s) = supervisor {
+            // SAFETY: as above, the supervisor link this process owns.
+            unsafe { libc::fcntl(s.link, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
     }
 
     fn flush(&mut self) {

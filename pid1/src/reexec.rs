@@ -29,6 +29,23 @@ pub struct Carried {
     pub exits: Vec<ChildExit>,
     pub generation: u32,
     pub restarts: u32,
+    /// The running supervisor, kept across a re-exec (not across switch-root).
+    pub supervisor: Option<CarriedSupervisor>,
+}
+
+#[derive(Debug)]
+pub struct CarriedSupervisor {
+    pub pid: i32,
+    pub link: OwnedFd,
+    pub taken: bool,
+}
+
+/// The supervisor as written: pid, link fd number, whether it took the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SupervisorLine {
+    pub pid: i32,
+    pub link: RawFd,
+    pub taken: bool,
 }
 
 /// The text for `fds` (by their numbers) and `exits`. Names with a tab or newline cannot be
@@ -38,8 +55,17 @@ pub fn encode(
     exits: &[ChildExit],
     generation: u32,
     restarts: u32,
+    supervisor: Option<SupervisorLine>,
 ) -> String {
     let mut t = format!("{MAGIC}\ngeneration\t{generation}\nrestarts\t{restarts}\n");
+    if let Some(sup) = supervisor {
+        t.push_str(&format!(
+            "supervisor\t{}\t{}\t{}\n",
+            sup.pid,
+            sup.link,
+            u8::from(sup.taken)
+        ));
+    }
     for (name, fd) in fds {
         if !name.contains(['\t', '\n']) {
             t.push_str(&format!("fd\t{fd}\t{name}\n"));
@@ -57,8 +83,15 @@ pub fn encode(
     t
 }
 
-/// What [`encode`] wrote: (name, fd number) pairs, exits, generation, restarts.
-pub type Decoded = (Vec<(String, RawFd)>, Vec<ChildExit>, u32, u32);
+/// What [`encode`] wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Decoded {
+    pub fds: Vec<(String, RawFd)>,
+    pub exits: Vec<ChildExit>,
+    pub generation: u32,
+    pub restarts: u32,
+    pub supervisor: Option<SupervisorLine>,
+}
 
 pub fn decode(text: &str) -> Result<Decoded, String> {
     let mut lines = text.lines();
@@ -70,25 +103,32 @@ pub fn decode(text: &str) -> Result<Decoded, String> {
             ))
         }
     }
-    let (mut fds, mut exits, mut generation, mut restarts) = (Vec::new(), Vec::new(), 0, 0);
+    let mut d = Decoded::default();
     for (n, line) in lines.enumerate() {
         let w: Vec<&str> = line.split('\t').collect();
         let bad = || format!("line {}: cannot read {line:?}", n + 2);
         let num = |s: &str| s.parse::<i32>().map_err(|_| bad());
         match w.as_slice() {
-            ["generation", g] => generation = g.parse().map_err(|_| bad())?,
-            ["restarts", r] => restarts = r.parse().map_err(|_| bad())?,
-            ["fd", fd, name] => fds.push((name.to_string(), num(fd)?)),
-            ["exit", pid, code, signal, core] => exits.push(ChildExit {
+            ["generation", g] => d.generation = g.parse().map_err(|_| bad())?,
+            ["restarts", r] => d.restarts = r.parse().map_err(|_| bad())?,
+            ["fd", fd, name] => d.fds.push((name.to_string(), num(fd)?)),
+            ["exit", pid, code, signal, core] => d.exits.push(ChildExit {
                 pid: num(pid)?,
                 code: num(code)?,
                 signal: num(signal)?,
                 core_dumped: *core == "1",
             }),
+            ["supervisor", pid, link, taken] => {
+                d.supervisor = Some(SupervisorLine {
+                    pid: num(pid)?,
+                    link: num(link)?,
+                    taken: *taken == "1",
+                })
+            }
             _ => return Err(bad()),
         }
     }
-    Ok((fds, exits, generation, restarts))
+    Ok(d)
 }
 
 /// Writes the memfd the next pid1 reads, and clears close-on-exec on the stored fds (and on
@@ -98,14 +138,19 @@ pub fn prepare(
     exits: &[ChildExit],
     generation: u32,
     restarts: u32,
+    supervisor: Option<SupervisorLine>,
 ) -> Result<OwnedFd, Errno> {
     let fd =
         nix::sys::memfd::memfd_create(c"cairn-init-carry", nix::sys::memfd::MFdFlags::empty())?;
     let mut file = std::fs::File::from(fd);
-    file.write_all(encode(fds, exits, generation, restarts).as_bytes())
+    file.write_all(encode(fds, exits, generation, restarts, supervisor).as_bytes())
         .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    for (_, fd) in fds {
-        if !set_cloexec(*fd, false) {
+    for fd in fds
+        .iter()
+        .map(|(_, fd)| *fd)
+        .chain(supervisor.map(|s| s.link))
+    {
+        if !set_cloexec(fd, false) {
             return Err(Errno::EBADF);
         }
     }
@@ -125,10 +170,31 @@ pub fn take(fd: RawFd) -> Result<Carried, String> {
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.read_to_string(&mut text))
         .map_err(|e| format!("--deserialize {fd}: {e}"))?;
-    let (named, exits, generation, restarts) = decode(&text)?;
+    let d = decode(&text)?;
     let mut seen = std::collections::BTreeSet::new();
     let mut fds = Vec::new();
-    for (name, n) in named {
+    let supervisor = match d.supervisor {
+        Some(s) if s.link > 2 && s.link != file.as_raw_fd() && set_cloexec(s.link, true) => {
+            seen.insert(s.link);
+            // SAFETY: the link fd is open (F_SETFD succeeded) and was handed over for the
+            // supervisor alone; its number is reserved in `seen` so no store entry claims it.
+            let link = unsafe { OwnedFd::from_raw_fd(s.link) };
+            Some(CarriedSupervisor {
+                pid: s.pid,
+                link,
+                taken: s.taken,
+            })
+        }
+        Some(s) => {
+            eprintln!(
+                "cairn-init: carried supervisor link {} is not usable; a new supervisor starts",
+                s.link
+            );
+            None
+        }
+        None => None,
+    };
+    for (name, n) in d.fds {
         if n <= 2 || n == file.as_raw_fd() || !seen.insert(n) {
             eprintln!("cairn-init: carried fd {name} = {n}: not a usable number, skipped");
             continue;
@@ -144,9 +210,10 @@ pub fn take(fd: RawFd) -> Result<Carried, String> {
     }
     Ok(Carried {
         fds,
-        exits,
-        generation,
-        restarts,
+        exits: d.exits,
+        generation: d.generation,
+        restarts: d.restarts,
+        supervisor,
     })
 }
 
@@ -170,6 +237,11 @@ mod tests {
                 core_dumped: true,
             },
         ];
+        let sup = SupervisorLine {
+            pid: 12,
+            link: 5,
+            taken: true,
+        };
         let text = encode(
             &[
                 ("socket.echo.socket.0", 7),
@@ -179,17 +251,23 @@ mod tests {
             &exits,
             3,
             2,
+            Some(sup),
         );
-        let (fds, back, generation, restarts) = decode(&text).unwrap();
+        let d = decode(&text).unwrap();
         assert_eq!(
-            fds,
+            d.fds,
             vec![
                 ("socket.echo.socket.0".to_string(), 7),
                 ("supervisor.state".to_string(), 9)
             ]
         );
-        assert_eq!(back, exits);
-        assert_eq!((generation, restarts), (3, 2));
+        assert_eq!(d.exits, exits);
+        assert_eq!((d.generation, d.restarts), (3, 2));
+        assert_eq!(d.supervisor, Some(sup));
+        assert_eq!(
+            decode(&encode(&[], &[], 1, 0, None)).unwrap().supervisor,
+            None
+        );
     }
 
     #[test]
@@ -206,7 +284,7 @@ mod tests {
     #[test]
     fn fds_cross_an_exec_boundary_through_the_memfd() {
         let (r, w) = nix::unistd::pipe().unwrap();
-        let carry = prepare(&[("pipe.r", r.as_raw_fd())], &[], 1, 0).unwrap();
+        let carry = prepare(&[("pipe.r", r.as_raw_fd())], &[], 1, 0, None).unwrap();
         // prepare cleared close-on-exec on what it carries.
         // SAFETY: F_GETFD on an fd we own.
         let flags = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETFD) };

@@ -224,6 +224,7 @@ pub enum Request {
     Introspect,
     Taken,
     SwitchRoot { root: String, init: String },
+    Reexec(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +273,7 @@ pub fn decode(packet: seqpacket::Packet) -> Result<Request, RequestError> {
         to_init::Shutdown(kind) => Request::Shutdown(kind?),
         to_init::Introspect(()) => Request::Introspect,
         to_init::Taken(()) => Request::Taken,
+        to_init::Reexec(path) => Request::Reexec(path?.to_string()?),
         to_init::SwitchRoot(r) => {
             let r = r?;
             Request::SwitchRoot {

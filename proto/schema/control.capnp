@@ -154,4 +154,8 @@ interface Manager extends(Viewer) {
   # With `binary` (an absolute path), run that binary from now on (`component replace`).
   # Answers with the new instance's pid once it has registered.
   restartComponent @6 (name :Text, binary :Text) -> (pid :Int32);
+  # Re-execute a process of cairn in place, losing nothing. `init`: cairn-init execs `binary`
+  # (empty: its own) keeping its fd store and this supervisor's link. The supervisor's own
+  # re-exec (init false) is not built yet and says so.
+  daemonReexec @7 (init :Bool, binary :Text) -> ();
 }

@@ -68,6 +68,9 @@ struct ToInit {
     # exits not yet forwarded; the new cairn-init starts a new supervisor. On failure pid1
     # restarts a supervisor in the old root.
     switchRoot @5 :SwitchRoot;
+    # Exec this binary (empty: pid1's own) in place of pid1, keeping the fd store, the exits
+    # not yet forwarded and this supervisor with its link (`cairnctl daemon-reexec --init`).
+    reexec @6 :Text;
   }
 }
 

@@ -282,7 +282,7 @@ pub async fn restart(
             });
         };
         if let Some(b) = &binary {
-            executable_helper(b, name)?;
+            check_binary(b, name)?;
         }
         let Some(h) = w.helpers.get_mut(idx) else {
             return Err(format!("no component {name:?}"));
@@ -322,9 +322,9 @@ pub async fn restart(
     Err(format!("cairn-{name} did not come back within 10 s"))
 }
 
-/// A replacement binary must be an executable file that says it is this helper
+/// A replacement binary must be an executable file that says it is this component
 /// (`BINARY --version` prints `cairn-NAME VERSION`).
-fn executable_helper(path: &std::path::Path, name: &str) -> Result<(), String> {
+pub fn check_binary(path: &std::path::Path, name: &str) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {

@@ -247,6 +247,13 @@ impl InitLink {
         self.send(&msg, &[]).await
     }
 
+    /// Asks pid1 to exec `binary` (empty: its own) in its place, keeping everything.
+    pub async fn reexec(&self, binary: &str) -> Result<(), LinkError> {
+        let mut msg = capnp::message::Builder::new_default();
+        msg.init_root::<to_init::Builder>().set_reexec(binary);
+        self.send(&msg, &[]).await
+    }
+
     /// Asks pid1 to switch root and exec `init` there; pid1 kills this supervisor first.
     pub async fn switch_root(&self, root: &str, init: &str) -> Result<(), LinkError> {
         let mut msg = capnp::message::Builder::new_default();
