@@ -386,6 +386,28 @@ async fn sink_of(sink: &Sink) -> activations::Client {
 pub async fn work(registered: proto::component::Registered) {
     let server = ActivatorServer::new(registered.fds.clone());
     let sink = server.sink.clone();
+    let state = server.state.clone();
+    *registered.details.borrow_mut() = Some(Box::new(move || {
+        let s = state.borrow();
+        vec![proto::component::Section {
+            title: format!("sockets watched, by unit ({})", s.watched.len()),
+            facts: s
+                .watched
+                .iter()
+                .map(|(unit, w)| {
+                    (
+                        unit.clone(),
+                        format!(
+                            "{} fds, Accept={}, {} triggers",
+                            w.fds,
+                            if w.accept { "yes" } else { "no" },
+                            w.triggers.get()
+                        ),
+                    )
+                })
+                .collect(),
+        }]
+    }));
     let client: activator::Client = capnp_rpc::new_client(server);
     let mut req = registered.registry.attach_activator_request();
     req.get().set_activator(client);

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use proto::control_capnp::{control, manager, viewer};
-use proto::fdstream;
+use proto::fdstream::{self, FdHandle};
 use proto::pid1_capnp::ShutdownKind;
 
 use crate::output::{self, ComponentRow};
@@ -78,13 +78,13 @@ pub fn execute(cli: &Cli) -> Result<i32, CtlError> {
     local.block_on(&rt, async { session(cli).await })
 }
 
-async fn connect(path: &Path) -> Result<control::Client, CtlError> {
+async fn connect(path: &Path) -> Result<(control::Client, FdHandle), CtlError> {
     let stream =
         std::os::unix::net::UnixStream::connect(path).map_err(|source| CtlError::Connect {
             path: path.display().to_string(),
             source,
         })?;
-    let (mut rpc, _fds) = fdstream::rpc_system(
+    let (mut rpc, fds) = fdstream::rpc_system(
         OwnedFd::from(stream),
         Side::Client,
         fdstream::Limits::TRUSTED,
@@ -94,7 +94,7 @@ async fn connect(path: &Path) -> Result<control::Client, CtlError> {
     tokio::task::spawn_local(async move {
         let _ = rpc.await;
     });
-    Ok(control)
+    Ok((control, fds))
 }
 
 pub(crate) async fn viewer(c: &control::Client) -> Result<viewer::Client, CtlError> {
@@ -130,7 +130,7 @@ async fn restart_component(
 }
 
 async fn session(cli: &Cli) -> Result<i32, CtlError> {
-    let control = connect(&cli.socket).await?;
+    let (control, fds) = connect(&cli.socket).await?;
     match &cli.command {
         Command::Component(ComponentCommand::List) => {
             let v = viewer(&control).await?;
@@ -142,6 +142,10 @@ async fn session(cli: &Cli) -> Result<i32, CtlError> {
             print!("{}", output::components(&rows, cli.output));
             Ok(exit::OK)
         }
+        Command::Component(ComponentCommand::Status {
+            name,
+            via_supervisor,
+        }) => crate::component::status(&control, &fds, name, *via_supervisor, cli.output).await,
         Command::Component(ComponentCommand::Restart { name }) => {
             restart_component(&control, name, "").await
         }

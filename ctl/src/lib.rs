@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod client;
 pub mod compat;
+pub mod component;
 pub mod output;
 pub mod units;
 
@@ -229,6 +230,13 @@ pub enum UnitCommand {
 pub enum ComponentCommand {
     /// Every process of cairn: init, supervisor and the helpers.
     List,
+    /// One process of cairn in its own words (a helper is asked directly, on a socket it
+    /// serves itself, unless --via-supervisor).
+    Status {
+        name: String,
+        #[arg(long)]
+        via_supervisor: bool,
+    },
     /// Restart a helper (activator, mounter, devmon); it gets every fd back.
     Restart { name: String },
     /// Run another binary for a helper from now on (it must say `cairn-NAME …` to

@@ -116,6 +116,24 @@ pub fn sync_links(d: &Device, present: bool) {
 
 pub struct DevmonServer;
 
+/// What devmon has seen since it started, for `cairnctl component status devmon`.
+#[derive(Debug, Default)]
+struct Counters {
+    received: std::cell::Cell<u64>,
+    malformed: std::cell::Cell<u64>,
+    reported: std::cell::Cell<u64>,
+    by_action: std::cell::RefCell<std::collections::BTreeMap<String, u64>>,
+    coldplugged: std::cell::Cell<u64>,
+}
+
+thread_local! {
+    static COUNTERS: Counters = Counters::default();
+}
+
+fn count(f: impl FnOnce(&Counters)) {
+    COUNTERS.with(f);
+}
+
 impl devmon::Server for DevmonServer {
     async fn list(
         self: Rc<Self>,
@@ -174,13 +192,21 @@ async fn events_loop(sock: OwnedFd, events: device_events::Client) {
             let msg = buf
                 .get(..usize::try_from(n).unwrap_or(0))
                 .unwrap_or_default();
+            count(|c| c.received.set(c.received.get() + 1));
             let u = match uevent::parse(msg) {
                 Ok(u) => u,
                 Err(e) => {
+                    count(|c| c.malformed.set(c.malformed.get() + 1));
                     eprintln!("cairn-devmon: dropping a malformed uevent: {e}");
                     continue;
                 }
             };
+            count(|c| {
+                *c.by_action
+                    .borrow_mut()
+                    .entry(u.action.clone())
+                    .or_default() += 1
+            });
             // A device that needs a driver: load it (system mode only).
             if let (true, "add", Some(alias)) = (
                 crate::modules::enabled(),
@@ -199,6 +225,7 @@ async fn events_loop(sock: OwnedFd, events: device_events::Client) {
             fill(req.get().init_device(), &d);
             req.get().set_present(present);
             req.get().set_action(u.action.as_str());
+            count(|c| c.reported.set(c.reported.get() + 1));
             if let Err(e) = req.send().promise.await {
                 eprintln!("cairn-devmon: cannot report {}: {e}", d.syspath);
             }
@@ -215,6 +242,32 @@ pub async fn work(registered: proto::component::Registered) {
             None
         }
     };
+    *registered.details.borrow_mut() = Some(Box::new(|| {
+        COUNTERS.with(|c| {
+            let mut facts = vec![
+                (
+                    "devices at coldplug".to_string(),
+                    c.coldplugged.get().to_string(),
+                ),
+                ("uevents received".to_string(), c.received.get().to_string()),
+                (
+                    "malformed, dropped".to_string(),
+                    c.malformed.get().to_string(),
+                ),
+                (
+                    "device changes reported".to_string(),
+                    c.reported.get().to_string(),
+                ),
+            ];
+            for (action, n) in c.by_action.borrow().iter() {
+                facts.push((format!("action {action}"), n.to_string()));
+            }
+            vec![proto::component::Section {
+                title: "devices and uevents".into(),
+                facts,
+            }]
+        })
+    }));
     let client: devmon::Client = capnp_rpc::new_client(DevmonServer);
     let mut req = registered.registry.attach_devmon_request();
     req.get().set_devmon(client);
@@ -241,6 +294,7 @@ pub async fn work(registered: proto::component::Registered) {
         eprintln!("cairn-devmon: asked modprobe for the drivers of {n} devices");
     }
     let all = sysfs::coldplug(sysfs::SYS);
+    count(|c| c.coldplugged.set(u64::try_from(all.len()).unwrap_or(0)));
     for d in &all {
         sync_links(d, d.ready);
     }

@@ -358,3 +358,90 @@ fn the_host_is_untouched() {
     );
     assert!(!cgroup.exists(), "the sandbox's cgroup tree is removed");
 }
+
+/// `component status NAME`: each process in its own words. A helper answers on a socket it
+/// serves itself (the supervisor only hands the socket over), read-only; pid1 and the
+/// supervisor answer through the supervisor.
+#[test]
+fn each_component_tells_its_own_state() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "echo.socket",
+            "[Socket]\nListenStream=@DIR@/echo.sock\nAccept=yes\n",
+        )
+        .unit(
+            "echo@.service",
+            "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+        )
+        .unit("default.target", "[Unit]\nWants=echo.socket\n")
+        .start()
+        .unwrap();
+    sb.wait_until(
+        Duration::from_secs(10),
+        |sb| Ok(sb.is_active("echo.socket")),
+    )
+    .unwrap();
+    let status = |args: &[&str]| {
+        let mut a = vec!["component", "status"];
+        a.extend_from_slice(args);
+        let o = sb.ctl(&a);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let act = status(&["activator"]);
+    let pid = sb.component("activator").unwrap().pid;
+    assert!(
+        act.starts_with(&format!("● cairn-activator (pid {pid}) ")),
+        "{act}"
+    );
+    assert!(
+        act.contains("Heard: directly, from the process itself"),
+        "{act}"
+    );
+    assert!(act.contains("sockets watched, by unit (1):"), "{act}");
+    assert!(
+        act.contains("echo.socket  1 fds, Accept=yes, 0 triggers"),
+        "{act}"
+    );
+    let relayed = status(&["activator", "--via-supervisor"]);
+    assert!(
+        relayed.contains("Heard: through the supervisor"),
+        "{relayed}"
+    );
+    assert!(relayed.contains("echo.socket  1 fds"), "{relayed}");
+    let dev = status(&["devmon"]);
+    assert!(
+        dev.contains("devices and uevents:") && dev.contains("uevents received"),
+        "{dev}"
+    );
+    let mnt = status(&["mounter"]);
+    assert!(mnt.contains("automount points (0):"), "{mnt}");
+    assert!(mnt.contains("mounts in /proc/self/mountinfo"), "{mnt}");
+    let init = status(&["init"]);
+    assert!(init.starts_with("● cairn-init (pid 1) "), "{init}");
+    assert!(
+        init.contains("fd store ") && init.contains("orphans reaped"),
+        "{init}"
+    );
+    let sup = status(&["supervisor"]);
+    assert!(
+        sup.contains("units:") && sup.contains("activator  running, pid"),
+        "{sup}"
+    );
+    let json = sb.ctl(&["--output", "json", "component", "status", "devmon"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["name"], "devmon");
+    assert!(v["sections"][0]["facts"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty()));
+    let o = sb.ctl(&["component", "status", "nope"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no component \"nope\""),
+        "{}",
+        stderr(&o)
+    );
+    // A viewer (not root) may look too: it is all read-only.
+    let o = sb.ctl_as(65534, &["component", "status", "activator"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -691,6 +691,27 @@ pub async fn work(registered: proto::component::Registered) {
     let restored = automount::restore(registered.restored);
     let points: Shared = Rc::default();
     let events_slot = Rc::new(RefCell::new(None));
+    let shown = points.clone();
+    *registered.details.borrow_mut() = Some(Box::new(move || {
+        let p = shown.borrow();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        vec![
+            proto::component::Section {
+                title: format!("automount points ({})", p.by_where.len()),
+                facts: p
+                    .by_where
+                    .iter()
+                    .map(|(w, m)| (w.clone(), format!("autofs, device {}", m.dev)))
+                    .collect(),
+            },
+            proto::component::Section {
+                title: "mount table".into(),
+                facts: vec![("mounts in /proc/self/mountinfo".into(), mounts.to_string())],
+            },
+        ]
+    }));
     let server = MounterServer {
         points: points.clone(),
         registry: registered.registry.clone(),

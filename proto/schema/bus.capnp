@@ -40,10 +40,28 @@ interface Registry {
   attachDevmon @6 (devmon :Devmon) -> (events :DeviceEvents);
 }
 
+# One fact of a component's own view (`cairnctl component status`), grouped in sections.
+struct Fact {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+struct Section {
+  title @0 :Text;
+  facts @1 :List(Fact);
+}
+
 interface Component {
   introspect @0 () -> (info :ComponentInfo);
   # Finish what is in flight and exit.
   shutdown @1 () -> ();
+  # What this component holds, in its own words: the activator its sockets, the mounter its
+  # automount points and mounts, devmon its devices and event counters.
+  details @2 () -> (sections :List(Section));
+  # Serve a read-only Component (introspect and details; shutdown and serve are refused) on
+  # this socket, straight to a client: `cairnctl component status` talks to the helper
+  # itself, not through the supervisor.
+  serve @3 (socket :NamedFd) -> ();
 }
 
 # ---- The activator (issue 5) -------------------------------------------------------------

@@ -137,6 +137,12 @@ interface Viewer {
                      initrdUsec :UInt64);
   # Every loaded unit's forward dependencies of the kinds DepEdge names.
   graph @13 () -> (edges :List(DepEdge));
+  # A component's own view, relayed by the supervisor (init and supervisor answer this way;
+  # the helpers too when asked).
+  componentStatus @14 (name :Text) -> (info :Bus.ComponentInfo, sections :List(Bus.Section));
+  # A socket on which the helper NAME itself serves a read-only Component: the fd travels
+  # beside this answer on the control connection (`socket` is its number there).
+  connectComponent @15 (name :Text) -> (socket :UInt64);
 }
 
 interface Manager extends(Viewer) {

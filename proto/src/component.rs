@@ -7,7 +7,7 @@
 //! exits when told to (`Component.shutdown`, SIGTERM) or when the link breaks: a helper never
 //! outlives its supervisor's interest in it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
@@ -67,11 +67,45 @@ pub fn fill_info(
     b.set_calls_served(calls_served);
 }
 
+/// One section of a helper's own view: a title and (key, value) facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Section {
+    pub title: String,
+    pub facts: Vec<(String, String)>,
+}
+
+/// What the helper's work sets so that `details` can describe it.
+pub type Details = Rc<RefCell<Option<Box<dyn Fn() -> Vec<Section>>>>>;
+
 struct ComponentServer {
     name: &'static str,
     started: u64,
     calls: Rc<Cell<u64>>,
     shutdown: Cell<Option<oneshot::Sender<()>>>,
+    details: Details,
+    /// The bus, to claim the sockets `serve` is given; None on a read-only facet.
+    bus: Option<FdHandle>,
+}
+
+/// Fills a `List(Section)` (an answer's, or one relayed).
+pub fn fill_sections(
+    mut list: capnp::struct_list::Builder<'_, crate::bus_capnp::section::Owned>,
+    sections: &[Section],
+) {
+    for (i, s) in sections.iter().enumerate() {
+        let mut b = list.reborrow().get(u32::try_from(i).unwrap_or(0));
+        b.set_title(s.title.as_str());
+        let mut facts = b.init_facts(u32::try_from(s.facts.len()).unwrap_or(0));
+        for (j, (k, v)) in s.facts.iter().enumerate() {
+            let mut f = facts.reborrow().get(u32::try_from(j).unwrap_or(0));
+            f.set_key(k.as_str());
+            f.set_value(v.as_str());
+        }
+    }
+}
+
+fn read_only() -> capnp::Error {
+    capnp::Error::failed("this is a read-only view of the component".into())
 }
 
 impl component::Server for ComponentServer {
@@ -96,9 +130,62 @@ impl component::Server for ComponentServer {
         _results: component::ShutdownResults,
     ) -> Result<(), capnp::Error> {
         self.calls.set(self.calls.get() + 1);
+        if self.bus.is_none() {
+            return Err(read_only());
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        Ok(())
+    }
+
+    async fn details(
+        self: Rc<Self>,
+        _params: component::DetailsParams,
+        mut results: component::DetailsResults,
+    ) -> Result<(), capnp::Error> {
+        self.calls.set(self.calls.get() + 1);
+        let sections = match self.details.borrow().as_ref() {
+            Some(f) => f(),
+            None => Vec::new(),
+        };
+        let list = results
+            .get()
+            .init_sections(u32::try_from(sections.len()).unwrap_or(0));
+        fill_sections(list, &sections);
+        Ok(())
+    }
+
+    async fn serve(
+        self: Rc<Self>,
+        params: component::ServeParams,
+        _results: component::ServeResults,
+    ) -> Result<(), capnp::Error> {
+        self.calls.set(self.calls.get() + 1);
+        let Some(bus) = &self.bus else {
+            return Err(read_only());
+        };
+        let index = params.get()?.get_socket()?.get_fd();
+        let sock = bus
+            .take(index)
+            .ok_or_else(|| capnp::Error::failed(format!("socket #{index} did not arrive")))?;
+        let facet = ComponentServer {
+            name: self.name,
+            started: self.started,
+            calls: self.calls.clone(),
+            shutdown: Cell::new(None),
+            details: self.details.clone(),
+            bus: None,
+        };
+        // A client connection: untrusted limits; it carries no fds to us.
+        let (rpc, _) =
+            fdstream::rpc_system(sock, Side::Server, fdstream::Limits::UNTRUSTED_PEER, |_| {
+                Some(capnp_rpc::new_client::<component::Client, _>(facet).client)
+            })
+            .map_err(|e| capnp::Error::failed(e.to_string()))?;
+        tokio::task::spawn_local(async move {
+            let _ = rpc.await;
+        });
         Ok(())
     }
 }
@@ -136,6 +223,8 @@ pub struct Registered {
     pub fds: FdHandle,
     /// The fds earlier instances of this helper stored, by name.
     pub restored: Vec<(String, OwnedFd)>,
+    /// Set it to describe the helper's state for `cairnctl component status`.
+    pub details: Details,
 }
 
 async fn register(
@@ -205,11 +294,14 @@ where
             fdstream::rpc_system(sock, Side::Client, fdstream::Limits::TRUSTED, |_| None)?;
         let registry: registry::Client = rpc.bootstrap(Side::Server);
         let (tx, rx) = oneshot::channel();
+        let details: Details = Rc::default();
         let server = ComponentServer {
             name,
             started,
             calls: Rc::new(Cell::new(0)),
             shutdown: Cell::new(Some(tx)),
+            details: details.clone(),
+            bus: Some(fds.clone()),
         };
         let me: component::Client = capnp_rpc::new_client(server);
         let link = tokio::task::spawn_local(rpc);
@@ -220,6 +312,7 @@ where
             registry,
             fds,
             restored,
+            details,
         }));
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;

@@ -62,6 +62,8 @@ pub struct Helper {
     pub info: Option<Info>,
     /// The fds this helper stored, kept across its restarts (and in pid1's store).
     pub fds: Vec<(String, OwnedFd)>,
+    /// The bus connection's fd side: to send it fds (`component status`'s sockets).
+    pub bus: Option<proto::fdstream::FdHandle>,
     /// `cairnctl component replace`: the binary to run instead of the one beside the
     /// supervisor, from the next start on.
     pub binary: Option<std::path::PathBuf>,
@@ -85,6 +87,7 @@ impl Helper {
             fds: Vec::new(),
             binary: None,
             restart_asked: false,
+            bus: None,
         }
     }
 
@@ -151,7 +154,12 @@ pub fn spawn(world: &WorldRef, idx: usize) {
         Some(capnp_rpc::new_client::<registry::Client, _>(server).client)
     });
     let rpc = match rpc {
-        Ok((rpc, _)) => rpc,
+        Ok((rpc, handle)) => {
+            if let Some(h) = world.borrow_mut().helpers.get_mut(idx) {
+                h.bus = Some(handle);
+            }
+            rpc
+        }
         Err(e) => {
             warn!("cannot set up the bus of cairn-{name}: {e}");
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);

@@ -121,12 +121,15 @@ fn accept(world: &WorldRef, stream: tokio::net::UnixStream) {
             return;
         }
     };
-    let server = ControlServer {
-        world: world.clone(),
-        uid: cred.uid(),
-        pid: cred.pid(),
-    };
-    let rpc = fdstream::rpc_system(fd, Side::Server, fdstream::Limits::UNTRUSTED_PEER, |_| {
+    let world = world.clone();
+    let (uid, pid) = (cred.uid(), cred.pid());
+    let rpc = fdstream::rpc_system(fd, Side::Server, fdstream::Limits::UNTRUSTED_PEER, |fds| {
+        let server = ControlServer {
+            world,
+            uid,
+            pid,
+            fds: fds.clone(),
+        };
         Some(capnp_rpc::new_client::<control::Client, _>(server).client)
     });
     match rpc {
@@ -143,6 +146,8 @@ struct ControlServer {
     world: WorldRef,
     uid: u32,
     pid: i32,
+    /// This connection's fd side: fds handed to the client (`connectComponent`).
+    fds: fdstream::FdHandle,
 }
 
 fn count_call(world: &WorldRef) {
@@ -173,6 +178,7 @@ impl control::Server for ControlServer {
             .get()
             .set_viewer(capnp_rpc::new_client(ViewerServer {
                 world: self.world.clone(),
+                fds: Some(self.fds.clone()),
             }));
         Ok(())
     }
@@ -194,6 +200,7 @@ impl control::Server for ControlServer {
             .set_manager(capnp_rpc::new_client(ManagerServer {
                 view: ViewerServer {
                     world: self.world.clone(),
+                    fds: Some(self.fds.clone()),
                 },
             }));
         Ok(())
@@ -203,6 +210,7 @@ impl control::Server for ControlServer {
 /// Read-only methods.
 struct ViewerServer {
     world: WorldRef,
+    fds: Option<fdstream::FdHandle>,
 }
 
 /// One row of `component list`.
@@ -316,6 +324,7 @@ async fn list_components_into(
     {
         let rows = ViewerServer {
             world: world.clone(),
+            fds: None,
         }
         .rows()
         .await;
@@ -354,6 +363,33 @@ macro_rules! impl_viewer {
             ) -> Result<(), capnp::Error> {
                 count_call(self.world());
                 list_components_into(self.world(), results).await
+            }
+
+            async fn component_status(
+                self: Rc<Self>,
+                params: viewer::ComponentStatusParams,
+                results: viewer::ComponentStatusResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                let rows = ViewerServer {
+                    world: self.world().clone(),
+                    fds: None,
+                }
+                .rows()
+                .await
+                .into_iter()
+                .map(|r| r.info)
+                .collect();
+                crate::control_components::status(self.world(), rows, params, results).await
+            }
+
+            async fn connect_component(
+                self: Rc<Self>,
+                params: viewer::ConnectComponentParams,
+                results: viewer::ConnectComponentResults,
+            ) -> Result<(), capnp::Error> {
+                count_call(self.world());
+                crate::control_components::connect(self.world(), self.fds(), params, results).await
             }
 
             async fn list_units(
@@ -471,11 +507,19 @@ impl ViewerServer {
     fn world(&self) -> &WorldRef {
         &self.world
     }
+
+    fn fds(&self) -> Option<&fdstream::FdHandle> {
+        self.fds.as_ref()
+    }
 }
 
 impl ManagerServer {
     fn world(&self) -> &WorldRef {
         &self.view.world
+    }
+
+    fn fds(&self) -> Option<&fdstream::FdHandle> {
+        self.view.fds.as_ref()
     }
 }
 

@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod components;
 pub mod config;
 pub mod control;
+pub mod control_components;
 pub mod control_units;
 pub mod devlog;
 pub mod fuzzing;
