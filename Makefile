@@ -23,7 +23,7 @@ APT_TEST   := capnproto libcapnp-dev util-linux rsyslog systemd dbus-daemon dbus
 #     initramfs; e2fsprogs for the disks of the mount tests; binutils: strip, for the
 #     debug binaries put in the test VM's initramfs)
 
-.PHONY: all build release deps test lint unit proto install sandbox demo vm sandbox-demo bench fuzz clean
+.PHONY: all build release deps test lint unit proto install sandbox demo vm sandbox-demo bench fuzz fault-soak clean
 
 all: build
 
@@ -80,6 +80,13 @@ sandbox: deps build
 # Boots a small system from an initramfs in a VM with cairn as /init and prints its console.
 demo: deps release
 	integration/vm/demo.sh
+
+# The fault-injection suite (integration/tests/faults.rs) for as long as asked: ROUNDS rounds
+# of every fault — each component SIGKILLed, each fail point made to abort — under load, the
+# invariants checked after each; prints the table (component × fault × rounds × held).
+ROUNDS ?= 20
+fault-soak: deps build
+	FAULT_ROUNDS=$(ROUNDS) $(CARGO) test -p cairn-integration --test faults -- --nocapture
 
 # The same system, an interactive console (ctrl-a x quits QEMU).
 vm: deps release

@@ -148,6 +148,7 @@ impl activator::Server for ActivatorServer {
             made.push(fd);
         }
         eprintln!("cairn-activator: {unit}: {} sockets made", made.len());
+        proto::failpoint::hit("activator::between_bind_and_handover");
         let mut list = results
             .get()
             .init_fds(u32::try_from(made.len()).unwrap_or(0));
@@ -343,6 +344,7 @@ async fn accept_loop(
         }
         // SAFETY: accept4 returned a new fd that nothing else owns.
         let conn = unsafe { OwnedFd::from_raw_fd(conn) };
+        proto::failpoint::hit("activator::after_accept");
         triggers.set(triggers.get() + 1);
         let (local, remote) = bind::conn_addrs(&conn);
         let (pid, uid) = match bind::peer_credentials(&conn) {

@@ -146,6 +146,31 @@ async fn session(cli: &Cli) -> Result<i32, CtlError> {
             name,
             via_supervisor,
         }) => crate::component::status(&control, &fds, name, *via_supervisor, cli.output).await,
+        Command::Component(ComponentCommand::Failpoint {
+            name,
+            point,
+            action,
+            list,
+        }) => {
+            if *list {
+                for (n, what) in proto::failpoint::POINTS {
+                    println!("{n:<40} {what}");
+                }
+                return Ok(exit::OK);
+            }
+            let (Some(name), Some(point), Some(action)) = (name, point, action) else {
+                return Err(CtlError::Usage(
+                    "usage: cairnctl component failpoint NAME POINT ACTION".into(),
+                ));
+            };
+            let m = manager(&control).await?;
+            let mut req = m.set_failpoint_request();
+            req.get().set_name(name.as_str());
+            req.get().set_point(point.as_str());
+            req.get().set_action(action.as_str());
+            req.send().promise.await?;
+            Ok(exit::OK)
+        }
         Command::Component(ComponentCommand::Restart { name }) => {
             restart_component(&control, name, "").await
         }

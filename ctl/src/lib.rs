@@ -237,6 +237,17 @@ pub enum ComponentCommand {
         #[arg(long)]
         via_supervisor: bool,
     },
+    /// Set a fail point (testing: debug builds, or release with fault-injection): POINT is
+    /// `NAME::place` (see `cairnctl component failpoint --list`), ACTION `off`, `abort`,
+    /// `exit`, `panic`, `sleep(MS)`, `N*ACTION`… Root only.
+    Failpoint {
+        #[arg(required_unless_present = "list")]
+        name: Option<String>,
+        point: Option<String>,
+        action: Option<String>,
+        #[arg(long)]
+        list: bool,
+    },
     /// Restart a helper (activator, mounter, devmon); it gets every fd back.
     Restart { name: String },
     /// Run another binary for a helper from now on (it must say `cairn-NAME …` to

@@ -294,6 +294,7 @@ pub async fn work(registered: proto::component::Registered) {
         eprintln!("cairn-devmon: asked modprobe for the drivers of {n} devices");
     }
     let all = sysfs::coldplug(sysfs::SYS);
+    proto::failpoint::hit("devmon::mid_coldplug");
     count(|c| c.coldplugged.set(u64::try_from(all.len()).unwrap_or(0)));
     for d in &all {
         sync_links(d, d.ready);

@@ -108,7 +108,7 @@ fn helpers_are_restarted_and_replaced_on_demand_losing_nothing() {
     let before = sb.component("activator").unwrap();
     for _ in 0..3 {
         let o = sb.ctl(&["component", "restart", "activator"]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(o.status.success(), "{}\n{}", stderr(&o), sb.log_text());
         assert!(stdout(&o).starts_with("cairn-activator restarted: pid "));
     }
     // A copy of the binary stands for a new build.
@@ -118,18 +118,27 @@ fn helpers_are_restarted_and_replaced_on_demand_losing_nothing() {
     assert!(o.status.success(), "{}", stderr(&o));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (sent, answered) = clients.join().unwrap();
-    assert_eq!(answered, sent, "every connection answered");
+    assert_eq!(
+        answered,
+        sent,
+        "every connection answered\n{}",
+        sb.log_text()
+    );
     let after = sb.component("activator").unwrap();
-    assert_eq!(after.state, "running");
-    assert_eq!(after.restarts, before.restarts + 4);
+    assert_eq!(after.state, "running", "{}", sb.log_text());
+    assert_eq!(after.restarts, before.restarts + 4, "{}", sb.log_text());
     assert_eq!(after.binary, copy.display().to_string());
     // The others too, one at a time; a binary that is not the helper is refused.
     for name in ["mounter", "devmon"] {
         let old = sb.component(name).unwrap();
         let o = sb.ctl(&["component", "restart", name]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let new = sb.component(name).unwrap();
-        assert!(new.pid != old.pid && new.state == "running", "{name}");
+        assert!(o.status.success(), "{}\n{}", stderr(&o), sb.log_text());
+        // A helper just started may be busy (devmon walks /sys) before it answers.
+        sb.wait_until(Duration::from_secs(10), |sb| {
+            let new = sb.component(name)?;
+            Ok(new.pid != old.pid && new.state == "running")
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e:#}\n{}", sb.log_text()));
     }
     let o = sb.ctl(&["component", "replace", "devmon", "/bin/true"]);
     assert!(!o.status.success());

@@ -336,6 +336,19 @@ impl AutofsMount {
     }
 }
 
+/// The point's idle timeout as the kernel keeps it: `AUTOFS_IOC_SETTIMEOUT` answers with the
+/// previous value, so it is set to that value again at once. What a re-attached point (a new
+/// mounter) learns its expiry from.
+pub fn get_timeout(m: &AutofsMount) -> Result<Option<Duration>, AutofsError> {
+    let mut secs: libc::c_ulong = 0;
+    ioctl_mut(m.ioctl_fd.as_fd(), IOC_SETTIMEOUT, &mut secs)
+        .map_err(sys("AUTOFS_IOC_SETTIMEOUT", &m.path))?;
+    let old = secs;
+    ioctl_mut(m.ioctl_fd.as_fd(), IOC_SETTIMEOUT, &mut secs)
+        .map_err(sys("AUTOFS_IOC_SETTIMEOUT", &m.path))?;
+    Ok((old > 0).then(|| Duration::from_secs(old)))
+}
+
 /// `AUTOFS_IOC_SETTIMEOUT` in whole seconds, rounded up; `None` (0) = never expire.
 pub fn set_timeout(m: &AutofsMount, timeout: Option<Duration>) -> Result<(), AutofsError> {
     let t = timeout.map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
@@ -684,6 +697,9 @@ impl AutofsOps for AutofsMount {
 
 /// Answers every token, READY if `ok` else FAIL, going on past errors; returns the failures.
 pub fn answer<O: AutofsOps + ?Sized>(ops: &O, tokens: &[u32], ok: bool) -> Vec<(u32, AutofsError)> {
+    if ok {
+        proto::failpoint::hit("mounter::before_autofs_ready");
+    }
     let call = |t: u32| if ok { ops.ready(t) } else { ops.fail(t) };
     let failed = |&t: &u32| call(t).err().map(|e| (t, e));
     tokens.iter().filter_map(failed).collect()

@@ -729,7 +729,12 @@ pub async fn work(registered: proto::component::Registered) {
             Ok(events) => {
                 *events_slot.borrow_mut() = Some(events.clone());
                 for m in restored {
-                    automount::start(&points, m, events.clone(), None);
+                    // The kernel kept the idle timeout; the expiry goes on with it.
+                    let idle = autofs::get_timeout(&m).unwrap_or_else(|e| {
+                        eprintln!("cairn-mounter: {e}; no idle expiry for this point");
+                        None
+                    });
+                    automount::start(&points, m, events.clone(), idle);
                 }
                 watch(events).await
             }

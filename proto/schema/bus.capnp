@@ -62,6 +62,9 @@ interface Component {
   # this socket, straight to a client: `cairnctl component status` talks to the helper
   # itself, not through the supervisor.
   serve @3 (socket :NamedFd) -> ();
+  # Set a fail point of this process (proto::failpoint); refused on a read-only facet and in
+  # builds without fail points.
+  failpoint @4 (point :Text, action :Text) -> ();
 }
 
 # ---- The activator (issue 5) -------------------------------------------------------------

@@ -164,4 +164,6 @@ interface Manager extends(Viewer) {
   # (empty: its own) keeping its fd store and this supervisor's link. The supervisor's own
   # re-exec (init false) is not built yet and says so.
   daemonReexec @7 (init :Bool, binary :Text) -> ();
+  # Set fail point `point` of component `name` (supervisor or a helper) to `action`.
+  setFailpoint @8 (name :Text, point :Text, action :Text) -> ();
 }

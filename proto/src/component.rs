@@ -156,6 +156,20 @@ impl component::Server for ComponentServer {
         Ok(())
     }
 
+    async fn failpoint(
+        self: Rc<Self>,
+        params: component::FailpointParams,
+        _results: component::FailpointResults,
+    ) -> Result<(), capnp::Error> {
+        self.calls.set(self.calls.get() + 1);
+        if self.bus.is_none() {
+            return Err(read_only());
+        }
+        let p = params.get()?;
+        crate::failpoint::set(p.get_point()?.to_str()?, p.get_action()?.to_str()?)
+            .map_err(capnp::Error::failed)
+    }
+
     async fn serve(
         self: Rc<Self>,
         params: component::ServeParams,
@@ -283,6 +297,7 @@ where
     W: FnOnce(Registered) -> F,
     F: std::future::Future<Output = ()> + 'static,
 {
+    crate::failpoint::setup_from_env(&format!("cairn-{name}"));
     let sock = bus_fd(name)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -252,6 +252,7 @@ impl futures::io::AsyncWrite for FdWriter {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        crate::failpoint::hit("bus::rpc_send");
         let shared = &*self.0;
         loop {
             let mut guard = ready!(shared.io.poll_write_ready(cx))?;

@@ -1,6 +1,7 @@
 //! cairn's bus: the contract between its processes.
 //!
 //! - [`generated`]: the Rust code for `schema/*.capnp` (committed; `make proto` regenerates it).
+//! - [`failpoint`]: named places where a fault is injected on purpose (tests, fault-injection).
 //! - [`seqpacket`]: one Cap'n Proto message per SOCK_SEQPACKET packet with SCM_RIGHTS, the
 //!   pid1 ↔ supervisor link. No async runtime, so pid1 can use it.
 //! - [`fdstream`] (feature `rpc`): the AsyncRead/AsyncWrite adapter that carries fds beside the
@@ -24,6 +25,7 @@ pub mod generated {
 pub use generated::{bus_capnp, control_capnp, pid1_capnp};
 
 pub mod child;
+pub mod failpoint;
 pub mod procinfo;
 pub mod seqpacket;
 

@@ -603,6 +603,43 @@ impl manager::Server for ManagerServer {
         Ok(())
     }
 
+    async fn set_failpoint(
+        self: Rc<Self>,
+        params: manager::SetFailpointParams,
+        _results: manager::SetFailpointResults,
+    ) -> Result<(), capnp::Error> {
+        count_call(&self.view.world);
+        let p = params.get()?;
+        let name = p.get_name()?.to_str()?.to_string();
+        let point = p.get_point()?.to_str()?.to_string();
+        let action = p.get_action()?.to_str()?.to_string();
+        if !point.starts_with(&format!("{name}::")) && !point.starts_with("bus::") {
+            return Err(capnp::Error::failed(format!(
+                "{point} is not a fail point of {name}"
+            )));
+        }
+        if name == "supervisor" {
+            proto::failpoint::set(&point, &action).map_err(capnp::Error::failed)?;
+        } else {
+            let client = {
+                let w = self.view.world.borrow();
+                w.helpers
+                    .iter()
+                    .find(|h| h.name == name)
+                    .ok_or_else(|| capnp::Error::failed(format!("no component {name:?}")))?
+                    .component
+                    .clone()
+                    .ok_or_else(|| capnp::Error::failed(format!("cairn-{name} is not running")))?
+            };
+            let mut req = client.failpoint_request();
+            req.get().set_point(point.as_str());
+            req.get().set_action(action.as_str());
+            req.send().promise.await?;
+        }
+        say!("fail point {point} of {name} set to {action}");
+        Ok(())
+    }
+
     async fn restart_component(
         self: Rc<Self>,
         params: manager::RestartComponentParams,

@@ -393,7 +393,10 @@ pub fn save_state(world: &WorldRef) {
         let w = world.borrow();
         let Some(link) = w.link.clone() else { return };
         match w.state.to_memfd() {
-            Ok(fd) => (link, fd),
+            Ok(fd) => {
+                proto::failpoint::hit("supervisor::mid_serialization");
+                (link, fd)
+            }
             Err(e) => {
                 warn!("cannot save state: {e}");
                 return;

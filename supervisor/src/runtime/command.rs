@@ -285,7 +285,9 @@ pub(crate) fn spawn_command(
         (Some(fd), Some(p)) => Some((fd.as_fd(), p.as_path())),
         _ => None,
     };
+    proto::failpoint::hit("supervisor::before_spawn");
     let spawned = spawn::spawn(&command, target)?;
+    proto::failpoint::hit("supervisor::after_spawn");
     let pid = spawned.pid;
     {
         let mut w = world.borrow_mut();
