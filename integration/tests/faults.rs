@@ -227,6 +227,15 @@ fn check(sb: &Sandbox, load: &Load, base: &Baseline) -> Result<(), String> {
     if !sb.is_active("echo.socket") {
         return Err(format!("echo.socket is {}", sb.active_state("echo.socket")));
     }
+    // A oneshot that ran at boot is still active and never ran again.
+    let once = std::fs::read_to_string(sb.dir().join("once.log")).unwrap_or_default();
+    if once.lines().count() != 1 || !sb.is_active("once.service") {
+        return Err(format!(
+            "once.service ran {} times, is {}",
+            once.lines().count(),
+            sb.active_state("once.service")
+        ));
+    }
     // The socket's daemon was started once and still is the one: never twice.
     let echo = sb.cgroup_procs("echo.service");
     if echo.len() != 1 {
@@ -315,6 +324,22 @@ fn faults() -> Vec<Fault> {
         ("mounter", "SIGKILL", |sb| kill(sb, "mounter")),
         ("devmon", "SIGKILL", |sb| kill(sb, "devmon")),
         ("supervisor", "SIGKILL", |sb| kill(sb, "supervisor")),
+        ("supervisor", "daemon-reexec", |sb| {
+            let pid = pid_of(sb, "supervisor");
+            let o = sb.ctl(&["daemon-reexec"]);
+            if !o.status.success() {
+                return Err(format!("daemon-reexec: {}", out(&o)));
+            }
+            replaced(sb, "supervisor", pid)
+        }),
+        ("init", "daemon-reexec --init", |sb| {
+            let o = sb.ctl(&["daemon-reexec", "--init"]);
+            if !o.status.success() {
+                return Err(format!("daemon-reexec --init: {}", out(&o)));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(())
+        }),
         ("supervisor", "supervisor::before_spawn=abort", |sb| {
             // The next restart of a cycling service spawns.
             let pid = pid_of(sb, "supervisor");
@@ -426,6 +451,11 @@ fn every_component_fails_on_purpose_and_nothing_is_lost() {
             "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
         )
         .unit("late.socket", "[Socket]\nListenStream=@DIR@/late.sock\n")
+        .unit(
+            "once.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\n\
+             ExecStart=/bin/sh -c 'echo ran >> @DIR@/once.log'\n",
+        )
         .unit("late.service", "[Service]\nExecStart=/bin/cat\n")
         .unit(
             "cycle@.service",
@@ -442,7 +472,7 @@ fn every_component_fails_on_purpose_and_nothing_is_lost() {
     b = b.unit(
         "default.target",
         &format!(
-            "[Unit]\nWants=echo.socket acc.socket local-fs.target {}\n",
+            "[Unit]\nWants=echo.socket acc.socket once.service local-fs.target {}\n",
             wants.join(" ")
         ),
     );

@@ -577,11 +577,16 @@ impl manager::Server for ManagerServer {
         let p = params.get()?;
         let binary = p.get_binary()?.to_str()?.to_string();
         if !p.get_init() {
-            return Err(capnp::Error::failed(
-                "daemon-reexec of the supervisor is not built yet (its full state hand-over is \
-                 issue 9's); `daemon-reexec --init` re-executes cairn-init"
-                    .into(),
-            ));
+            if !binary.is_empty() {
+                return Err(capnp::Error::failed(
+                    "--binary is for --init; the supervisor starts again from its own binary \
+                     (cairn-init finds it)"
+                        .into(),
+                ));
+            }
+            return crate::persist::reexec(&self.view.world)
+                .await
+                .map_err(capnp::Error::failed);
         }
         if !binary.is_empty() {
             crate::components::check_binary(std::path::Path::new(&binary), "init")

@@ -19,6 +19,7 @@ pub mod init_link;
 pub mod job;
 pub mod manager;
 pub mod notify;
+pub mod persist;
 pub mod runtime;
 pub mod service;
 pub mod sinks;
@@ -255,6 +256,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         state,
         shutting_down: false,
         default_started: false,
+        save_pending: false,
         boot_target: String::new(),
     }));
     save_state(&world);
@@ -331,6 +333,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     }
     if generation > 1 {
         adopt_running(&world);
+        persist::restore(&world);
     }
     runtime::restore_fd_store(&world, stored_services);
     runtime::sockets::restore(&world, stored_sockets);

@@ -35,6 +35,29 @@ pub struct State {
     /// them (the full per-change state is issue 9's).
     #[serde(default)]
     pub services: Vec<SavedService>,
+    /// Every unit that is not dead, as it was (`persist`), and the jobs in flight.
+    #[serde(default)]
+    pub units: Vec<SavedUnit>,
+    #[serde(default)]
+    pub jobs: Vec<SavedJob>,
+    /// The boot's default target was started: a new supervisor does not start it again.
+    #[serde(default)]
+    pub default_started: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedUnit {
+    pub name: String,
+    /// The service's state (`running`, `exited`, `failed`, …), or `active` for a target.
+    pub state: String,
+    pub result: String,
+    pub main_pid: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedJob {
+    pub unit: String,
+    pub jtype: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +90,9 @@ impl State {
             syslog_socket_file: None,
             switch_root_realtime_usec: 0,
             services: Vec::new(),
+            units: Vec::new(),
+            jobs: Vec::new(),
+            default_started: false,
         }
     }
 
@@ -129,6 +155,17 @@ mod tests {
             name: "logger.service".into(),
             main_pid: 99,
         });
+        s.units.push(SavedUnit {
+            name: "bad.service".into(),
+            state: "failed".into(),
+            result: "exit-code".into(),
+            main_pid: 0,
+        });
+        s.jobs.push(SavedJob {
+            unit: "a.target".into(),
+            jtype: "start".into(),
+        });
+        s.default_started = true;
         let back = State::from_fd(s.to_memfd().unwrap()).unwrap();
         assert_eq!(back, s);
     }

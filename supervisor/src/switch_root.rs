@@ -136,6 +136,12 @@ pub async fn run(world: WorldRef, root: String, init: String) {
             .collect();
         w.state.services = services;
         w.state.switch_root_realtime_usec = proto::procinfo::realtime_usec();
+        // The new root starts its own default target; the initrd's units are not restored
+        // (what keeps running is adopted by name).
+        w.state.units.clear();
+        w.state.jobs.clear();
+        w.state.default_started = false;
+        w.save_pending = true;
         let clients: Vec<_> = w
             .helpers
             .iter()

@@ -29,6 +29,8 @@ pub struct World {
     pub shutting_down: bool,
     /// The default target was started (it is started once, after fstab's units are in).
     pub default_started: bool,
+    /// A save of the units' states is due (`persist::changed`).
+    pub save_pending: bool,
     /// The unit started at boot (`--target`, or `cairn.unit=`), for `analyze`.
     pub boot_target: String,
     /// Units, jobs, services.

@@ -85,6 +85,10 @@ pub fn process(world: &WorldRef) {
         if effects.is_empty() {
             return;
         }
+        // Something happened: the state is saved soon (debounced).
+        if world.borrow().default_started {
+            crate::persist::changed(world);
+        }
         for e in effects {
             execute(world, e);
         }

@@ -387,6 +387,24 @@ impl Machine {
     }
 
     /// Takes over a service found running (after a supervisor restart).
+    /// After a supervisor restart: it ran and exited, and stays active (RemainAfterExit=yes).
+    pub fn adopt_exited(&mut self) {
+        self.state = State::Exited;
+        self.has_main = false;
+        self.main_known = false;
+        self.cgroup_empty = true;
+        self.started = true;
+    }
+
+    /// After a supervisor restart: it had failed, for `result`.
+    pub fn adopt_failed(&mut self, result: ServiceResult) {
+        self.state = State::Failed;
+        self.result = result;
+        self.has_main = false;
+        self.main_known = false;
+        self.cgroup_empty = true;
+    }
+
     pub fn adopt_running(&mut self) {
         self.state = State::Running;
         self.has_main = true;

@@ -51,6 +51,25 @@ pub enum ServiceResult {
 }
 
 impl ServiceResult {
+    /// Inverse of [`ServiceResult::as_str`].
+    pub fn parse(s: &str) -> Option<ServiceResult> {
+        use ServiceResult::*;
+        [
+            Success,
+            Resources,
+            Timeout,
+            ExitCode,
+            Signal,
+            CoreDump,
+            Protocol,
+            Watchdog,
+            StartLimitHit,
+            OomKill,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceResult::Success => "success",
