@@ -86,7 +86,7 @@ demo: deps release
 # invariants checked after each; prints the table (component × fault × rounds × held).
 ROUNDS ?= 20
 fault-soak: deps build
-	FAULT_ROUNDS=$(ROUNDS) $(CARGO) test -p cairn-integration --test faults -- --nocapture
+	FAULT_ROUNDS=$(ROUNDS) FAULT_SERVICES=50 $(CARGO) test -p cairn-integration --test faults -- --nocapture
 
 # The same system, an interactive console (ctrl-a x quits QEMU).
 vm: deps release

@@ -22,7 +22,13 @@ use std::time::{Duration, Instant};
 
 use cairn_integration::{bin, out, Sandbox};
 
-const CYCLING: usize = 10;
+/// Services cycling through restarts: 10, or FAULT_SERVICES (`make fault-soak` runs 50).
+fn cycling() -> usize {
+    std::env::var("FAULT_SERVICES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10)
+}
 
 fn sockd() -> String {
     bin("cairn-test-sockd").display().to_string()
@@ -241,7 +247,7 @@ fn check(sb: &Sandbox, load: &Load, base: &Baseline) -> Result<(), String> {
     if echo.len() != 1 {
         return Err(format!("echo.service has processes {echo:?}"));
     }
-    for i in 1..=CYCLING {
+    for i in 1..=cycling() {
         let unit = format!("cycle@{i}.service");
         let state = sb.active_state(&unit);
         if !matches!(state.as_str(), "active" | "activating" | "deactivating") {
@@ -466,7 +472,7 @@ fn every_component_fails_on_purpose_and_nothing_is_lost() {
         .file("cairn.ron", "(fstab: Some(\"@DIR@/fstab\"))\n")
         .arg("--config")
         .arg("@DIR@/cairn.ron");
-    let wants: Vec<String> = (1..=CYCLING)
+    let wants: Vec<String> = (1..=cycling())
         .map(|i| format!("cycle@{i}.service"))
         .collect();
     b = b.unit(
