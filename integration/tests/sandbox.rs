@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use cairn_integration::{signal_of, Sandbox};
 
+/// An Accept=yes echo on `@DIR@/echo.sock`: each connection gets its own `cat`. Clients come
+/// as fast as they can: no trigger limit.
+const ECHO_SOCKET: &str =
+    "[Socket]\nListenStream=@DIR@/echo.sock\nAccept=yes\nTriggerLimitIntervalSec=0\n";
+const ECHO_SERVICE: &str = "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n";
+
 const COMPONENTS: [&str; 5] = ["init", "supervisor", "activator", "mounter", "devmon"];
 
 fn stdout(o: &std::process::Output) -> String {
@@ -67,16 +73,8 @@ fn a_killed_helper_is_restarted() {
 fn helpers_are_restarted_and_replaced_on_demand_losing_nothing() {
     use std::io::{BufRead, BufReader, Write};
     let mut sb = Sandbox::builder()
-        .unit(
-            "echo.socket",
-            "[Socket]\nListenStream=@DIR@/echo.sock\nAccept=yes\n\
-             # Clients come as fast as they can: no trigger limit.\n\
-             TriggerLimitIntervalSec=0\n",
-        )
-        .unit(
-            "echo@.service",
-            "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
-        )
+        .unit("echo.socket", ECHO_SOCKET)
+        .unit("echo@.service", ECHO_SERVICE)
         .unit("default.target", "[Unit]\nWants=echo.socket\n")
         .start()
         .unwrap();
@@ -159,14 +157,8 @@ fn helpers_are_restarted_and_replaced_on_demand_losing_nothing() {
 fn pid1_reexecutes_in_place_keeping_the_supervisor_and_the_store() {
     use std::io::{BufRead, BufReader, Write};
     let mut sb = Sandbox::builder()
-        .unit(
-            "echo.socket",
-            "[Socket]\nListenStream=@DIR@/echo.sock\nAccept=yes\n",
-        )
-        .unit(
-            "echo@.service",
-            "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
-        )
+        .unit("echo.socket", ECHO_SOCKET)
+        .unit("echo@.service", ECHO_SERVICE)
         .unit("sleeper.service", "[Service]\nExecStart=/bin/sleep 1000\n")
         .unit(
             "default.target",
@@ -379,14 +371,8 @@ fn the_host_is_untouched() {
 #[test]
 fn each_component_tells_its_own_state() {
     let mut sb = Sandbox::builder()
-        .unit(
-            "echo.socket",
-            "[Socket]\nListenStream=@DIR@/echo.sock\nAccept=yes\n",
-        )
-        .unit(
-            "echo@.service",
-            "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
-        )
+        .unit("echo.socket", ECHO_SOCKET)
+        .unit("echo@.service", ECHO_SERVICE)
         .unit("default.target", "[Unit]\nWants=echo.socket\n")
         .start()
         .unwrap();

@@ -22,6 +22,15 @@ fn kernel() -> Option<PathBuf> {
     k.pop()
 }
 
+/// Whether the VM tier runs (CAIRN_VM_TESTS=1, which `make test` sets); says so when not.
+fn vm_tier() -> bool {
+    let on = std::env::var_os("CAIRN_VM_TESTS").is_some();
+    if !on {
+        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    }
+    on
+}
+
 /// Boots the demo image; returns the console.
 fn boot(cmdline_extra: &str) -> String {
     boot_with(cmdline_extra, &[])
@@ -80,8 +89,7 @@ fn boot_image(img: &Path, cmdline_extra: &str, qemu_args: &[&str]) -> String {
 
 #[test]
 fn the_demo_system_boots_serves_and_powers_off() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     // Exactly what `make demo` runs, with this build's binaries and a scratch build dir.
@@ -146,8 +154,7 @@ fn the_demo_system_boots_serves_and_powers_off() {
 /// and the OOM kill is what `status` says.
 #[test]
 fn cgroup_limits_are_enforced_by_the_kernel() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     let console = boot("cairn.unit=limits.target");
@@ -175,8 +182,7 @@ fn cgroup_limits_are_enforced_by_the_kernel() {
 /// on the host the image is clean and holds the file.
 #[test]
 fn a_virtio_disk_is_checked_mounted_written_and_left_clean() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -229,8 +235,7 @@ fn a_virtio_disk_is_checked_mounted_written_and_left_clean() {
 /// real system: services start and finish before it is mounted; the first access mounts it.
 #[test]
 fn an_automount_on_a_virtio_disk_mounts_on_first_access() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -264,8 +269,7 @@ fn an_automount_on_a_virtio_disk_mounts_on_first_access() {
 /// clients start together; every client is served.
 #[test]
 fn socket_activation_at_boot_serves_every_client() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     let console = boot("cairn.unit=sock.target");
@@ -283,8 +287,7 @@ fn socket_activation_at_boot_serves_every_client() {
 /// what the real root wrote.
 #[test]
 fn switch_root_from_the_initrd_to_a_disk_keeps_what_runs() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     let vm = Path::new(env!("CARGO_MANIFEST_DIR")).join("vm");
@@ -491,8 +494,7 @@ impl LiveVm {
 /// pulls in what it wants (`dev-vda.device.wants/`); removing it stops what is BindsTo= it.
 #[test]
 fn a_hot_plugged_disk_pulls_units_in_and_its_removal_stops_them() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     let vm = LiveVm::boot("cairn.unit=hotplug.target");
@@ -534,8 +536,7 @@ fn a_hot_plugged_disk_pulls_units_in_and_its_removal_stops_them() {
 /// types into it, then powers off from it.
 #[test]
 fn a_failing_required_mount_lands_in_an_emergency_shell_on_the_console() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     let mut vm = LiveVm::boot("cairn.unit=multi-user.target cairn.test.broken");
@@ -569,8 +570,7 @@ fn a_failing_required_mount_lands_in_an_emergency_shell_on_the_console() {
 /// for it (reboot(CAD_OFF)); cairn reboots in order (QEMU's -no-reboot turns that into an exit).
 #[test]
 fn ctrl_alt_del_reboots_in_order() {
-    if std::env::var_os("CAIRN_VM_TESTS").is_none() {
-        eprintln!("the VM tier is off: CAIRN_VM_TESTS=1 turns it on (make test does)");
+    if !vm_tier() {
         return;
     }
     let mut vm = LiveVm::boot("cairn.unit=demo-shell.target");

@@ -51,23 +51,23 @@ pub enum ServiceResult {
 }
 
 impl ServiceResult {
+    /// Every result, in declaration order.
+    pub const ALL: [ServiceResult; 10] = [
+        ServiceResult::Success,
+        ServiceResult::Resources,
+        ServiceResult::Timeout,
+        ServiceResult::ExitCode,
+        ServiceResult::Signal,
+        ServiceResult::CoreDump,
+        ServiceResult::Protocol,
+        ServiceResult::Watchdog,
+        ServiceResult::StartLimitHit,
+        ServiceResult::OomKill,
+    ];
+
     /// Inverse of [`ServiceResult::as_str`].
     pub fn parse(s: &str) -> Option<ServiceResult> {
-        use ServiceResult::*;
-        [
-            Success,
-            Resources,
-            Timeout,
-            ExitCode,
-            Signal,
-            CoreDump,
-            Protocol,
-            Watchdog,
-            StartLimitHit,
-            OomKill,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
     pub fn as_str(self) -> &'static str {
