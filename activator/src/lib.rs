@@ -11,6 +11,7 @@
 
 pub mod bind;
 pub mod server;
+pub mod standalone;
 
 /// Raises RLIMIT_NOFILE to the kernel's `fs.nr_open`: the activator holds a copy of every
 /// socket it watches (brief §1).

@@ -13,7 +13,13 @@ or udev's when udevd runs), reports every unit-worthy device it finds in /sys (c
 then every uevent of one, answers introspection (cairnctl component list), and exits on
 request, on SIGTERM/SIGINT, or when the bus breaks.
 
-options: --help, --version
+To debug it alone: `cairn-devmon --standalone` runs it in the foreground against a fake
+supervisor in the same process, which prints the coldplug and every device change it would
+report.
+
+Environment: CAIRN_BUS_FD (the bus fd), CAIRN_CONTAINER (load no modules), CAIRN_FAILPOINTS
+(fail points, debug builds).
+options: --help, --version, --standalone
 ";
 
 fn main() {
@@ -27,6 +33,12 @@ fn main() {
             return;
         }
         _ => {}
+    }
+    if std::env::args().nth(1).as_deref() == Some("--standalone") {
+        // Alone it only watches: no module is loaded, no /dev/disk link made.
+        std::env::set_var("CAIRN_CONTAINER", "1");
+        let plan = proto::standalone::Plan::default();
+        proto::component::main_with("devmon", Some(plan), cairn_devmon::server::work)
     }
     proto::component::main("devmon", cairn_devmon::server::work)
 }

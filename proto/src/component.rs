@@ -297,13 +297,34 @@ where
     W: FnOnce(Registered) -> F,
     F: std::future::Future<Output = ()> + 'static,
 {
+    run_with(name, None, work)
+}
+
+/// [`run`], or with `standalone`, against a fake supervisor in this process (`--standalone`).
+pub fn run_with<W, F>(
+    name: &'static str,
+    standalone: Option<crate::standalone::Plan>,
+    work: W,
+) -> Result<Exit, ComponentError>
+where
+    W: FnOnce(Registered) -> F,
+    F: std::future::Future<Output = ()> + 'static,
+{
     crate::failpoint::setup_from_env(&format!("cairn-{name}"));
-    let sock = bus_fd(name)?;
+    let sock = match standalone {
+        None => Some(bus_fd(name)?),
+        Some(_) => None,
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
+        let sock = match (sock, standalone) {
+            (Some(s), _) => s,
+            (None, Some(plan)) => crate::standalone::fake_supervisor(plan)?,
+            (None, None) => return Err(ComponentError::LinkBroken),
+        };
         let started = procinfo::realtime_usec();
         let (mut rpc, fds) =
             fdstream::rpc_system(sock, Side::Client, fdstream::Limits::TRUSTED, |_| None)?;
@@ -346,7 +367,20 @@ where
     W: FnOnce(Registered) -> F,
     F: std::future::Future<Output = ()> + 'static,
 {
-    match run(name, work) {
+    main_with(name, None, work)
+}
+
+/// [`main`], alone against a fake supervisor when `standalone` is given.
+pub fn main_with<W, F>(
+    name: &'static str,
+    standalone: Option<crate::standalone::Plan>,
+    work: W,
+) -> !
+where
+    W: FnOnce(Registered) -> F,
+    F: std::future::Future<Output = ()> + 'static,
+{
+    match run_with(name, standalone, work) {
         Ok(_) => std::process::exit(0),
         Err(e) => {
             eprintln!("cairn-{name}: {e}");

@@ -33,6 +33,8 @@ pub mod seqpacket;
 pub mod component;
 #[cfg(feature = "rpc")]
 pub mod fdstream;
+#[cfg(feature = "rpc")]
+pub mod standalone;
 
 /// The version every component reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
