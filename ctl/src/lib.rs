@@ -194,8 +194,9 @@ pub enum UnitCommand {
     },
     /// Reread unit files.
     DaemonReload,
-    /// Re-execute a process of cairn in place, losing nothing: `--init` for cairn-init (its fd
-    /// store and the supervisor's link kept; `--binary PATH` runs another build of it).
+    /// Re-execute a process of cairn in place, losing nothing: the supervisor (its units'
+    /// states kept, services untouched), or with `--init` cairn-init (its fd store and the
+    /// supervisor's link kept). `--binary PATH` runs another build of it.
     DaemonReexec {
         #[arg(long)]
         init: bool,

@@ -224,10 +224,10 @@ fn pid1_reexecutes_in_place_keeping_the_supervisor_and_the_store() {
         "after a supervisor crash"
     );
     assert_eq!(sb.property("sleeper.service", "MainPID"), sleeper);
-    // Another binary is for pid1 only; and it must be cairn-init.
+    // Each binary must be the component it replaces.
     let o = sb.ctl(&["daemon-reexec", "--binary", copy.to_str().unwrap()]);
     assert!(
-        stderr(&o).contains("--binary is for --init"),
+        stderr(&o).contains("is not cairn-supervisor"),
         "{}",
         stderr(&o)
     );
@@ -482,14 +482,21 @@ fn the_supervisor_comes_back_without_starting_anything_twice() {
             .lines()
             .count()
     };
-    for how in ["SIGKILL", "daemon-reexec"] {
+    // Another build of the supervisor: a copy, in another directory than the helpers.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("cairn-supervisor.new");
+    std::fs::copy(cairn_integration::bin("cairn-supervisor"), &copy).unwrap();
+    for how in ["SIGKILL", "daemon-reexec", "daemon-reexec --binary"] {
         let sup = sb.component("supervisor").unwrap();
         if how == "SIGKILL" {
             // Let the debounced save of the last changes happen first.
             std::thread::sleep(Duration::from_millis(300));
             sb.kill(sup.pid, "KILL").unwrap();
-        } else {
+        } else if how == "daemon-reexec" {
             let o = sb.ctl(&["daemon-reexec"]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        } else {
+            let o = sb.ctl(&["daemon-reexec", "--binary", copy.to_str().unwrap()]);
             assert!(o.status.success(), "{}", stderr(&o));
         }
         sb.wait_until(Duration::from_secs(10), |sb| {
@@ -517,4 +524,15 @@ fn the_supervisor_comes_back_without_starting_anything_twice() {
         assert_eq!(sb.property("sleeper.service", "MainPID"), sleeper, "{how}");
         assert!(sb.is_active("default.target"), "{how}");
     }
+    assert_eq!(
+        sb.component("supervisor").unwrap().binary,
+        copy.display().to_string()
+    );
+    // The helpers were found where the first supervisor found them.
+    let list = sb.components().unwrap();
+    assert!(
+        list.iter().all(|c| c.state == "running"),
+        "{}",
+        sb.log_text()
+    );
 }

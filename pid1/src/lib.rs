@@ -474,6 +474,10 @@ impl Init {
                 }
             }
             Request::Reexec(path) => self.reexec(&path),
+            Request::SupervisorBinary(path) => {
+                eprintln!("cairn-init: the supervisor is {path} from now on");
+                self.supervisor_path = PathBuf::from(path);
+            }
             Request::SwitchRoot { root, init } => {
                 if self.mode.container || !self.mode.is_pid1 {
                     eprintln!("cairn-init: switch-root refused: not the machine's PID 1");

@@ -225,6 +225,7 @@ pub enum Request {
     Taken,
     SwitchRoot { root: String, init: String },
     Reexec(String),
+    SupervisorBinary(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -274,6 +275,7 @@ pub fn decode(packet: seqpacket::Packet) -> Result<Request, RequestError> {
         to_init::Introspect(()) => Request::Introspect,
         to_init::Taken(()) => Request::Taken,
         to_init::Reexec(path) => Request::Reexec(path?.to_string()?),
+        to_init::SupervisorBinary(path) => Request::SupervisorBinary(path?.to_string()?),
         to_init::SwitchRoot(r) => {
             let r = r?;
             Request::SwitchRoot {

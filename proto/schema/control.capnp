@@ -161,8 +161,9 @@ interface Manager extends(Viewer) {
   # Answers with the new instance's pid once it has registered.
   restartComponent @6 (name :Text, binary :Text) -> (pid :Int32);
   # Re-execute a process of cairn in place, losing nothing. `init`: cairn-init execs `binary`
-  # (empty: its own) keeping its fd store and this supervisor's link. The supervisor's own
-  # re-exec (init false) is not built yet and says so.
+  # (empty: its own) keeping its fd store and this supervisor's link. Otherwise the supervisor
+  # saves its units' states, exits, and cairn-init starts the next one (from `binary` when
+  # given), which puts them back.
   daemonReexec @7 (init :Bool, binary :Text) -> ();
   # Set fail point `point` of component `name` (supervisor or a helper) to `action`.
   setFailpoint @8 (name :Text, point :Text, action :Text) -> ();

@@ -71,6 +71,8 @@ struct ToInit {
     # Exec this binary (empty: pid1's own) in place of pid1, keeping the fd store, the exits
     # not yet forwarded and this supervisor with its link (`cairnctl daemon-reexec --init`).
     reexec @6 :Text;
+    # Start the supervisor from this binary from now on (`cairnctl daemon-reexec --binary`).
+    supervisorBinary @7 :Text;
   }
 }
 

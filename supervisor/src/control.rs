@@ -577,14 +577,8 @@ impl manager::Server for ManagerServer {
         let p = params.get()?;
         let binary = p.get_binary()?.to_str()?.to_string();
         if !p.get_init() {
-            if !binary.is_empty() {
-                return Err(capnp::Error::failed(
-                    "--binary is for --init; the supervisor starts again from its own binary \
-                     (cairn-init finds it)"
-                        .into(),
-                ));
-            }
-            return crate::persist::reexec(&self.view.world)
+            let binary = (!binary.is_empty()).then_some(binary.as_str());
+            return crate::persist::reexec(&self.view.world, binary)
                 .await
                 .map_err(capnp::Error::failed);
         }

@@ -247,6 +247,14 @@ impl InitLink {
         self.send(&msg, &[]).await
     }
 
+    /// Tells pid1 which supervisor binary to start from now on.
+    pub async fn supervisor_binary(&self, path: &str) -> Result<(), LinkError> {
+        let mut msg = capnp::message::Builder::new_default();
+        msg.init_root::<to_init::Builder>()
+            .set_supervisor_binary(path);
+        self.send(&msg, &[]).await
+    }
+
     /// Asks pid1 to exec `binary` (empty: its own) in its place, keeping everything.
     pub async fn reexec(&self, binary: &str) -> Result<(), LinkError> {
         let mut msg = capnp::message::Builder::new_default();

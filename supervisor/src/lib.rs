@@ -77,8 +77,10 @@ pub fn run(config: Config) -> Result<(), SupervisorError> {
     local.block_on(&rt, start(config))
 }
 
-/// Where the helper binaries are: beside our own binary, else the install directory.
-fn helper_dir() -> PathBuf {
+/// Where the helper binaries are: beside our own binary, else where the previous supervisor
+/// of this boot found them (a supervisor started from a replacement binary elsewhere), else
+/// the install directory.
+fn helper_dir(saved: Option<&Path>) -> PathBuf {
     let own = std::env::current_exe().ok().or_else(|| {
         std::env::args_os()
             .next()
@@ -86,7 +88,10 @@ fn helper_dir() -> PathBuf {
     });
     match own.as_deref().and_then(Path::parent) {
         Some(dir) if dir.join("cairn-activator").is_file() => dir.to_path_buf(),
-        _ => PathBuf::from("/usr/lib/cairn"),
+        _ => match saved {
+            Some(dir) if dir.join("cairn-activator").is_file() => dir.to_path_buf(),
+            _ => PathBuf::from("/usr/lib/cairn"),
+        },
     }
 }
 
@@ -143,6 +148,8 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         }
         None => State::new(started),
     };
+    let helpers_at = helper_dir(state.helper_dir.as_deref());
+    state.helper_dir = Some(helpers_at.clone());
 
     let cgroups = match Cgroups::discover(config.cgroup_root.as_deref(), container) {
         Ok(c) => {
@@ -252,7 +259,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         generation,
         cgroups,
         helpers,
-        helper_dir: helper_dir(),
+        helper_dir: helpers_at,
         state,
         shutting_down: false,
         default_started: false,

@@ -218,11 +218,15 @@ async fn settle_presumed(world: &WorldRef, presumed: Vec<(u32, i32)>) {
     crate::runtime::process(world);
 }
 
-/// `cairnctl daemon-reexec`: the state is saved (and stored with pid1) now, then this
-/// supervisor exits; cairn-init starts the next one at once, which takes the state and the fd
+/// `cairnctl daemon-reexec [--binary PATH]`: the state is saved (and stored with pid1) now,
+/// pid1 is told the new binary if there is one, then this supervisor exits; cairn-init starts
+/// the next one at once, which takes the state and the fd
 /// store back, adopts the services and queues the jobs again. Services are not restarted:
 /// they keep running, pid1's children meanwhile.
-pub async fn reexec(world: &WorldRef) -> Result<(), String> {
+pub async fn reexec(world: &WorldRef, binary: Option<&str>) -> Result<(), String> {
+    if let Some(b) = binary {
+        crate::components::check_binary(std::path::Path::new(b), "supervisor")?;
+    }
     let (link, memfd) = {
         let mut w = world.borrow_mut();
         if w.shutting_down {
@@ -243,6 +247,11 @@ pub async fn reexec(world: &WorldRef) -> Result<(), String> {
     link.store_fds(&[(crate::state::STATE_FD, memfd.as_fd())])
         .await
         .map_err(|e| format!("cannot store the state with pid1: {e}"))?;
+    if let Some(b) = binary {
+        link.supervisor_binary(b)
+            .await
+            .map_err(|e| format!("cannot tell pid1 the new binary: {e}"))?;
+    }
     say!("daemon-reexec: state saved; this supervisor exits, cairn-init starts the next");
     tokio::task::spawn_local(async {
         // The caller hears "ok" first.

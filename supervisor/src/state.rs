@@ -43,6 +43,9 @@ pub struct State {
     /// The boot's default target was started: a new supervisor does not start it again.
     #[serde(default)]
     pub default_started: bool,
+    /// Where the helpers' binaries were found (for a supervisor started from elsewhere).
+    #[serde(default)]
+    pub helper_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +96,7 @@ impl State {
             units: Vec::new(),
             jobs: Vec::new(),
             default_started: false,
+            helper_dir: None,
         }
     }
 
