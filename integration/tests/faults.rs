@@ -427,6 +427,27 @@ fn faults() -> Vec<Fault> {
                 Ok(())
             },
         ),
+        ("devmon", "devmon::mid_coldplug=abort (next start)", |sb| {
+            // Passed only at start: armed for the next devmon, which dies mid-coldplug; the
+            // one after it coldplugs.
+            failpoint(sb, "devmon", "devmon::mid_coldplug", "abort")?;
+            let pid = pid_of(sb, "devmon");
+            sb.kill(pid, "KILL").map_err(|e| e.to_string())?;
+            replaced(sb, "devmon", pid)?;
+            let died = |sb: &Sandbox| {
+                sb.log_text()
+                    .lines()
+                    .any(|l| l.contains("cairn-devmon (pid") && l.contains("killed by signal 6"))
+            };
+            let t = Instant::now();
+            while !died(sb) {
+                if t.elapsed() > Duration::from_secs(10) {
+                    return Err("no devmon died at the fail point".into());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(())
+        }),
         ("activator", "bus::rpc_send=sleep(20), then off", |sb| {
             failpoint(sb, "activator", "bus::rpc_send", "sleep(20)")?;
             std::thread::sleep(Duration::from_millis(500));

@@ -45,6 +45,10 @@ pub const POINTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The points a process passes only while it starts: setting one on a running process arms
+/// it for the next instance (the supervisor passes it in CAIRN_FAILPOINTS, once).
+pub const AT_START: &[&str] = &["devmon::mid_coldplug"];
+
 /// Whether this build has fail points.
 pub const ENABLED: bool = cfg!(any(debug_assertions, feature = "fault-injection"));
 

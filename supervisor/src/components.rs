@@ -70,6 +70,8 @@ pub struct Helper {
     /// A restart was asked for (`component restart|replace`): the next instance starts as soon
     /// as this one has exited, with no back-off.
     restart_asked: bool,
+    /// Fail points for the next instance only (`CAIRN_FAILPOINTS`), for points passed at start.
+    pub next_failpoints: Vec<(String, String)>,
 }
 
 impl Helper {
@@ -88,6 +90,7 @@ impl Helper {
             binary: None,
             restart_asked: false,
             bus: None,
+            next_failpoints: Vec::new(),
         }
     }
 
@@ -99,17 +102,24 @@ impl Helper {
 
 /// Starts helper `idx`. On failure, schedules another try.
 pub fn spawn(world: &WorldRef, idx: usize) {
-    let (name, bin, container) = {
-        let w = world.borrow();
-        let Some(h) = w.helpers.get(idx) else { return };
+    let (name, bin, container, failpoints) = {
+        let mut w = world.borrow_mut();
         if w.shutting_down {
             return;
         }
+        let (helper_dir, container) = (w.helper_dir.clone(), w.container);
+        let Some(h) = w.helpers.get_mut(idx) else {
+            return;
+        };
+        let failpoints: Vec<String> = std::mem::take(&mut h.next_failpoints)
+            .into_iter()
+            .map(|(p, a)| format!("{p}={a}"))
+            .collect();
         let bin = h
             .binary
             .clone()
-            .unwrap_or_else(|| w.helper_dir.join(format!("cairn-{}", h.name)));
-        (h.name.clone(), bin, w.container)
+            .unwrap_or_else(|| helper_dir.join(format!("cairn-{}", h.name)));
+        (h.name.clone(), bin, container, failpoints.join(";"))
     };
     let result = socketpair(
         AddressFamily::Unix,
@@ -119,7 +129,7 @@ pub fn spawn(world: &WorldRef, idx: usize) {
     )
     .map_err(std::io::Error::from)
     .and_then(|(ours, theirs)| {
-        let pid = spawn_process(&bin, &theirs, container)?;
+        let pid = spawn_process(&bin, &theirs, container, &failpoints)?;
         Ok((ours, pid))
     });
     let (ours, pid) = match result {
@@ -175,9 +185,17 @@ pub fn spawn(world: &WorldRef, idx: usize) {
     });
 }
 
-fn spawn_process(bin: &std::path::Path, bus: &OwnedFd, container: bool) -> std::io::Result<i32> {
+fn spawn_process(
+    bin: &std::path::Path,
+    bus: &OwnedFd,
+    container: bool,
+    failpoints: &str,
+) -> std::io::Result<i32> {
     let fd = bus.as_raw_fd();
     let mut cmd = Command::new(bin);
+    if !failpoints.is_empty() {
+        cmd.env("CAIRN_FAILPOINTS", failpoints);
+    }
     cmd.env("CAIRN_BUS_FD", proto::BUS_FD.to_string());
     // Container mode: helpers touch nothing shared with the host (devmon loads no modules).
     if container {

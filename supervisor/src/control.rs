@@ -621,12 +621,17 @@ impl manager::Server for ManagerServer {
             proto::failpoint::set(&point, &action).map_err(capnp::Error::failed)?;
         } else {
             let client = {
-                let w = self.view.world.borrow();
-                w.helpers
-                    .iter()
+                let mut w = self.view.world.borrow_mut();
+                let h = w
+                    .helpers
+                    .iter_mut()
                     .find(|h| h.name == name)
-                    .ok_or_else(|| capnp::Error::failed(format!("no component {name:?}")))?
-                    .component
+                    .ok_or_else(|| capnp::Error::failed(format!("no component {name:?}")))?;
+                // Passed only while starting: armed for the next instance too.
+                if proto::failpoint::AT_START.contains(&point.as_str()) {
+                    h.next_failpoints.push((point.clone(), action.clone()));
+                }
+                h.component
                     .clone()
                     .ok_or_else(|| capnp::Error::failed(format!("cairn-{name} is not running")))?
             };
