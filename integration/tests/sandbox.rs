@@ -423,6 +423,9 @@ fn each_component_tells_its_own_state() {
         init.contains("fd store ") && init.contains("orphans reaped"),
         "{init}"
     );
+    assert!(init.contains("the fd store, by name:"), "{init}");
+    assert!(init.contains("a listening socket of echo.socket"), "{init}");
+    assert!(init.contains("the supervisor's state"), "{init}");
     let sup = status(&["supervisor"]);
     assert!(
         sup.contains("units:") && sup.contains("activator  running, pid"),

@@ -458,6 +458,7 @@ impl Init {
             }
             Request::Introspect => self.outbox.push(store::status(&store::StatusFacts {
                 started_realtime_usec: self.started_realtime_usec,
+                stored_names: self.store.names().map(str::to_string).collect(),
                 stored_fds: u32::try_from(self.store.len()).unwrap_or(u32::MAX),
                 reaped_orphans: self.reaped_orphans,
                 supervisor_restarts: self.restarts,

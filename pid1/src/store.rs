@@ -184,6 +184,7 @@ pub fn signal(signo: i32) -> Outgoing {
 
 pub struct StatusFacts {
     pub started_realtime_usec: u64,
+    pub stored_names: Vec<String>,
     pub stored_fds: u32,
     pub reaped_orphans: u64,
     pub supervisor_restarts: u32,
@@ -203,6 +204,10 @@ pub fn status(f: &StatusFacts) -> Outgoing {
         s.set_reaped_orphans(f.reaped_orphans);
         s.set_supervisor_restarts(f.supervisor_restarts);
         s.set_binary(proto::procinfo::binary_path().as_str());
+        let mut names = s.init_stored_names(u32::try_from(f.stored_names.len()).unwrap_or(0));
+        for (i, n) in f.stored_names.iter().enumerate() {
+            names.set(u32::try_from(i).unwrap_or(0), n.as_str());
+        }
     }
     Outgoing::new(msg, Vec::new())
 }

@@ -53,6 +53,7 @@ struct InitStatus {
   reapedOrphans @6 :UInt64;
   supervisorRestarts @7 :UInt32;
   binary @8 :Text;
+  storedNames @9 :List(Text);  # the fd store's names, in order
 }
 
 # What the supervisor says to pid1.

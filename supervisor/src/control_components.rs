@@ -38,14 +38,50 @@ async fn init_sections(world: &WorldRef) -> Result<Vec<Section>, capnp::Error> {
         .await
         .map_err(|_| capnp::Error::failed("cairn-init is not answering".into()))?
         .map_err(|e| capnp::Error::failed(e.to_string()))?;
-    Ok(vec![Section {
-        title: "pid1".into(),
-        facts: vec![
-            fact("fd store", format!("{} fds", s.stored_fds)),
-            fact("orphans reaped", s.reaped_orphans),
-            fact("supervisor restarts", s.supervisor_restarts),
-        ],
-    }])
+    Ok(vec![
+        Section {
+            title: "pid1".into(),
+            facts: vec![
+                fact("fd store", format!("{} fds", s.stored_fds)),
+                fact("orphans reaped", s.reaped_orphans),
+                fact("supervisor restarts", s.supervisor_restarts),
+            ],
+        },
+        Section {
+            title: "the fd store, by name".into(),
+            facts: s
+                .stored_names
+                .iter()
+                .map(|n| (n.clone(), what_is_stored(n)))
+                .collect(),
+        },
+    ])
+}
+
+/// What an fd store entry is, from its name (`runtime::fdstore`, `sockets`, `logs`,
+/// `components` name them).
+fn what_is_stored(name: &str) -> String {
+    let rest = |p: &str| name.strip_prefix(p).unwrap_or(name).to_string();
+    if name == crate::state::STATE_FD {
+        "the supervisor's state".into()
+    } else if name.starts_with("socket.") {
+        format!("a listening socket of {}", rest("socket."))
+    } else if name.starts_with("log.") {
+        format!("the log pipe of {}", rest("log."))
+    } else if name.starts_with("helper.") {
+        let r = rest("helper.");
+        match r.split_once('.') {
+            Some((h, what)) => format!("kept for cairn-{h}: {what}"),
+            None => format!("kept for {r}"),
+        }
+    } else if name.starts_with("fdstore.") {
+        format!(
+            "stored by a service (FileDescriptorStoreMax=): {}",
+            rest("fdstore.")
+        )
+    } else {
+        "cairn's own".into()
+    }
 }
 
 /// The supervisor's own view.

@@ -23,6 +23,7 @@ pub struct InitStatus {
     pub rss_bytes: u64,
     pub open_fds: u32,
     pub stored_fds: u32,
+    pub stored_names: Vec<String>,
     pub reaped_orphans: u64,
     pub supervisor_restarts: u32,
 }
@@ -191,6 +192,11 @@ impl InitLink {
                         rss_bytes: s.get_rss_bytes(),
                         open_fds: s.get_open_fds(),
                         stored_fds: s.get_stored_fds(),
+                        stored_names: s
+                            .get_stored_names()?
+                            .iter()
+                            .filter_map(|n| n.ok()?.to_string().ok())
+                            .collect(),
                         reaped_orphans: s.get_reaped_orphans(),
                         supervisor_restarts: s.get_supervisor_restarts(),
                     };
