@@ -98,7 +98,7 @@ fn the_demo_system_boots_serves_and_powers_off() {
     let mut demo = Command::new(root.join("vm/demo.sh"));
     demo.env("CAIRN_BIN_DIR", bin_dir())
         .env("CAIRN_BUILD_DIR", dir.path());
-    let o = run_with_deadline(demo, std::time::Duration::from_secs(300));
+    let o = run_with_deadline(demo, std::time::Duration::from_secs(240));
     let console = format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

@@ -92,6 +92,11 @@ pub fn changed(world: &WorldRef) {
 pub fn save_now(world: &WorldRef) {
     {
         let mut w = world.borrow_mut();
+        // Shutting down or switching root: the state was written for the next one on
+        // purpose (switch-root clears the units); a save that was due must not undo it.
+        if w.shutting_down {
+            return;
+        }
         w.save_pending = false;
         let (units, jobs) = snapshot(&w);
         w.state.units = units;
