@@ -1,11 +1,12 @@
 //! The fault-injection suite (issue 9, "break on purpose"). While load runs — clients
 //! connecting to a socket-activated daemon, services cycling through restarts, accesses to an
-//! automount — each component is SIGKILLed in turn and each reachable fail point is made to
-//! abort its process; after every fault the invariants are checked:
+//! automount, a loop device plugged and unplugged — each component is SIGKILLed in turn and
+//! each fail point is made to abort its process; after every fault the invariants are checked:
 //!
 //! - every connection was answered (the socket is Accept=no: the kernel queues while a
 //!   component is down, nothing is in a helper's hands);
 //! - every automount access was answered, with the file system;
+//! - a loop device plugged and unplugged turns its device unit on and off;
 //! - no unit in a wrong state (the socket active, each cycling service running or starting);
 //! - no service duplicated or orphaned (at most one process in its cgroup, its main pid
 //!   among them);
@@ -147,6 +148,43 @@ fn talk(sb: &Sandbox, sock: &str, line: &str) -> Result<String, String> {
     Ok(back.trim().to_string())
 }
 
+/// A loop device plugged and unplugged: its device unit follows (devmon is back and hears
+/// uevents).
+fn device_cycle(sb: &Sandbox) -> Result<(), String> {
+    let img = sb.dir().join("loop.img");
+    std::fs::File::create(&img)
+        .and_then(|f| f.set_len(1 << 20))
+        .map_err(|e| e.to_string())?;
+    let o = Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&img)
+        .output()
+        .map_err(|e| e.to_string())?;
+    let dev = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    if !o.status.success() || dev.is_empty() {
+        return Err(format!("losetup: {}", out(&o)));
+    }
+    let unit = format!("{}.device", dev.trim_start_matches('/').replace('/', "-"));
+    let wait = |active: bool| {
+        let t = Instant::now();
+        while sb.is_active(&unit) != active {
+            if t.elapsed() > Duration::from_secs(10) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        true
+    };
+    let plugged = wait(true);
+    let _ = Command::new("losetup").arg("-d").arg(&dev).status();
+    let unplugged = wait(false);
+    match (plugged, unplugged) {
+        (true, true) => Ok(()),
+        (false, _) => Err(format!("{unit} never became active")),
+        (true, false) => Err(format!("{unit} stayed active after the device went")),
+    }
+}
+
 /// What must not grow or change.
 struct Baseline {
     init_fds: u64,
@@ -230,6 +268,7 @@ fn check(sb: &Sandbox, load: &Load, base: &Baseline) -> Result<(), String> {
     }
     load.settled()?;
     access(sb)?;
+    device_cycle(sb)?;
     if !sb.is_active("echo.socket") {
         return Err(format!("echo.socket is {}", sb.active_state("echo.socket")));
     }
