@@ -539,3 +539,53 @@ fn the_supervisor_comes_back_without_starting_anything_twice() {
         sb.log_text()
     );
 }
+
+/// A service waiting out its RestartSec= when the supervisor dies restarts when it was due
+/// to, not at once and not never: the timer is in the saved state.
+#[test]
+fn a_restart_delay_survives_the_supervisor() {
+    let mut sb = Sandbox::builder()
+        .unit(
+            "flaky.service",
+            "[Unit]\nStartLimitIntervalSec=0\n\
+             [Service]\nExecStart=/bin/sh -c 'date +%%s%%N >> @DIR@/runs; exit 1'\n\
+             Restart=always\nRestartSec=3\n",
+        )
+        .unit("default.target", "[Unit]\nWants=flaky.service\n")
+        .start()
+        .unwrap();
+    let runs = sb.dir().join("runs");
+    let count = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    sb.wait_until(Duration::from_secs(10), |_| Ok(count(&runs) >= 1))
+        .unwrap();
+    // Now it waits 3 s; the state is saved within 50 ms of the change.
+    std::thread::sleep(Duration::from_millis(500));
+    let sup = sb.component("supervisor").unwrap();
+    sb.kill(sup.pid, "KILL").unwrap();
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        let c = sb.component("supervisor")?;
+        Ok(c.state == "running" && c.pid != sup.pid)
+    })
+    .unwrap();
+    assert_eq!(
+        sb.active_state("flaky.service"),
+        "activating",
+        "waiting to restart\n{}",
+        sb.log_text()
+    );
+    assert_eq!(count(&runs), 1, "not restarted at once\n{}", sb.log_text());
+    sb.wait_until(Duration::from_secs(10), |_| Ok(count(&runs) >= 2))
+        .unwrap_or_else(|e| panic!("never restarted: {e:#}\n{}", sb.log_text()));
+    let times: Vec<u128> = std::fs::read_to_string(&runs)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let gap_ms = (times[1] - times[0]) / 1_000_000;
+    assert!(gap_ms >= 2500, "restarted after {gap_ms} ms, RestartSec=3");
+}

@@ -37,14 +37,15 @@ pub fn snapshot(w: &World) -> (Vec<SavedUnit>, Vec<SavedJob>) {
                 state: s.machine.state.as_str().to_string(),
                 result: s.machine.result.as_str().to_string(),
                 main_pid: s.main_pid.unwrap_or(0),
+                due_usec: if s.machine.state == State::AutoRestart {
+                    w.io.units.get(&u.id).map_or(0, |io| io.timer_due_usec)
+                } else {
+                    0
+                },
             }),
-            // Their resources come back by themselves (sockets from pid1's store, mounts from
-            // the kernel's table, automount points re-attached by the mounter); the unit is
-            // started again over them.
-            Kind::Simple(Simple { active: true })
-            | Kind::Socket(_)
-            | Kind::Mount(_)
-            | Kind::Automount(_)
+            // Their resources come back by themselves (sockets from pid1's store, automount
+            // points re-attached by the mounter); the unit is started again over them.
+            Kind::Simple(Simple { active: true }) | Kind::Socket(_) | Kind::Automount(_)
                 if m.active_state(u.id) == crate::job::graph::ActiveState::Active =>
             {
                 Some(SavedUnit {
@@ -52,9 +53,11 @@ pub fn snapshot(w: &World) -> (Vec<SavedUnit>, Vec<SavedJob>) {
                     state: "active".into(),
                     result: String::new(),
                     main_pid: 0,
+                    due_usec: 0,
                 })
             }
-            // Devices come back from devmon's coldplug.
+            // Mounts come back from the kernel's table (the mounter reports it), devices from
+            // devmon's coldplug.
             _ => None,
         };
         units.extend(saved);
@@ -124,6 +127,7 @@ pub fn restore(world: &WorldRef) -> bool {
     let mut w = world.borrow_mut();
     let mut back = 0;
     let mut presumed = Vec::new();
+    let mut later = Vec::new();
     for s in &units {
         let Some(id) = w.manager.units.lookup(&s.name) else {
             say!("{}: was {} before, but is not loaded now", s.name, s.state);
@@ -137,7 +141,7 @@ pub fn restore(world: &WorldRef) -> bool {
                 simple.active = true;
                 back += 1;
             }
-            Kind::Socket(_) | Kind::Mount(_) | Kind::Automount(_) if s.state == "active" => {
+            Kind::Socket(_) | Kind::Automount(_) if s.state == "active" => {
                 let _ = w
                     .manager
                     .enqueue(id, JobType::Start, JobMode::Replace, &mut out);
@@ -165,11 +169,10 @@ pub fn restore(world: &WorldRef) -> bool {
                         .adopt_failed(ServiceResult::parse(&s.result).unwrap_or_default());
                     back += 1;
                 }
-                // Between two runs: it starts again, as it was about to.
+                // Between two runs: it starts again when it was due to (RestartSec= kept).
                 "auto-restart" => {
-                    let _ = w
-                        .manager
-                        .enqueue(id, JobType::Start, JobMode::Replace, &mut out);
+                    svc.machine.adopt_auto_restart();
+                    later.push((id, s.due_usec));
                     back += 1;
                 }
                 _ => {}
@@ -195,6 +198,11 @@ pub fn restore(world: &WorldRef) -> bool {
     w.manager.defer(out);
     drop(w);
     say!("state of the previous supervisor: {back} units put back, {requeued} jobs queued again");
+    // The restart timers, for what is left of them: the machine restarts as from its own.
+    for (id, due) in later {
+        let delay = Duration::from_micros(due.saturating_sub(proto::procinfo::realtime_usec()));
+        crate::runtime::arm_timer(world, id, delay);
+    }
     if !presumed.is_empty() {
         let world = world.clone();
         tokio::task::spawn_local(async move { settle_presumed(&world, presumed).await });

@@ -55,6 +55,9 @@ pub struct SavedUnit {
     pub state: String,
     pub result: String,
     pub main_pid: i32,
+    /// A service waiting to restart: when (realtime µs).
+    #[serde(default)]
+    pub due_usec: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +167,7 @@ mod tests {
             state: "failed".into(),
             result: "exit-code".into(),
             main_pid: 0,
+            due_usec: 0,
         });
         s.jobs.push(SavedJob {
             unit: "a.target".into(),

@@ -33,6 +33,9 @@ pub struct UnitIo {
     /// A duplicate of the log pipe's read end, to drain it before an exit is routed.
     pub log_r: Option<OwnedFd>,
     pub timer_gen: u64,
+    /// When the armed timer fires (realtime µs; 0: none), kept across a supervisor restart
+    /// for a service waiting to restart.
+    pub timer_due_usec: u64,
     /// The armed timer's task, aborted when the timer is re-armed or disarmed.
     pub timer: Option<tokio::task::AbortHandle>,
     /// The watchdog's timer (WatchdogSec=), likewise.
@@ -260,11 +263,13 @@ fn disarm_timer(world: &WorldRef, unit: UnitId) {
     }
 }
 
-fn arm_timer(world: &WorldRef, unit: UnitId, d: Duration) {
+pub(crate) fn arm_timer(world: &WorldRef, unit: UnitId, d: Duration) {
     let gen = {
         let mut w = world.borrow_mut();
         let io = w.io.units.entry(unit).or_default();
         io.timer_gen += 1;
+        io.timer_due_usec =
+            proto::procinfo::realtime_usec() + u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 2);
         if let Some(t) = io.timer.take() {
             t.abort();
         }

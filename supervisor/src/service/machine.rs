@@ -396,6 +396,14 @@ impl Machine {
         self.started = true;
     }
 
+    /// After a supervisor restart: it was waiting to restart; the timer is armed again.
+    pub fn adopt_auto_restart(&mut self) {
+        self.state = State::AutoRestart;
+        self.has_main = false;
+        self.main_known = false;
+        self.cgroup_empty = true;
+    }
+
     /// After a supervisor restart: it had failed, for `result`.
     pub fn adopt_failed(&mut self, result: ServiceResult) {
         self.state = State::Failed;
