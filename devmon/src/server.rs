@@ -124,6 +124,22 @@ struct Counters {
     reported: std::cell::Cell<u64>,
     by_action: std::cell::RefCell<std::collections::BTreeMap<String, u64>>,
     coldplugged: std::cell::Cell<u64>,
+    /// The devices reported present: syspath → (subsystem, devname).
+    devices: std::cell::RefCell<std::collections::BTreeMap<String, (String, String)>>,
+}
+
+fn known(d: &Device, present: bool) {
+    count(|c| {
+        let mut all = c.devices.borrow_mut();
+        if present {
+            all.insert(
+                d.syspath.clone(),
+                (d.subsystem.clone(), d.devname.clone().unwrap_or_default()),
+            );
+        } else {
+            all.remove(&d.syspath);
+        }
+    });
 }
 
 thread_local! {
@@ -221,6 +237,7 @@ async fn events_loop(sock: OwnedFd, events: device_events::Client) {
             };
             let present = u.action != "remove";
             sync_links(&d, present && d.ready);
+            known(&d, present);
             let mut req = events.changed_request();
             fill(req.get().init_device(), &d);
             req.get().set_present(present);
@@ -262,10 +279,27 @@ pub async fn work(registered: proto::component::Registered) {
             for (action, n) in c.by_action.borrow().iter() {
                 facts.push((format!("action {action}"), n.to_string()));
             }
-            vec![proto::component::Section {
-                title: "devices and uevents".into(),
-                facts,
-            }]
+            let devices = c.devices.borrow();
+            vec![
+                proto::component::Section {
+                    title: "devices and uevents".into(),
+                    facts,
+                },
+                proto::component::Section {
+                    title: format!("devices present ({})", devices.len()),
+                    facts: devices
+                        .iter()
+                        .map(|(sys, (subsystem, devname))| {
+                            let dev = if devname.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", {devname}")
+                            };
+                            (sys.clone(), format!("{subsystem}{dev}"))
+                        })
+                        .collect(),
+                },
+            ]
         })
     }));
     let client: devmon::Client = capnp_rpc::new_client(DevmonServer);
@@ -298,6 +332,7 @@ pub async fn work(registered: proto::component::Registered) {
     count(|c| c.coldplugged.set(u64::try_from(all.len()).unwrap_or(0)));
     for d in &all {
         sync_links(d, d.ready);
+        known(d, true);
     }
     let mut req = events.coldplug_request();
     {

@@ -247,6 +247,13 @@ fn zombies(sb: &Sandbox) -> Vec<String> {
     z
 }
 
+/// A host pid's pid in the sandbox's namespace (the last NSpid field).
+fn ns_pid(host: i32) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{host}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("NSpid:"))?;
+    line.split_whitespace().last()?.parse().ok()
+}
+
 /// Every invariant; the first one broken, in words.
 fn check(sb: &Sandbox, load: &Load, base: &Baseline) -> Result<(), String> {
     // The components are back.
@@ -295,6 +302,17 @@ fn check(sb: &Sandbox, load: &Load, base: &Baseline) -> Result<(), String> {
         let procs = sb.cgroup_procs(&unit);
         if procs.len() > 1 {
             return Err(format!("{unit} has {} processes: {procs:?}", procs.len()));
+        }
+        // Its main pid is its process (pids inside the sandbox; the cgroup lists them as the
+        // host sees them: compared through NSpid).
+        let main: i64 = sb.property(&unit, "MainPID").parse().unwrap_or(0);
+        if main > 0 && !procs.is_empty() {
+            let inside: Vec<i64> = procs.iter().filter_map(|p| ns_pid(*p)).collect();
+            if !inside.is_empty() && !inside.contains(&main) {
+                return Err(format!(
+                    "{unit}: MainPID {main} is not its process {inside:?}"
+                ));
+            }
         }
     }
     let t = Instant::now();

@@ -373,6 +373,9 @@ fn killing_the_mounter_leaves_no_automount_waiter_unanswered() {
     // The kernel holds all 20 behind one request (one token per mount point).
     let status = out(&sb.ctl(&["status", &auto]));
     assert!(status.contains("1 requests waiting"), "{status}");
+    // The mounter says so too, in its own words.
+    let own = out(&sb.ctl(&["component", "status", "mounter"]));
+    assert!(own.contains(&format!("{d}/slow  tokens ")), "{own}");
     let mounter = sb.component("mounter").unwrap();
     sb.kill(mounter.pid, "KILL").unwrap();
     let mut answers = Vec::new();

@@ -414,6 +414,7 @@ fn each_component_tells_its_own_state() {
         dev.contains("devices and uevents:") && dev.contains("uevents received"),
         "{dev}"
     );
+    assert!(dev.contains("devices present ("), "{dev}");
     let mnt = status(&["mounter"]);
     assert!(mnt.contains("automount points (0):"), "{mnt}");
     assert!(mnt.contains("mounts in /proc/self/mountinfo"), "{mnt}");

@@ -236,6 +236,10 @@ fn the_next_instance_gets_what_queued_while_none_ran() {
     sb.ctl(&["stop", "q.service"]);
     let o = sb.ctl(&["start", "q.service"]);
     assert!(o.status.success(), "{}", out(&o));
+    // Started (Type=simple: once spawned); the daemon writes its line a moment later.
+    wait(&mut sb, "the third instance's line", 10, |_| {
+        Ok(instances(&d.join("out.env")).len() == 3)
+    });
     let inst = instances(&d.join("out.env"));
     assert_eq!(inst.len(), 3);
     assert_eq!(inst[2]["fds"], "1");

@@ -30,6 +30,48 @@ pub struct Points {
 
 pub type Shared = Rc<RefCell<Points>>;
 
+thread_local! {
+    /// Requests reported to the supervisor and not answered yet, by point (for `component
+    /// status`); the kernel keeps the real ones.
+    static PENDING: RefCell<BTreeMap<String, std::collections::BTreeSet<u32>>> =
+        const { RefCell::new(BTreeMap::new()) };
+}
+
+/// A request (or expiry) of `where_` reported, waiting for its answer.
+pub fn pending_add(where_: &str, token: u32) {
+    PENDING.with(|p| {
+        p.borrow_mut()
+            .entry(where_.to_string())
+            .or_default()
+            .insert(token);
+    });
+}
+
+/// These tokens of `where_` were answered.
+pub fn pending_done(where_: &str, tokens: &[u32]) {
+    PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        if let Some(set) = p.get_mut(where_) {
+            for t in tokens {
+                set.remove(t);
+            }
+            if set.is_empty() {
+                p.remove(where_);
+            }
+        }
+    });
+}
+
+/// Every point with tokens waiting: (point, tokens).
+pub fn pending() -> Vec<(String, Vec<u32>)> {
+    PENDING.with(|p| {
+        p.borrow()
+            .iter()
+            .map(|(w, t)| (w.clone(), t.iter().copied().collect()))
+            .collect()
+    })
+}
+
 fn store_name(where_: &str, what: &str) -> String {
     format!("autofs:{where_}:{what}")
 }
@@ -115,6 +157,7 @@ pub async fn serve(m: Rc<AutofsMount>, events: mount_events::Client) {
         for p in packets {
             match p {
                 Packet::Missing { token, pid, .. } => {
+                    pending_add(&where_, token);
                     let mut req = events.requested_request();
                     req.get().set_where(where_.as_str());
                     req.get().set_token(token);
@@ -123,9 +166,11 @@ pub async fn serve(m: Rc<AutofsMount>, events: mount_events::Client) {
                         // Nobody to decide: the process must not hang on us.
                         eprintln!("cairn-mounter: automount {where_}: cannot report a request ({e}); failing it");
                         let _ = autofs::fail(&m, token);
+                        pending_done(&where_, &[token]);
                     }
                 }
                 Packet::Expire { token, .. } => {
+                    pending_add(&where_, token);
                     let mut req = events.expire_request();
                     req.get().set_where(where_.as_str());
                     req.get().set_token(token);

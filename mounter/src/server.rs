@@ -633,6 +633,7 @@ impl mounter::Server for MounterServer {
         for (t, e) in autofs::answer(&*m, &tokens, p.get_ready()) {
             eprintln!("cairn-mounter: automount {where_}: answering token {t}: {e}");
         }
+        automount::pending_done(&where_, &tokens);
         Ok(())
     }
 
@@ -704,6 +705,16 @@ pub async fn work(registered: proto::component::Registered) {
                     .by_where
                     .iter()
                     .map(|(w, m)| (w.clone(), format!("autofs, device {}", m.dev)))
+                    .collect(),
+            },
+            proto::component::Section {
+                title: "autofs requests waiting for an answer".into(),
+                facts: automount::pending()
+                    .into_iter()
+                    .map(|(w, t)| {
+                        let tokens: Vec<String> = t.iter().map(u32::to_string).collect();
+                        (w, format!("tokens {}", tokens.join(" ")))
+                    })
                     .collect(),
             },
             proto::component::Section {
