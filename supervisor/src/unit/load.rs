@@ -77,6 +77,8 @@ pub struct Catalog {
     /// unit name → drop-in file name → path (first directory wins)
     pub dropins: BTreeMap<String, BTreeMap<String, PathBuf>>,
     pub warnings: Vec<String>,
+    /// Names that cannot load, and why (aliases that lead back to themselves).
+    pub broken: BTreeMap<String, String>,
 }
 
 impl Catalog {
@@ -106,7 +108,36 @@ impl Catalog {
                 }
             }
         }
+        c.break_alias_loops();
         c
+    }
+
+    /// Aliases (symlinks to another unit name) that lead back to themselves: each name of the
+    /// loop fails to load with the loop spelled out, as systemd's "Too many levels of
+    /// symbolic links", instead of looking not found.
+    fn break_alias_loops(&mut self) {
+        let mut looped: BTreeMap<String, String> = BTreeMap::new();
+        for start in self.aliases.keys() {
+            let mut path = vec![start.clone()];
+            let mut cur = start;
+            while let Some(next) = self.aliases.get(cur) {
+                if path.contains(next) {
+                    path.push(next.clone());
+                    looped.insert(
+                        start.clone(),
+                        format!("symbolic link loop: {}", path.join(" → ")),
+                    );
+                    break;
+                }
+                path.push(next.clone());
+                cur = next;
+            }
+        }
+        for (name, why) in looped {
+            self.aliases.remove(&name);
+            self.warnings.push(format!("{name}: {why}; it cannot load"));
+            self.broken.insert(name, why);
+        }
     }
 
     fn taken(&self, name: &str) -> bool {
@@ -227,6 +258,8 @@ impl Catalog {
     pub fn names(&self) -> Vec<String> {
         let mut v: BTreeSet<String> = self.fragments.keys().cloned().collect();
         v.extend(self.masked.iter().cloned());
+        // Loaded, as failing to: `status` then says why.
+        v.extend(self.broken.keys().cloned());
         v.into_iter().filter(|n| !n.contains("@.")).collect()
     }
 }
@@ -287,6 +320,10 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
     };
     if cat.masked.contains(unit_name) {
         l.state = LoadState::Masked;
+        return l;
+    }
+    if let Some(why) = cat.broken.get(unit_name) {
+        l.state = LoadState::Error(why.clone());
         return l;
     }
     let template = parsed.template();
