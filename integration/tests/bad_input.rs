@@ -103,3 +103,54 @@ fn every_bad_input_fails_alone_with_a_clear_error() {
         sb.log_text()
     );
 }
+
+/// Unit files someone else could have written are refused, with a warning that says why:
+/// a file owned by another user, a file anyone may write, a unit directory anyone may write.
+#[test]
+fn units_others_could_write_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut sb = Sandbox::builder()
+        .unit("good.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .unit("default.target", "[Unit]\nWants=good.service\n")
+        .start()
+        .unwrap();
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        Ok(sb.is_active("good.service"))
+    })
+    .unwrap();
+    let unit = "[Service]\nExecStart=/bin/true\n";
+    let foreign = sb.units.join("foreign.service");
+    std::fs::write(&foreign, unit).unwrap();
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+    let open = sb.units.join("open.service");
+    std::fs::write(&open, unit).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = sb.ctl(&["daemon-reload"]);
+    assert!(o.status.success(), "{}", out(&o));
+    for (name, why) in [
+        ("foreign.service", "owned by uid 65534, not root"),
+        ("open.service", "writable by anyone (mode 666)"),
+    ] {
+        let o = sb.ctl(&["start", name]);
+        assert!(!o.status.success(), "{name} started");
+        let status = out(&sb.ctl(&["status", name]));
+        assert!(status.contains(why), "{name}: {status}");
+        assert!(sb.log_text().contains(why), "{}", sb.log_text());
+    }
+    assert!(sb.is_active("good.service"));
+    // A unit directory anyone may write to: none of its units is taken.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("x.service"), unit).unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = std::process::Command::new(cairn_integration::bin("cairnctl"))
+        .args(["analyze", "verify"])
+        .arg(d.path().join("x.service"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let said = out(&o);
+    assert!(
+        said.contains("writable by anyone (mode 777); its units are refused"),
+        "{said}"
+    );
+}

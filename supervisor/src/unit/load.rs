@@ -147,6 +147,12 @@ impl Catalog {
     }
 
     fn scan_dir(&mut self, dir: &Path) {
+        // A directory anyone may write to could hand the manager anyone's units: refused.
+        if let Some(why) = untrusted_dir(dir) {
+            self.warnings
+                .push(format!("{}: {why}; its units are refused", dir.display()));
+            return;
+        }
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
         };
@@ -199,6 +205,13 @@ impl Catalog {
                     "{}: is a directory, not a unit file; ignoring",
                     path.display()
                 ));
+                continue;
+            }
+            if let Some(why) = untrusted_file(&path) {
+                self.warnings
+                    .push(format!("{}: {why}; refused", path.display()));
+                self.broken
+                    .insert(fname, format!("{}: {why}", path.display()));
                 continue;
             }
             self.fragments.insert(fname, Fragment::File(path));
@@ -262,6 +275,36 @@ impl Catalog {
         v.extend(self.broken.keys().cloned());
         v.into_iter().filter(|n| !n.contains("@.")).collect()
     }
+}
+
+/// Why a unit directory cannot be trusted, if it cannot: writable by others (without the
+/// sticky bit), or owned by neither root nor this process's user.
+pub fn untrusted_dir(dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir).ok()?;
+    let me = nix::unistd::geteuid().as_raw();
+    if m.mode() & 0o002 != 0 && m.mode() & 0o1000 == 0 {
+        return Some(format!("writable by anyone (mode {:o})", m.mode() & 0o7777));
+    }
+    if m.uid() != 0 && m.uid() != me {
+        return Some(format!("owned by uid {}, not root", m.uid()));
+    }
+    None
+}
+
+/// Why a unit file cannot be trusted, if it cannot: owned by another user than root (or this
+/// process's), or writable by anyone.
+pub fn untrusted_file(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    let me = nix::unistd::geteuid().as_raw();
+    if m.uid() != 0 && m.uid() != me {
+        return Some(format!("owned by uid {}, not root", m.uid()));
+    }
+    if m.mode() & 0o002 != 0 {
+        return Some(format!("writable by anyone (mode {:o})", m.mode() & 0o7777));
+    }
+    None
 }
 
 /// A unit read from disk, before its dependencies are resolved to other units.

@@ -87,6 +87,13 @@ fn verify_one(file: &Path, search: &[PathBuf], spec: &specifier::Context, out: &
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    if let Some(why) = load::untrusted_dir(dir) {
+        out.push(error(format!(
+            "{}: {why}; its units are refused",
+            dir.display()
+        )));
+        return;
+    }
     let mut dirs = vec![dir.to_path_buf()];
     dirs.extend(search.iter().cloned());
     let cat = Catalog::scan(&dirs);
