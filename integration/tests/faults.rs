@@ -16,6 +16,7 @@
 //! `make test` runs one round; `make fault-soak [ROUNDS=N]` runs N and prints the table
 //! (component × fault × rounds × invariants held). Needs root, like the other sandbox tests.
 
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -177,7 +178,14 @@ fn device_cycle(sb: &Sandbox) -> Result<(), String> {
     };
     let plugged = wait(true);
     let _ = Command::new("losetup").arg("-d").arg(&dev).status();
-    let unplugged = wait(false);
+    // Another test (they run in parallel) may take the freed device at once: then it is
+    // plugged again, with another file, and that is not ours to judge.
+    let taken_again = || {
+        let name = dev.trim_start_matches("/dev/");
+        std::fs::read_to_string(format!("/sys/block/{name}/loop/backing_file"))
+            .is_ok_and(|f| Path::new(f.trim()) != img)
+    };
+    let unplugged = wait(false) || taken_again();
     match (plugged, unplugged) {
         (true, true) => Ok(()),
         (false, _) => Err(format!("{unit} never became active")),
