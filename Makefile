@@ -109,13 +109,16 @@ bench: deps release
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = supervisor/unit_file supervisor/exec_line supervisor/unit_name \
 	supervisor/specifiers supervisor/value_parsers supervisor/socket_section \
-	supervisor/service_input supervisor/manager_config pid1/link_request pid1/carry mounter/fstab \
+	supervisor/service_input supervisor/manager_config supervisor/state pid1/link_request pid1/carry \
+	mounter/fstab \
 	devmon/uevent
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
 	for t in $(FUZZ_TARGETS); do \
-		(cd $$(dirname $$t) && cargo +nightly fuzz run $$(basename $$t) -- \
+		(cd $$(dirname $$t) && mkdir -p fuzz/corpus/$$(basename $$t) && \
+		 cargo +nightly fuzz run $$(basename $$t) fuzz/corpus/$$(basename $$t) \
+		   fuzz/seeds/$$(basename $$t) -- \
 			-max_total_time=$(FUZZ_SECONDS)) || exit 1; \
 	done
 

@@ -137,6 +137,35 @@ pub fn manager_config(data: &[u8]) {
     let _ = ron::from_str::<crate::sinks::ManagerConfig>(&text(data));
 }
 
+/// The supervisor's own state, as the next supervisor reads it from pid1's store: any text is
+/// read or refused with a reason; what is read writes back the same.
+pub fn state(data: &[u8]) {
+    if let Ok(s) = crate::state::State::from_ron(&text(data)) {
+        if let Ok(again) = s.to_ron() {
+            assert_eq!(
+                crate::state::State::from_ron(&again).ok().as_ref(),
+                Some(&s)
+            );
+        }
+    }
+}
+
+/// A fuzz target's body.
+pub type Body = fn(&[u8]);
+
+/// Every fuzz target's body, by name (for the seed regression test).
+pub const TARGETS: &[(&str, Body)] = &[
+    ("unit_file", unit_file),
+    ("exec_line", exec_line),
+    ("unit_name", unit_name),
+    ("specifiers", specifiers),
+    ("value_parsers", value_parsers),
+    ("socket_section", socket_section),
+    ("service_input", service_input),
+    ("manager_config", manager_config),
+    ("state", state),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
