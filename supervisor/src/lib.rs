@@ -264,6 +264,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         shutting_down: false,
         default_started: false,
         save_pending: false,
+        notify_complained: Default::default(),
         boot_target: String::new(),
     }));
     save_state(&world);

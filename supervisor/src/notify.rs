@@ -157,10 +157,52 @@ fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> bool {
         let data = buf.get(..len.min(MAX_DATAGRAM)).unwrap_or(&[]);
         if allowed(world, unit, pid) {
             let assignments = parse(data);
+            if assignments.is_empty() && data.iter().any(|b| !b.is_ascii_whitespace()) {
+                complain_once(
+                    world,
+                    unit,
+                    &format!(
+                        "notify: unreadable message from pid {pid} (no KEY=VALUE line): {:?}",
+                        snippet(data)
+                    ),
+                );
+            }
             apply(world, unit, &assignments);
             crate::runtime::fd_store(world, unit, &assignments, fds);
         }
     }
+}
+
+/// The start of a message, for a log line.
+fn snippet(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let mut s: String = text.chars().take(60).collect();
+    if text.chars().count() > 60 {
+        s.push('…');
+    }
+    s
+}
+
+/// A bad message is said once per unit and supervisor (a service sending garbage in a loop
+/// must not flood the log); the rest are dropped quietly.
+fn complain_once(world: &WorldRef, unit: UnitId, text: &str) {
+    let first = world.borrow_mut().notify_complained.insert(unit);
+    if !first {
+        return;
+    }
+    let name = world
+        .borrow()
+        .manager
+        .units
+        .get(unit)
+        .map(|u| u.name.clone())
+        .unwrap_or_default();
+    crate::runtime::unit_warning(
+        world,
+        unit,
+        &name,
+        &format!("{text}; further bad messages from this unit are not said"),
+    );
 }
 
 /// NotifyAccess=, enforced by the sender's credentials: `main` only the main process, `exec`
@@ -243,7 +285,17 @@ fn apply(world: &WorldRef, unit: UnitId, assignments: &[(String, String)]) {
                 }
             }
             "MAINPID" => {
-                let Ok(p) = v.parse::<i32>() else { continue };
+                let Ok(p) = v.parse::<i32>() else {
+                    complain_once(
+                        world,
+                        unit,
+                        &format!(
+                            "notify: MAINPID={:?} is not a pid; ignoring",
+                            snippet(v.as_bytes())
+                        ),
+                    );
+                    continue;
+                };
                 if !crate::runtime::pid_belongs(world, unit, p) {
                     warn!("notify: MAINPID={p} is not a process of that unit; ignoring");
                     continue;

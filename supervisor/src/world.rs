@@ -31,6 +31,8 @@ pub struct World {
     pub default_started: bool,
     /// A save of the units' states is due (`persist::changed`).
     pub save_pending: bool,
+    /// Units that sent an unreadable notify message (said once each).
+    pub notify_complained: std::collections::BTreeSet<crate::job::graph::UnitId>,
     /// The unit started at boot (`--target`, or `cairn.unit=`), for `analyze`.
     pub boot_target: String,
     /// Units, jobs, services.

@@ -359,8 +359,8 @@ fn apply_limits(
 }
 
 /// A warning about a unit: on the manager's stderr and in the unit's own log (priority 4).
-fn unit_warning(world: &WorldRef, unit: UnitId, name: &str, text: &str) {
-    say!("{name}: {text}");
+pub(crate) fn unit_warning(world: &WorldRef, unit: UnitId, name: &str, text: &str) {
+    warn!("{name}: {text}");
     if let Some(rt) = world.borrow_mut().manager.rt_mut(unit) {
         rt.log.push_line(
             0,
