@@ -147,6 +147,10 @@ pub fn restore(world: &WorldRef) -> bool {
                     .enqueue(id, JobType::Start, JobMode::Replace, &mut out);
                 back += 1;
             }
+            // Processes in its cgroup (adopted already, by cgroup): they are what was
+            // started, whatever the saved state says — a process spawned just before the last
+            // supervisor died, after its last save, must not get a twin.
+            Kind::Service(svc) if svc.main_pid.is_some() => back += 1,
             Kind::Service(svc) => match s.state.as_str() {
                 // Adopted already when its processes are there. When its cgroup is empty,
                 // its main process ended while no supervisor ran: it is taken as running
