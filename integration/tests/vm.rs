@@ -556,12 +556,16 @@ fn a_failing_required_mount_lands_in_an_emergency_shell_on_the_console() {
         // As a person would type it: busybox's ash runs its own applet, which sends SIGUSR2
         // to PID 1 (busybox init's poweroff).
         vm.type_line("poweroff");
-        let at = vm
-            .wait_for("signal 12 to PID 1: poweroff", at, 60)
-            .ok_or("busybox's poweroff was not heard")?;
         vm.wait_for("reboot: Power down", at, 60)
-            .map(drop)
-            .ok_or_else(|| "no poweroff from the emergency shell".to_string())
+            .ok_or("no poweroff from the emergency shell")?;
+        // In order, through the supervisor (the shell's prompt may cut into its lines on the
+        // console, so either of them will do).
+        let c = vm.console();
+        if c.contains("PID 1: poweroff") || c.contains("poweroff: stopping the helpers") {
+            Ok(())
+        } else {
+            Err("busybox's poweroff did not go through the supervisor".to_string())
+        }
     })();
     vm.finish(steps);
 }
@@ -581,12 +585,15 @@ fn ctrl_alt_del_reboots_in_order() {
             .wait_for("ready-6", at, 60)
             .ok_or("the shell is not answering")?;
         vm.hmp("sendkey ctrl-alt-delete");
-        let at = vm
-            .wait_for("signal 2 to PID 1: reboot", at, 60)
-            .ok_or("ctrl-alt-del did not start a reboot")?;
         vm.wait_for("reboot: Restarting system", at, 60)
-            .map(drop)
-            .ok_or_else(|| "no reboot".to_string())
+            .ok_or("ctrl-alt-del did not reboot")?;
+        // In order, through the supervisor (a prompt may cut into its lines on the console).
+        let c = vm.console();
+        if c.contains("PID 1: reboot") || c.contains("reboot: stopping the helpers") {
+            Ok(())
+        } else {
+            Err("the reboot did not go through the supervisor".to_string())
+        }
     })();
     vm.finish(steps);
 }

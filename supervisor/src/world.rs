@@ -90,12 +90,20 @@ pub fn log_level_from<'a>(words: impl Iterator<Item = &'a str>) -> Option<u8> {
     level
 }
 
+/// Writes one line to stderr with one write(2): on a console shared with other processes (a
+/// shell, pid1) a line is never cut by another's output, as `eprintln!`'s pieces can be.
+pub fn line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let text = format!("cairn-supervisor: {args}\n");
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
 /// Logs one line (info) to the supervisor's stderr (the console, or the sandbox log).
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {
         if $crate::world::logs(6) {
-            eprintln!("cairn-supervisor: {}", format_args!($($arg)*))
+            $crate::world::line(format_args!($($arg)*))
         }
     };
 }
@@ -105,7 +113,7 @@ macro_rules! say {
 macro_rules! notice {
     ($($arg:tt)*) => {
         if $crate::world::logs(5) {
-            eprintln!("cairn-supervisor: {}", format_args!($($arg)*))
+            $crate::world::line(format_args!($($arg)*))
         }
     };
 }
@@ -115,7 +123,7 @@ macro_rules! notice {
 macro_rules! warn {
     ($($arg:tt)*) => {
         if $crate::world::logs(4) {
-            eprintln!("cairn-supervisor: {}", format_args!($($arg)*))
+            $crate::world::line(format_args!($($arg)*))
         }
     };
 }
