@@ -154,3 +154,59 @@ fn units_others_could_write_are_refused() {
         "{said}"
     );
 }
+
+/// A service that floods the notify socket, and one that floods its output, are throttled —
+/// never the manager: it keeps answering, and stops them when asked.
+#[test]
+fn a_flooding_service_does_not_stall_the_manager() {
+    let flood = "import os, socket\n\
+                 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                 a = os.environ['NOTIFY_SOCKET']\n\
+                 s.sendto(b'READY=1', a)\n\
+                 while True:\n    s.sendto(b'STATUS=flood', a)\n";
+    let mut sb = Sandbox::builder()
+        .unit("good.service", "[Service]\nExecStart=/bin/sleep 1000\n")
+        .file("flood.py", flood)
+        .unit(
+            "notify-flood.service",
+            "[Service]\nType=notify\nNotifyAccess=all\nExecStart=/usr/bin/python3 @DIR@/flood.py\n",
+        )
+        .unit(
+            "log-flood.service",
+            "[Service]\nExecStart=/usr/bin/yes a line of flood\n",
+        )
+        .unit(
+            "default.target",
+            "[Unit]\nWants=good.service notify-flood.service log-flood.service\n",
+        )
+        .start()
+        .unwrap();
+    sb.wait_until(Duration::from_secs(20), |sb| {
+        Ok(sb.is_active("good.service")
+            && sb.is_active("notify-flood.service")
+            && sb.is_active("log-flood.service"))
+    })
+    .unwrap();
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let o = cairn_integration::run_with_deadline(
+            sb.ctl_cmd(&["status", "good.service"]),
+            Duration::from_secs(20),
+        );
+        assert!(o.status.success(), "status under the flood: {}", out(&o));
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the manager took {:?} to answer under the flood",
+            t.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for unit in ["notify-flood.service", "log-flood.service"] {
+        let o = cairn_integration::run_with_deadline(
+            sb.ctl_cmd(&["stop", unit]),
+            Duration::from_secs(30),
+        );
+        assert!(o.status.success(), "stop {unit}: {}", out(&o));
+    }
+    assert!(sb.is_active("good.service"));
+}

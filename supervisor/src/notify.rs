@@ -91,12 +91,23 @@ pub async fn serve(world: WorldRef, fd: OwnedFd) {
         let Ok(mut guard) = afd.readable().await else {
             return;
         };
-        if drain(&world, &afd) {
+        let (any, more) = drain(&world, &afd);
+        if any {
             crate::runtime::process(&world);
         }
-        guard.clear_ready();
+        if more {
+            // A flood: the rest waits in the socket until the others had their turn.
+            drop(guard);
+            tokio::task::yield_now().await;
+        } else {
+            guard.clear_ready();
+        }
     }
 }
+
+/// At most this many datagrams in one turn: a service that floods the socket gets its turn,
+/// then the manager has its own (the kernel's socket buffer bounds what waits).
+const DATAGRAMS_PER_TURN: usize = 256;
 
 /// Handles every datagram waiting on the socket; returns whether there were any. The reaper
 /// calls this before it routes exits, so that a READY=1 sent just before exiting is seen
@@ -108,10 +119,17 @@ pub fn drain_pending(world: &WorldRef) {
     }
 }
 
-fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> bool {
+/// Handles what waits on the socket, at most [`DATAGRAMS_PER_TURN`]; returns (whether any was
+/// handled, whether more may wait).
+fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> (bool, bool) {
     let mut any = false;
     let mut buf = [0u8; MAX_DATAGRAM];
+    let mut handled = 0;
     loop {
+        if handled >= DATAGRAMS_PER_TURN {
+            return (any, true);
+        }
+        handled += 1;
         let mut cmsg = nix::cmsg_space!(libc::ucred, [std::os::fd::RawFd; 16]);
         let mut iov = [IoSliceMut::new(&mut buf)];
         let received = recvmsg::<()>(
@@ -141,11 +159,11 @@ fn drain(world: &WorldRef, afd: &tokio::io::unix::AsyncFd<OwnedFd>) -> bool {
                 }
                 (msg.bytes, pid)
             }
-            Err(nix::errno::Errno::EAGAIN) => return any,
+            Err(nix::errno::Errno::EAGAIN) => return (any, false),
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
                 say!("notify socket: {e}");
-                return any;
+                return (any, false);
             }
         };
         any = true;

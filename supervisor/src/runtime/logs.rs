@@ -77,25 +77,46 @@ thread_local! {
     static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 16384]);
 }
 
-/// Reads what is in a log pipe now, without blocking; feeds it to the unit's ring and the
-/// sinks. Returns Ok(false) at EOF.
+/// At most this many reads of a log pipe in one turn (16 KiB each): a service that writes
+/// without pause gets its turn, then the manager has its own.
+const READS_PER_TURN: usize = 16;
+
+/// How a turn of reading a log pipe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drained {
+    /// Nothing more for now (EAGAIN).
+    Empty,
+    /// The turn is over, more is waiting.
+    More,
+    /// The writer closed it.
+    Eof,
+}
+
+/// Reads what is in a log pipe now, without blocking, at most [`READS_PER_TURN`] times;
+/// feeds it to the unit's ring and the sinks.
 pub(crate) fn read_available(
     world: &WorldRef,
     unit: UnitId,
     fd: BorrowedFd<'_>,
-) -> nix::Result<bool> {
-    loop {
+) -> nix::Result<Drained> {
+    let mut reads = 0;
+    while reads < READS_PER_TURN {
         let read = READ_BUF.with(|b| {
             let mut buf = b.borrow_mut();
             nix::unistd::read(fd, &mut buf).map(|n| buf.get(..n).unwrap_or(&[]).to_vec())
         });
         match read {
-            Ok(chunk) if chunk.is_empty() => return Ok(false),
-            Ok(chunk) => ingest(world, unit, &chunk),
+            Ok(chunk) if chunk.is_empty() => return Ok(Drained::Eof),
+            Ok(chunk) => {
+                ingest(world, unit, &chunk);
+                reads += 1;
+            }
             Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(Drained::Empty),
             Err(e) => return Err(e),
         }
     }
+    Ok(Drained::More)
 }
 
 /// Before a unit's process exit is routed, what it wrote last is read (the pipe and SIGCHLD
@@ -124,8 +145,13 @@ pub(crate) async fn read_log(world: WorldRef, unit: UnitId, r: OwnedFd) {
             return;
         };
         match read_available(&world, unit, afd.get_ref().as_fd()) {
-            Ok(false) => return,
-            Ok(true) | Err(nix::errno::Errno::EAGAIN) => guard.clear_ready(),
+            Ok(Drained::Eof) => return,
+            Ok(Drained::Empty) => guard.clear_ready(),
+            // Still readable: the loop comes back after the others had their turn.
+            Ok(Drained::More) => {
+                drop(guard);
+                tokio::task::yield_now().await;
+            }
             Err(_) => return,
         }
     }
