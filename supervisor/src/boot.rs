@@ -373,9 +373,89 @@ pub fn tmpfiles() {
     }
 }
 
+/// The unit the kernel command line asks for, as systemd reads it: `cairn.unit=` (or
+/// `systemd.unit=`), `emergency`/`-b` for emergency.target, `rescue`/`single`/`s`/`S`/`1` for
+/// rescue.target, `2`–`5` for the runlevel targets. The last word that names one wins.
+pub fn boot_unit<'a>(words: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut unit = None;
+    for w in words {
+        let named = match w {
+            "emergency" | "-b" => Some("emergency.target"),
+            "rescue" | "single" | "s" | "S" | "1" => Some("rescue.target"),
+            "2" => Some("runlevel2.target"),
+            "3" => Some("runlevel3.target"),
+            "4" => Some("runlevel4.target"),
+            "5" => Some("runlevel5.target"),
+            _ => w
+                .strip_prefix("cairn.unit=")
+                .or_else(|| w.strip_prefix("systemd.unit=")),
+        };
+        if let Some(n) = named.filter(|n| !n.is_empty()) {
+            unit = Some(n.to_string());
+        }
+    }
+    unit
+}
+
+/// Whether this is an initrd: it says so with /etc/initrd-release (os-release(5)), as
+/// systemd reads it. Its boot unit is initrd.target, and it ends with switch-root.
+pub fn in_initrd() -> bool {
+    Path::new("/etc/initrd-release").exists()
+}
+
+/// In an initrd, only `rd.cairn.unit=` (or `rd.systemd.unit=`) names the boot unit: the
+/// other words are for the real root. The last one wins.
+pub fn initrd_boot_unit<'a>(words: impl Iterator<Item = &'a str>) -> Option<String> {
+    words
+        .filter_map(|w| {
+            w.strip_prefix("rd.cairn.unit=")
+                .or_else(|| w.strip_prefix("rd.systemd.unit="))
+        })
+        .filter(|n| !n.is_empty())
+        .last()
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_command_line_picks_the_boot_unit_as_systemd_reads_it() {
+        let b = |line: &str| super::boot_unit(line.split_whitespace());
+        assert_eq!(b("console=ttyS0 quiet"), None);
+        assert_eq!(b("cairn.unit=disk.target"), Some("disk.target".into()));
+        assert_eq!(b("systemd.unit=a.target"), Some("a.target".into()));
+        assert_eq!(b("emergency"), Some("emergency.target".into()));
+        assert_eq!(b("-b"), Some("emergency.target".into()));
+        for w in ["rescue", "single", "s", "S", "1"] {
+            assert_eq!(b(w), Some("rescue.target".into()), "{w}");
+        }
+        assert_eq!(b("3"), Some("runlevel3.target".into()));
+        // The last one wins; an empty value names nothing.
+        assert_eq!(b("single cairn.unit=x.target"), Some("x.target".into()));
+        assert_eq!(
+            b("cairn.unit=x.target emergency"),
+            Some("emergency.target".into())
+        );
+        assert_eq!(b("cairn.unit= quiet"), None);
+        let level = |line: &str| crate::world::log_level_from(line.split_whitespace());
+        assert_eq!(level("console=ttyS0"), None);
+        assert_eq!(level("quiet"), Some(5));
+        assert_eq!(level("quiet cairn.log_level=debug"), Some(7));
+        assert_eq!(level("cairn.log_level=debug quiet"), Some(7));
+        assert_eq!(level("systemd.log_level=warning"), Some(4));
+        assert_eq!(level("cairn.log_level=3 cairn.log_level=loud"), Some(3));
+        assert_eq!(level("cairn.log_level=9"), None);
+        // rd.* words are the initrd's.
+        assert_eq!(b("rd.cairn.unit=x.target"), None);
+        let rd = |line: &str| super::initrd_boot_unit(line.split_whitespace());
+        assert_eq!(rd("cairn.unit=a.target emergency"), None);
+        assert_eq!(
+            rd("rd.cairn.unit=a.target rd.systemd.unit=b.target"),
+            Some("b.target".into())
+        );
+    }
 
     #[test]
     fn the_machine_id_is_kept_given_or_made_as_systemd_decides() {

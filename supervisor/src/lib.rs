@@ -22,6 +22,7 @@ pub mod notify;
 pub mod persist;
 pub mod runtime;
 pub mod service;
+pub mod shutdown;
 pub mod sinks;
 pub mod spawn;
 pub mod state;
@@ -38,7 +39,6 @@ use std::time::Duration;
 
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use proto::pid1_capnp::ShutdownKind;
 
 use crate::cgroup::Cgroups;
 use crate::components::Helper;
@@ -593,48 +593,8 @@ pub fn start_default(world: &WorldRef) {
     start_target(world);
 }
 
-/// The unit the kernel command line asks for, as systemd reads it: `cairn.unit=` (or
-/// `systemd.unit=`), `emergency`/`-b` for emergency.target, `rescue`/`single`/`s`/`S`/`1` for
-/// rescue.target, `2`–`5` for the runlevel targets. The last word that names one wins.
-pub fn boot_unit<'a>(words: impl Iterator<Item = &'a str>) -> Option<String> {
-    let mut unit = None;
-    for w in words {
-        let named = match w {
-            "emergency" | "-b" => Some("emergency.target"),
-            "rescue" | "single" | "s" | "S" | "1" => Some("rescue.target"),
-            "2" => Some("runlevel2.target"),
-            "3" => Some("runlevel3.target"),
-            "4" => Some("runlevel4.target"),
-            "5" => Some("runlevel5.target"),
-            _ => w
-                .strip_prefix("cairn.unit=")
-                .or_else(|| w.strip_prefix("systemd.unit=")),
-        };
-        if let Some(n) = named.filter(|n| !n.is_empty()) {
-            unit = Some(n.to_string());
-        }
-    }
-    unit
-}
-
-/// Whether this is an initrd: it says so with /etc/initrd-release (os-release(5)), as
-/// systemd reads it. Its boot unit is initrd.target, and it ends with switch-root.
-pub fn in_initrd() -> bool {
-    Path::new("/etc/initrd-release").exists()
-}
-
-/// In an initrd, only `rd.cairn.unit=` (or `rd.systemd.unit=`) names the boot unit: the
-/// other words are for the real root. The last one wins.
-pub fn initrd_boot_unit<'a>(words: impl Iterator<Item = &'a str>) -> Option<String> {
-    words
-        .filter_map(|w| {
-            w.strip_prefix("rd.cairn.unit=")
-                .or_else(|| w.strip_prefix("rd.systemd.unit="))
-        })
-        .filter(|n| !n.is_empty())
-        .last()
-        .map(str::to_string)
-}
+pub use boot::{boot_unit, in_initrd, initrd_boot_unit};
+pub use shutdown::{kind_name, shutdown, signal_action};
 
 /// The unit to start: what the kernel command line asks for (system mode: also read from
 /// /proc/cmdline), else `--target`.
@@ -748,7 +708,7 @@ async fn link_events(world: WorldRef, link: Rc<InitLink>) {
             // units stop.
             Ok(Event::Signal(signo)) => {
                 let w = world.clone();
-                tokio::task::spawn_local(async move { on_init_signal(&w, signo).await });
+                tokio::task::spawn_local(async move { shutdown::on_init_signal(&w, signo).await });
             }
             Err(e) => {
                 // Without pid1 there is nothing to supervise for: it is gone or re-executing
@@ -757,190 +717,5 @@ async fn link_events(world: WorldRef, link: Rc<InitLink>) {
                 std::process::exit(1);
             }
         }
-    }
-}
-
-/// What a signal to PID 1 means: as systemd reads them (SIGINT is ctrl-alt-del, SIGPWR,
-/// SIGRTMIN+3/4/5; SIGTERM ends a container), and in system mode also busybox init's
-/// SIGUSR1/SIGUSR2/SIGTERM, which busybox's `halt`, `poweroff` and `reboot` send — ash runs
-/// its own applets before anything on PATH, so in a busybox userland those are what a person
-/// typing `poweroff` gets. (systemd re-executes itself on SIGTERM; cairn's re-exec is
-/// `cairnctl daemon-reexec`.)
-pub fn signal_action(signo: i32, container: bool) -> Option<ShutdownKind> {
-    let rtmin = libc::SIGRTMIN();
-    match signo {
-        libc::SIGINT => Some(ShutdownKind::Reboot), // ctrl-alt-del
-        libc::SIGTERM if container => Some(ShutdownKind::Poweroff),
-        libc::SIGTERM => Some(ShutdownKind::Reboot),
-        libc::SIGUSR1 if !container => Some(ShutdownKind::Halt),
-        libc::SIGUSR2 if !container => Some(ShutdownKind::Poweroff),
-        libc::SIGPWR => Some(ShutdownKind::Poweroff),
-        s if s == rtmin + 3 => Some(ShutdownKind::Halt),
-        s if s == rtmin + 4 => Some(ShutdownKind::Poweroff),
-        s if s == rtmin + 5 => Some(ShutdownKind::Reboot),
-        _ => None,
-    }
-}
-
-async fn on_init_signal(world: &WorldRef, signo: i32) {
-    let container = world.borrow().container;
-    match signal_action(signo, container) {
-        Some(kind) => {
-            say!("signal {signo} to PID 1: {}", kind_name(kind));
-            shutdown(world, kind).await;
-        }
-        None => say!("signal {signo} to PID 1: ignored"),
-    }
-}
-
-pub fn kind_name(kind: ShutdownKind) -> &'static str {
-    match kind {
-        ShutdownKind::Poweroff => "poweroff",
-        ShutdownKind::Reboot => "reboot",
-        ShutdownKind::Halt => "halt",
-    }
-}
-
-/// Starts shutdown.target (which every unit with default dependencies conflicts with) and
-/// waits for its job, at most 90 s.
-async fn stop_units(world: &WorldRef) {
-    let rx = {
-        let mut w = world.borrow_mut();
-        let Some(id) = w.manager.units.lookup("shutdown.target") else {
-            return;
-        };
-        let mut out = Vec::new();
-        let r = w.manager.enqueue(
-            id,
-            job::types::JobType::Start,
-            job::types::JobMode::ReplaceIrreversibly,
-            &mut out,
-        );
-        w.manager.defer(out);
-        match r {
-            Ok(job) => {
-                let (tx, rx) = futures::channel::oneshot::channel();
-                w.io.waiters.entry(job).or_default().push(tx);
-                Some(rx)
-            }
-            Err(e) => {
-                say!("shutdown.target: {e}");
-                None
-            }
-        }
-    };
-    runtime::process(world);
-    if let Some(rx) = rx {
-        if tokio::time::timeout(Duration::from_secs(90), rx)
-            .await
-            .is_err()
-        {
-            warn!("units did not all stop within 90 s; going on");
-        }
-    }
-}
-
-/// Stops the units and the helpers, then hands over to pid1 for the final kill, sync and reboot(2).
-pub async fn shutdown(world: &WorldRef, kind: ShutdownKind) {
-    let (clients, link) = {
-        let mut w = world.borrow_mut();
-        if w.shutting_down {
-            return;
-        }
-        w.shutting_down = true;
-        let clients: Vec<_> = w
-            .helpers
-            .iter()
-            .filter_map(|h| h.component.clone())
-            .collect();
-        (clients, w.link.clone())
-    };
-    stop_units(world).await;
-    say!("{}: stopping the helpers", kind_name(kind));
-    let stops = clients.into_iter().map(|c| async move {
-        let _ =
-            tokio::time::timeout(Duration::from_secs(2), c.shutdown_request().send().promise).await;
-    });
-    futures::future::join_all(stops).await;
-    match link {
-        Some(l) => {
-            if let Err(e) = l.shutdown(kind).await {
-                warn!("cannot hand over to pid1: {e}");
-            }
-        }
-        None => std::process::exit(0),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_kernel_command_line_picks_the_boot_unit_as_systemd_reads_it() {
-        let b = |line: &str| super::boot_unit(line.split_whitespace());
-        assert_eq!(b("console=ttyS0 quiet"), None);
-        assert_eq!(b("cairn.unit=disk.target"), Some("disk.target".into()));
-        assert_eq!(b("systemd.unit=a.target"), Some("a.target".into()));
-        assert_eq!(b("emergency"), Some("emergency.target".into()));
-        assert_eq!(b("-b"), Some("emergency.target".into()));
-        for w in ["rescue", "single", "s", "S", "1"] {
-            assert_eq!(b(w), Some("rescue.target".into()), "{w}");
-        }
-        assert_eq!(b("3"), Some("runlevel3.target".into()));
-        // The last one wins; an empty value names nothing.
-        assert_eq!(b("single cairn.unit=x.target"), Some("x.target".into()));
-        assert_eq!(
-            b("cairn.unit=x.target emergency"),
-            Some("emergency.target".into())
-        );
-        assert_eq!(b("cairn.unit= quiet"), None);
-        let level = |line: &str| crate::world::log_level_from(line.split_whitespace());
-        assert_eq!(level("console=ttyS0"), None);
-        assert_eq!(level("quiet"), Some(5));
-        assert_eq!(level("quiet cairn.log_level=debug"), Some(7));
-        assert_eq!(level("cairn.log_level=debug quiet"), Some(7));
-        assert_eq!(level("systemd.log_level=warning"), Some(4));
-        assert_eq!(level("cairn.log_level=3 cairn.log_level=loud"), Some(3));
-        assert_eq!(level("cairn.log_level=9"), None);
-        // rd.* words are the initrd's.
-        assert_eq!(b("rd.cairn.unit=x.target"), None);
-        let rd = |line: &str| super::initrd_boot_unit(line.split_whitespace());
-        assert_eq!(rd("cairn.unit=a.target emergency"), None);
-        assert_eq!(
-            rd("rd.cairn.unit=a.target rd.systemd.unit=b.target"),
-            Some("b.target".into())
-        );
-    }
-
-    use super::*;
-
-    #[test]
-    fn signals_map_as_systemd_and_busybox_read_them() {
-        assert_eq!(
-            signal_action(libc::SIGINT, false),
-            Some(ShutdownKind::Reboot)
-        );
-        assert_eq!(
-            signal_action(libc::SIGTERM, true),
-            Some(ShutdownKind::Poweroff)
-        );
-        // busybox's halt/poweroff/reboot, in system mode only.
-        assert_eq!(
-            signal_action(libc::SIGTERM, false),
-            Some(ShutdownKind::Reboot)
-        );
-        assert_eq!(
-            signal_action(libc::SIGUSR2, false),
-            Some(ShutdownKind::Poweroff)
-        );
-        assert_eq!(
-            signal_action(libc::SIGUSR1, false),
-            Some(ShutdownKind::Halt)
-        );
-        assert_eq!(signal_action(libc::SIGUSR2, true), None);
-        assert_eq!(
-            signal_action(libc::SIGRTMIN() + 3, false),
-            Some(ShutdownKind::Halt)
-        );
-        assert_eq!(signal_action(libc::SIGUSR1, true), None);
     }
 }
