@@ -172,17 +172,15 @@ fn colour(name: &str) -> &'static str {
 
 /// A step for grid lines that gives about ten of them over `span` µs.
 fn grid_step(span: u64) -> u64 {
-    let mut step = 1_000u64;
-    for m in [1u64, 2, 5].iter().cycle() {
-        let s = step * m;
-        if span / s <= 10 {
-            return s;
+    let mut decade = 1_000u64;
+    loop {
+        for m in [1, 2, 5] {
+            if span / (decade * m) <= 10 {
+                return decade * m;
+            }
         }
-        if *m == 5 {
-            step *= 10;
-        }
+        decade *= 10;
     }
-    unreachable!("the cycle is endless")
 }
 
 /// An SVG timeline of the boot: the kernel, then one bar per unit from activating to active,

@@ -658,11 +658,11 @@ fn adopt_running(world: &WorldRef) {
         };
         let dir = cg.service(&name);
         let procs = cgroup::procs(&dir);
-        // The main pid recorded at switch-root, if it is still in the cgroup; else the
-        // lowest pid there.
+        // The main pid in the saved state, if it is still in the cgroup; else the lowest pid
+        // there.
         let saved = w
             .state
-            .services
+            .units
             .iter()
             .find(|s| s.name == name)
             .map(|s| s.main_pid)

@@ -31,10 +31,6 @@ pub struct State {
     /// When this boot left the initrd (`cairnctl switch-root`), realtime µs; 0 if it did not.
     #[serde(default)]
     pub switch_root_realtime_usec: u64,
-    /// The services running at switch-root and their main pids: the next supervisor adopts
-    /// them (the full per-change state is issue 9's).
-    #[serde(default)]
-    pub services: Vec<SavedService>,
     /// Every unit that is not dead, as it was (`persist`), and the jobs in flight.
     #[serde(default)]
     pub units: Vec<SavedUnit>,
@@ -66,12 +62,6 @@ pub struct SavedJob {
     pub jtype: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedService {
-    pub name: String,
-    pub main_pid: i32,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state memfd: {0}")]
@@ -95,7 +85,6 @@ impl State {
             control_socket_file: None,
             syslog_socket_file: None,
             switch_root_realtime_usec: 0,
-            services: Vec::new(),
             units: Vec::new(),
             jobs: Vec::new(),
             default_started: false,
@@ -158,10 +147,6 @@ mod tests {
         let mut s = State::new(42);
         s.helper_restarts.insert("activator".into(), 3);
         s.switch_root_realtime_usec = 7;
-        s.services.push(SavedService {
-            name: "logger.service".into(),
-            main_pid: 99,
-        });
         s.units.push(SavedUnit {
             name: "bad.service".into(),
             state: "failed".into(),

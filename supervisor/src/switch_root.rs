@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use crate::job::graph::ActiveState;
 use crate::job::types::{JobMode, JobType};
-use crate::manager::Kind;
 use crate::say;
-use crate::state::SavedService;
 use crate::unit::load::Catalog;
 use crate::unit::name::UnitType;
 use crate::warn;
@@ -121,24 +119,11 @@ pub async fn run(world: WorldRef, root: String, init: String) {
     // 2. The state the next supervisor starts from.
     let (link, memfd, clients) = {
         let mut w = world.borrow_mut();
-        let services: Vec<SavedService> = w
-            .manager
-            .units
-            .list
-            .iter()
-            .filter_map(|u| match &w.manager.rt.get(u.id as usize)?.kind {
-                Kind::Service(s) => s.main_pid.map(|pid| SavedService {
-                    name: u.name.clone(),
-                    main_pid: pid,
-                }),
-                _ => None,
-            })
-            .collect();
-        w.state.services = services;
+        // Of the initrd's units only the services with a process are kept (the new root adopts
+        // them by name, with their main pid); the new root starts its own default target.
+        let (units, _) = crate::persist::snapshot(&w);
+        w.state.units = units.into_iter().filter(|u| u.main_pid > 0).collect();
         w.state.switch_root_realtime_usec = proto::procinfo::realtime_usec();
-        // The new root starts its own default target; the initrd's units are not restored
-        // (what keeps running is adopted by name).
-        w.state.units.clear();
         w.state.jobs.clear();
         w.state.default_started = false;
         w.save_pending = true;
