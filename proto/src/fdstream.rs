@@ -14,6 +14,10 @@
 //! - **Bounds.** One `sendmsg` carries at most 253 fds (`SCM_MAX_FD`); more wait for the next
 //!   bytes (larger sets are sent as numbered chunks at the RPC level). A receiver holds at most
 //!   `max_unclaimed` fds nobody has taken: a peer that pushes more breaks the connection.
+//! - **Backpressure.** With `Limits::pause_reads_while_blocked` (untrusted peers), the reader
+//!   stops reading while the writer cannot write: a peer that sends requests without reading
+//!   the answers fills its own socket buffer, not our memory. Never on both sides of one
+//!   connection (two sides that both wait for the other to read would wait for ever).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -21,7 +25,7 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use nix::cmsg_space;
 use nix::sys::socket::{
@@ -43,6 +47,8 @@ pub struct Limits {
     /// table announces before the bytes arrive, so this bounds what a peer that sends only a
     /// header can make us allocate.
     pub max_message_words: usize,
+    /// Stop reading while our answers cannot be written (see the module's Backpressure).
+    pub pause_reads_while_blocked: bool,
 }
 
 impl Limits {
@@ -51,12 +57,14 @@ impl Limits {
     pub const TRUSTED: Limits = Limits {
         max_unclaimed_fds: DEFAULT_MAX_UNCLAIMED,
         max_message_words: 8 * 1024 * 1024,
+        pause_reads_while_blocked: false,
     };
     /// A peer anyone may be (the control socket is 0666): a request is a few names and
     /// numbers, so 1 MiB is plenty.
     pub const UNTRUSTED_PEER: Limits = Limits {
         max_unclaimed_fds: 64,
         max_message_words: 128 * 1024,
+        pause_reads_while_blocked: true,
     };
 }
 
@@ -89,6 +97,11 @@ struct FdState {
     incoming: BTreeMap<u64, OwnedFd>,
     next_in: u64,
     max_unclaimed: usize,
+    /// Whether the reader waits while a write is blocked, whether one is, and the reader's
+    /// waker to call when it no longer is.
+    pause_reads: bool,
+    write_blocked: bool,
+    read_waker: Option<Waker>,
 }
 
 /// The application's side of the adapter: queue fds to send, claim fds received.
@@ -112,6 +125,9 @@ pub fn new(sock: OwnedFd, max_unclaimed: usize) -> io::Result<(FdReader, FdWrite
             incoming: BTreeMap::new(),
             next_in: 0,
             max_unclaimed,
+            pause_reads: false,
+            write_blocked: false,
+            read_waker: None,
         }),
     });
     Ok((
@@ -155,6 +171,20 @@ impl FdHandle {
     /// The socket itself, e.g. to read SO_PEERCRED.
     pub fn socket(&self) -> BorrowedFd<'_> {
         self.0.io.get_ref().as_fd()
+    }
+}
+
+impl Shared {
+    /// The writer wrote (or failed for good): a reader paused for it reads again.
+    fn unblock_writes(&self) {
+        let waker = {
+            let mut st = self.state.borrow_mut();
+            st.write_blocked = false;
+            st.read_waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -233,6 +263,13 @@ impl futures::io::AsyncRead for FdReader {
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let shared = &*self.0;
+        {
+            let mut st = shared.state.borrow_mut();
+            if st.pause_reads && st.write_blocked {
+                st.read_waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+        }
         loop {
             let mut guard = ready!(shared.io.poll_read_ready(cx))?;
             match guard.try_io(|afd| recv_some(shared, afd.get_ref().as_raw_fd(), buf)) {
@@ -255,9 +292,22 @@ impl futures::io::AsyncWrite for FdWriter {
         crate::failpoint::hit("bus::rpc_send");
         let shared = &*self.0;
         loop {
-            let mut guard = ready!(shared.io.poll_write_ready(cx))?;
+            let mut guard = match shared.io.poll_write_ready(cx) {
+                Poll::Pending => {
+                    shared.state.borrow_mut().write_blocked = true;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok(guard)) => guard,
+                Poll::Ready(Err(e)) => {
+                    shared.unblock_writes();
+                    return Poll::Ready(Err(e));
+                }
+            };
             match guard.try_io(|afd| send_some(shared, afd.get_ref().as_raw_fd(), buf)) {
-                Ok(result) => return Poll::Ready(result),
+                Ok(result) => {
+                    shared.unblock_writes();
+                    return Poll::Ready(result);
+                }
                 Err(_would_block) => continue,
             }
         }
@@ -286,6 +336,7 @@ pub fn rpc_system(
     FdHandle,
 )> {
     let (reader, writer, handle) = new(sock, limits.max_unclaimed_fds)?;
+    handle.0.state.borrow_mut().pause_reads = limits.pause_reads_while_blocked;
     let mut options = capnp::message::ReaderOptions::new();
     options.traversal_limit_in_words(Some(limits.max_message_words));
     let network = capnp_rpc::twoparty::VatNetwork::new(
@@ -401,6 +452,111 @@ mod tests {
                 .unwrap();
             let err = result.unwrap_err();
             assert!(err.to_string().contains("too large"), "{err}");
+        }));
+    }
+
+    /// Counts `introspect` calls and answers each with a 4 KiB name.
+    struct Counting(Rc<std::cell::Cell<usize>>);
+
+    impl crate::bus_capnp::component::Server for Counting {
+        async fn introspect(
+            self: Rc<Self>,
+            _: crate::bus_capnp::component::IntrospectParams,
+            mut results: crate::bus_capnp::component::IntrospectResults,
+        ) -> Result<(), capnp::Error> {
+            self.0.set(self.0.get() + 1);
+            results
+                .get()
+                .init_info()
+                .set_name("x".repeat(4096).as_str());
+            Ok(())
+        }
+    }
+
+    /// A reader that returns nothing until `open`: a peer that does not read its answers.
+    struct Gated {
+        inner: FdReader,
+        open: Rc<std::cell::Cell<bool>>,
+        waker: Rc<RefCell<Option<Waker>>>,
+    }
+
+    impl futures::io::AsyncRead for Gated {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            if !self.open.get() {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    /// A client that sends 20,000 calls and reads no answer: an untrusted-peer server stops
+    /// reading once its answers back up, so it has served only what fits in the socket
+    /// buffers; once the client reads, every call is answered. With the trusted limits the
+    /// server would read (and answer into memory) all 20,000 at once.
+    #[test]
+    fn a_peer_that_reads_no_answers_stops_being_read() {
+        const CALLS: usize = 20_000;
+        let local = tokio::task::LocalSet::new();
+        rt().block_on(local.run_until(async {
+            let (a, b) = pair();
+            let served = Rc::new(std::cell::Cell::new(0));
+            let counter = served.clone();
+            let (server, _) = rpc_system(
+                a,
+                capnp_rpc::rpc_twoparty_capnp::Side::Server,
+                Limits::UNTRUSTED_PEER,
+                move |_| {
+                    Some(
+                        capnp_rpc::new_client::<crate::bus_capnp::component::Client, _>(Counting(
+                            counter,
+                        ))
+                        .client,
+                    )
+                },
+            )
+            .unwrap();
+            tokio::task::spawn_local(server);
+
+            let (reader, writer, _) = new(b, 16).unwrap();
+            let open = Rc::new(std::cell::Cell::new(false));
+            let waker = Rc::new(RefCell::new(None::<Waker>));
+            let gated = Gated {
+                inner: reader,
+                open: open.clone(),
+                waker: waker.clone(),
+            };
+            let network = capnp_rpc::twoparty::VatNetwork::new(
+                futures::io::BufReader::new(gated),
+                writer,
+                capnp_rpc::rpc_twoparty_capnp::Side::Client,
+                capnp::message::ReaderOptions::new(),
+            );
+            let mut client_rpc = capnp_rpc::RpcSystem::new(Box::new(network), None);
+            let component: crate::bus_capnp::component::Client =
+                client_rpc.bootstrap(capnp_rpc::rpc_twoparty_capnp::Side::Server);
+            tokio::task::spawn_local(client_rpc);
+            let calls: Vec<_> = (0..CALLS)
+                .map(|_| component.introspect_request().send().promise)
+                .collect();
+            tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            let before = served.get();
+            assert!(
+                before > 0 && before < CALLS / 4,
+                "served {before} of {CALLS} calls without the client reading"
+            );
+            open.set(true);
+            if let Some(w) = waker.borrow_mut().take() {
+                w.wake();
+            }
+            for c in calls {
+                c.await.unwrap();
+            }
+            assert_eq!(served.get(), CALLS);
         }));
     }
 

@@ -5,7 +5,14 @@
 //! capability; every other uid only a `Viewer`, and `manager()` refuses with
 //! "permission denied". The listening socket lives in pid1's fd store, so a connection made
 //! while the supervisor restarts waits in the backlog instead of being refused.
+//!
+//! A caller cannot make the supervisor hold more than a bounded amount for it: a request is at
+//! most 1 MiB (`Limits::UNTRUSTED_PEER`), a connection has at most MAX_CALLS_IN_FLIGHT calls
+//! waiting for answers, a caller that does not read its answers stops being read
+//! (`fdstream`), and an unprivileged uid holds at most MAX_CONNECTIONS_PER_USER connections.
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -19,6 +26,7 @@ use proto::fdstream;
 use proto::pid1_capnp::ShutdownKind;
 
 use crate::components::HelperState;
+use crate::control_request as request;
 use crate::control_units as units;
 use crate::info::Info;
 use crate::say;
@@ -95,9 +103,10 @@ pub async fn serve(world: WorldRef, listener: OwnedFd) {
             return;
         }
     };
+    let users = Users::default();
     loop {
         match listener.accept().await {
-            Ok((stream, _)) => accept(&world, stream),
+            Ok((stream, _)) => accept(&world, &users, stream),
             Err(e) => {
                 say!("control socket: accept: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -106,7 +115,45 @@ pub async fn serve(world: WorldRef, listener: OwnedFd) {
     }
 }
 
-fn accept(world: &WorldRef, stream: tokio::net::UnixStream) {
+/// Open connections by unprivileged uid, and whether the supervisor said that the uid hit
+/// MAX_CONNECTIONS_PER_USER (said once until all of the uid's connections have closed).
+#[derive(Clone, Default)]
+struct Users(Rc<RefCell<HashMap<u32, (u32, bool)>>>);
+
+impl Users {
+    /// Counts a connection of `uid`, or refuses it.
+    fn admit(&self, uid: u32) -> bool {
+        if uid == 0 {
+            return true;
+        }
+        let mut map = self.0.borrow_mut();
+        let (open, told) = map.entry(uid).or_default();
+        if *open >= MAX_CONNECTIONS_PER_USER {
+            if !*told {
+                *told = true;
+                say!(
+                    "control socket: uid {uid} holds {MAX_CONNECTIONS_PER_USER} connections; \
+                     refusing more until some close"
+                );
+            }
+            return false;
+        }
+        *open += 1;
+        true
+    }
+
+    fn leave(&self, uid: u32) {
+        let mut map = self.0.borrow_mut();
+        if let Some((open, _)) = map.get_mut(&uid) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                map.remove(&uid);
+            }
+        }
+    }
+}
+
+fn accept(world: &WorldRef, users: &Users, stream: tokio::net::UnixStream) {
     let fd: OwnedFd = match stream.into_std() {
         Ok(s) => s.into(),
         Err(e) => {
@@ -123,22 +170,31 @@ fn accept(world: &WorldRef, stream: tokio::net::UnixStream) {
     };
     let world = world.clone();
     let (uid, pid) = (cred.uid(), cred.pid());
+    if !users.admit(uid) {
+        return;
+    }
     let rpc = fdstream::rpc_system(fd, Side::Server, fdstream::Limits::UNTRUSTED_PEER, |fds| {
         let server = ControlServer {
             world,
             uid,
             pid,
+            calls: InFlight::default(),
             fds: fds.clone(),
         };
         Some(capnp_rpc::new_client::<control::Client, _>(server).client)
     });
     match rpc {
         Ok((rpc, _)) => {
+            let users = users.clone();
             tokio::task::spawn_local(async move {
                 let _ = rpc.await;
+                users.leave(uid);
             });
         }
-        Err(e) => say!("control socket: {e}"),
+        Err(e) => {
+            users.leave(uid);
+            say!("control socket: {e}");
+        }
     }
 }
 
@@ -146,12 +202,47 @@ struct ControlServer {
     world: WorldRef,
     uid: u32,
     pid: i32,
+    calls: InFlight,
     /// This connection's fd side: fds handed to the client (`connectComponent`).
     fds: fdstream::FdHandle,
 }
 
-fn count_call(world: &WorldRef) {
-    world.borrow_mut().calls += 1;
+/// Calls one connection may have in flight (asked, not yet answered). A call that waits
+/// (`enqueue` with `wait`, a helper's status) holds its place until it is answered; a caller
+/// that asks for more at once is refused, call by call, until answers come back.
+pub const MAX_CALLS_IN_FLIGHT: u32 = 64;
+
+/// Connections one unprivileged uid may hold open at once: each costs the supervisor an fd
+/// and an RPC system, and its fds are the services' fds too.
+pub const MAX_CONNECTIONS_PER_USER: u32 = 32;
+
+/// A connection's calls in flight, shared by every capability served on it.
+#[derive(Clone, Default)]
+struct InFlight(Rc<Cell<u32>>);
+
+/// One call's place among its connection's calls in flight.
+struct CallGuard(Rc<Cell<u32>>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+impl InFlight {
+    /// Counts a call, or refuses it when the connection has too many in flight.
+    fn enter(&self, world: &WorldRef) -> Result<CallGuard, capnp::Error> {
+        let n = self.0.get();
+        if n >= MAX_CALLS_IN_FLIGHT {
+            return Err(capnp::Error::overloaded(format!(
+                "too many calls in flight on this connection ({MAX_CALLS_IN_FLIGHT}): \
+                 wait for answers before asking more"
+            )));
+        }
+        self.0.set(n + 1);
+        world.borrow_mut().calls += 1;
+        Ok(CallGuard(self.0.clone()))
+    }
 }
 
 impl control::Server for ControlServer {
@@ -160,7 +251,7 @@ impl control::Server for ControlServer {
         _params: control::WhoamiParams,
         mut results: control::WhoamiResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.world);
+        let _call = self.calls.enter(&self.world)?;
         let mut r = results.get();
         r.set_uid(self.uid);
         r.set_pid(self.pid);
@@ -173,12 +264,13 @@ impl control::Server for ControlServer {
         _params: control::ViewerParams,
         mut results: control::ViewerResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.world);
+        let _call = self.calls.enter(&self.world)?;
         results
             .get()
             .set_viewer(capnp_rpc::new_client(ViewerServer {
                 world: self.world.clone(),
                 fds: Some(self.fds.clone()),
+                calls: self.calls.clone(),
             }));
         Ok(())
     }
@@ -188,7 +280,7 @@ impl control::Server for ControlServer {
         _params: control::ManagerParams,
         mut results: control::ManagerResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.world);
+        let _call = self.calls.enter(&self.world)?;
         if self.uid != 0 {
             return Err(capnp::Error::failed(format!(
                 "permission denied: uid {} may only read; changing state needs root",
@@ -201,6 +293,7 @@ impl control::Server for ControlServer {
                 view: ViewerServer {
                     world: self.world.clone(),
                     fds: Some(self.fds.clone()),
+                    calls: self.calls.clone(),
                 },
             }));
         Ok(())
@@ -211,6 +304,7 @@ impl control::Server for ControlServer {
 struct ViewerServer {
     world: WorldRef,
     fds: Option<fdstream::FdHandle>,
+    calls: InFlight,
 }
 
 /// One row of `component list`.
@@ -229,92 +323,91 @@ async fn with_timeout<T>(
     }
 }
 
-impl ViewerServer {
-    async fn rows(&self) -> Vec<Row> {
-        let (link, me, helpers) = {
-            let w = self.world.borrow();
-            let me = Info::own("supervisor", w.started_realtime_usec, w.calls);
-            let helpers: Vec<_> = w
-                .helpers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.clone(),
-                        h.component.clone(),
-                        h.state,
-                        h.restarts,
-                        h.pid,
-                        h.info.clone(),
-                    )
-                })
-                .collect();
-            (w.link.clone(), me, helpers)
-        };
-        let mut rows = Vec::new();
-        let mut supervisor_restarts = 0;
-        if let Some(link) = link {
-            let status = tokio::time::timeout(INTROSPECT_TIMEOUT, link.introspect()).await;
-            if let Ok(Ok(s)) = &status {
-                // pid1 counts the supervisor's restarts; it outlives them.
-                supervisor_restarts = s.supervisor_restarts;
-            }
-            let row = match status {
-                Ok(Ok(s)) => Row {
-                    info: Info {
-                        name: "init".into(),
-                        pid: s.pid,
-                        version: s.version,
-                        binary: s.binary,
-                        started_realtime_usec: s.started_realtime_usec,
-                        rss_bytes: s.rss_bytes,
-                        open_fds: s.open_fds,
-                        calls_served: 0,
-                    },
-                    state: "running".into(),
-                    restarts: 0,
-                },
-                _ => Row {
-                    info: Info {
-                        name: "init".into(),
-                        ..Info::default()
-                    },
-                    state: "not answering".into(),
-                    restarts: 0,
-                },
-            };
-            rows.push(row);
+/// Every component's row, asking each running helper (each within INTROSPECT_TIMEOUT).
+async fn rows(world: &WorldRef) -> Vec<Row> {
+    let (link, me, helpers) = {
+        let w = world.borrow();
+        let me = Info::own("supervisor", w.started_realtime_usec, w.calls);
+        let helpers: Vec<_> = w
+            .helpers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.clone(),
+                    h.component.clone(),
+                    h.state,
+                    h.restarts,
+                    h.pid,
+                    h.info.clone(),
+                )
+            })
+            .collect();
+        (w.link.clone(), me, helpers)
+    };
+    let mut rows = Vec::new();
+    let mut supervisor_restarts = 0;
+    if let Some(link) = link {
+        let status = tokio::time::timeout(INTROSPECT_TIMEOUT, link.introspect()).await;
+        if let Ok(Ok(s)) = &status {
+            // pid1 counts the supervisor's restarts; it outlives them.
+            supervisor_restarts = s.supervisor_restarts;
         }
-        rows.push(Row {
-            info: me,
-            state: "running".into(),
-            restarts: supervisor_restarts,
-        });
-        for (name, client, state, restarts, pid, cached) in helpers {
-            let mut row = Row {
-                info: cached.unwrap_or_else(|| Info {
-                    name: name.clone(),
+        let row = match status {
+            Ok(Ok(s)) => Row {
+                info: Info {
+                    name: "init".into(),
+                    pid: s.pid,
+                    version: s.version,
+                    binary: s.binary,
+                    started_realtime_usec: s.started_realtime_usec,
+                    rss_bytes: s.rss_bytes,
+                    open_fds: s.open_fds,
+                    calls_served: 0,
+                },
+                state: "running".into(),
+                restarts: 0,
+            },
+            _ => Row {
+                info: Info {
+                    name: "init".into(),
                     ..Info::default()
-                }),
-                state: state.as_str().to_string(),
-                restarts,
-            };
-            row.info.pid = pid.unwrap_or(0);
-            if let (Some(client), HelperState::Running) = (client, state) {
-                let req = client.introspect_request();
-                let answer = with_timeout(async move {
-                    let reply = req.send().promise.await?;
-                    Info::read(reply.get()?.get_info()?)
-                })
-                .await;
-                match answer {
-                    Ok(info) => row.info = info,
-                    Err(_) => row.state = "not answering".into(),
-                }
-            }
-            rows.push(row);
-        }
-        rows
+                },
+                state: "not answering".into(),
+                restarts: 0,
+            },
+        };
+        rows.push(row);
     }
+    rows.push(Row {
+        info: me,
+        state: "running".into(),
+        restarts: supervisor_restarts,
+    });
+    for (name, client, state, restarts, pid, cached) in helpers {
+        let mut row = Row {
+            info: cached.unwrap_or_else(|| Info {
+                name: name.clone(),
+                ..Info::default()
+            }),
+            state: state.as_str().to_string(),
+            restarts,
+        };
+        row.info.pid = pid.unwrap_or(0);
+        if let (Some(client), HelperState::Running) = (client, state) {
+            let req = client.introspect_request();
+            let answer = with_timeout(async move {
+                let reply = req.send().promise.await?;
+                Info::read(reply.get()?.get_info()?)
+            })
+            .await;
+            match answer {
+                Ok(info) => row.info = info,
+                Err(_) => row.state = "not answering".into(),
+            }
+        }
+        rows.push(row);
+    }
+    rows
 }
 
 async fn list_components_into(
@@ -322,12 +415,7 @@ async fn list_components_into(
     mut results: viewer::ListComponentsResults,
 ) -> Result<(), capnp::Error> {
     {
-        let rows = ViewerServer {
-            world: world.clone(),
-            fds: None,
-        }
-        .rows()
-        .await;
+        let rows = rows(world).await;
         let mut list = results
             .get()
             .init_components(u32::try_from(rows.len()).unwrap_or(0));
@@ -351,7 +439,7 @@ macro_rules! impl_viewer {
                 _params: viewer::VersionParams,
                 mut results: viewer::VersionResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 results.get().set_version(proto::VERSION);
                 Ok(())
             }
@@ -361,7 +449,7 @@ macro_rules! impl_viewer {
                 _params: viewer::ListComponentsParams,
                 results: viewer::ListComponentsResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 list_components_into(self.world(), results).await
             }
 
@@ -370,16 +458,12 @@ macro_rules! impl_viewer {
                 params: viewer::ComponentStatusParams,
                 results: viewer::ComponentStatusResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
-                let rows = ViewerServer {
-                    world: self.world().clone(),
-                    fds: None,
-                }
-                .rows()
-                .await
-                .into_iter()
-                .map(|r| r.info)
-                .collect();
+                let _call = self.enter()?;
+                let rows = rows(self.world())
+                    .await
+                    .into_iter()
+                    .map(|r| r.info)
+                    .collect();
                 crate::control_components::status(self.world(), rows, params, results).await
             }
 
@@ -388,7 +472,7 @@ macro_rules! impl_viewer {
                 params: viewer::ConnectComponentParams,
                 results: viewer::ConnectComponentResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 crate::control_components::connect(self.world(), self.fds(), params, results).await
             }
 
@@ -397,7 +481,7 @@ macro_rules! impl_viewer {
                 params: viewer::ListUnitsParams,
                 results: viewer::ListUnitsResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::list_units(self.world(), params, results)
             }
 
@@ -406,7 +490,7 @@ macro_rules! impl_viewer {
                 params: viewer::StatusParams,
                 results: viewer::StatusResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::status(self.world(), params, results)
             }
 
@@ -415,7 +499,7 @@ macro_rules! impl_viewer {
                 params: viewer::ShowParams,
                 results: viewer::ShowResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::show(self.world(), params, results)
             }
 
@@ -424,7 +508,7 @@ macro_rules! impl_viewer {
                 params: viewer::CatParams,
                 results: viewer::CatResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::cat(self.world(), params, results)
             }
 
@@ -433,7 +517,7 @@ macro_rules! impl_viewer {
                 params: viewer::ListDependenciesParams,
                 results: viewer::ListDependenciesResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::list_dependencies(self.world(), params, results)
             }
 
@@ -442,7 +526,7 @@ macro_rules! impl_viewer {
                 params: viewer::ListJobsParams,
                 results: viewer::ListJobsResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::list_jobs(self.world(), params, results)
             }
 
@@ -451,7 +535,7 @@ macro_rules! impl_viewer {
                 params: viewer::WhyParams,
                 results: viewer::WhyResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::why(self.world(), params, results)
             }
 
@@ -460,7 +544,7 @@ macro_rules! impl_viewer {
                 params: viewer::WhyNotParams,
                 results: viewer::WhyNotResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::why_not(self.world(), params, results)
             }
 
@@ -469,7 +553,7 @@ macro_rules! impl_viewer {
                 params: viewer::LogParams,
                 results: viewer::LogResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::log(self.world(), params, results)
             }
 
@@ -478,7 +562,7 @@ macro_rules! impl_viewer {
                 params: viewer::AnalyzeParams,
                 results: viewer::AnalyzeResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::analyze(self.world(), params, results)
             }
 
@@ -487,7 +571,7 @@ macro_rules! impl_viewer {
                 params: viewer::ListSocketsParams,
                 results: viewer::ListSocketsResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::list_sockets(self.world(), params, results)
             }
 
@@ -496,7 +580,7 @@ macro_rules! impl_viewer {
                 params: viewer::GraphParams,
                 results: viewer::GraphResults,
             ) -> Result<(), capnp::Error> {
-                count_call(self.world());
+                let _call = self.enter()?;
                 units::graph(self.world(), params, results)
             }
         }
@@ -508,6 +592,10 @@ impl ViewerServer {
         &self.world
     }
 
+    fn enter(&self) -> Result<CallGuard, capnp::Error> {
+        self.calls.enter(&self.world)
+    }
+
     fn fds(&self) -> Option<&fdstream::FdHandle> {
         self.fds.as_ref()
     }
@@ -516,6 +604,10 @@ impl ViewerServer {
 impl ManagerServer {
     fn world(&self) -> &WorldRef {
         &self.view.world
+    }
+
+    fn enter(&self) -> Result<CallGuard, capnp::Error> {
+        self.view.enter()
     }
 
     fn fds(&self) -> Option<&fdstream::FdHandle> {
@@ -537,8 +629,8 @@ impl manager::Server for ManagerServer {
         params: manager::ShutdownParams,
         _results: manager::ShutdownResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
-        let kind: ShutdownKind = params.get()?.get_kind()?;
+        let _call = self.enter()?;
+        let kind: ShutdownKind = request::shutdown(params.get()?)?;
         // Answer first: the caller should hear "ok" before everything stops.
         let world = self.view.world.clone();
         tokio::task::spawn_local(async move {
@@ -553,10 +645,8 @@ impl manager::Server for ManagerServer {
         params: manager::SwitchRootParams,
         _results: manager::SwitchRootResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
-        let p = params.get()?;
-        let root = p.get_root()?.to_str()?.to_string();
-        let init = p.get_init()?.to_str()?.to_string();
+        let _call = self.enter()?;
+        let (root, init) = request::switch_root(params.get()?)?;
         let world = self.view.world.clone();
         let init =
             crate::switch_root::validate(&world, &root, &init).map_err(capnp::Error::failed)?;
@@ -573,19 +663,18 @@ impl manager::Server for ManagerServer {
         params: manager::DaemonReexecParams,
         _results: manager::DaemonReexecResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
-        let p = params.get()?;
-        let binary = p.get_binary()?.to_str()?.to_string();
-        if !p.get_init() {
-            let binary = (!binary.is_empty()).then_some(binary.as_str());
-            return crate::persist::reexec(&self.view.world, binary)
+        let _call = self.enter()?;
+        let (init, binary) = request::daemon_reexec(params.get()?)?;
+        if !init {
+            return crate::persist::reexec(&self.view.world, binary.as_deref())
                 .await
                 .map_err(capnp::Error::failed);
         }
-        if !binary.is_empty() {
-            crate::components::check_binary(std::path::Path::new(&binary), "init")
+        if let Some(b) = &binary {
+            crate::components::check_binary(std::path::Path::new(b), "init")
                 .map_err(capnp::Error::failed)?;
         }
+        let binary = binary.unwrap_or_default();
         let link = self.view.world.borrow().link.clone();
         let Some(link) = link else {
             return Err(capnp::Error::failed(
@@ -607,16 +696,12 @@ impl manager::Server for ManagerServer {
         params: manager::SetFailpointParams,
         _results: manager::SetFailpointResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
-        let p = params.get()?;
-        let name = p.get_name()?.to_str()?.to_string();
-        let point = p.get_point()?.to_str()?.to_string();
-        let action = p.get_action()?.to_str()?.to_string();
-        if !point.starts_with(&format!("{name}::")) && !point.starts_with("bus::") {
-            return Err(capnp::Error::failed(format!(
-                "{point} is not a fail point of {name}"
-            )));
-        }
+        let _call = self.enter()?;
+        let request::Failpoint {
+            component: name,
+            point,
+            action,
+        } = request::set_failpoint(params.get()?)?;
         if name == "supervisor" {
             proto::failpoint::set(&point, &action).map_err(capnp::Error::failed)?;
         } else {
@@ -649,16 +734,9 @@ impl manager::Server for ManagerServer {
         params: manager::RestartComponentParams,
         mut results: manager::RestartComponentResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
-        let p = params.get()?;
-        let name = p.get_name()?.to_str()?.to_string();
-        let binary = p.get_binary()?.to_str()?;
-        let binary = (!binary.is_empty()).then(|| std::path::PathBuf::from(binary));
-        if binary.as_ref().is_some_and(|b| !b.is_absolute()) {
-            return Err(capnp::Error::failed(
-                "the replacement binary must be an absolute path".into(),
-            ));
-        }
+        let _call = self.enter()?;
+        let (name, binary) = request::restart_component(params.get()?)?;
+        let binary = binary.map(std::path::PathBuf::from);
         let pid = crate::components::restart(&self.view.world, &name, binary)
             .await
             .map_err(capnp::Error::failed)?;
@@ -671,7 +749,7 @@ impl manager::Server for ManagerServer {
         params: manager::EnqueueParams,
         results: manager::EnqueueResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
+        let _call = self.enter()?;
         units::enqueue(&self.view.world, params, results).await
     }
 
@@ -680,7 +758,7 @@ impl manager::Server for ManagerServer {
         params: manager::KillParams,
         _results: manager::KillResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
+        let _call = self.enter()?;
         units::kill(&self.view.world, params)
     }
 
@@ -689,7 +767,7 @@ impl manager::Server for ManagerServer {
         _params: manager::DaemonReloadParams,
         _results: manager::DaemonReloadResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
+        let _call = self.enter()?;
         crate::reload_units(&self.view.world);
         Ok(())
     }
@@ -699,7 +777,7 @@ impl manager::Server for ManagerServer {
         params: manager::ResetFailedParams,
         _results: manager::ResetFailedResults,
     ) -> Result<(), capnp::Error> {
-        count_call(&self.view.world);
+        let _call = self.enter()?;
         units::reset_failed(&self.view.world, params)
     }
 }

@@ -162,7 +162,7 @@ pub async fn status(
     params: viewer::ComponentStatusParams,
     mut results: viewer::ComponentStatusResults,
 ) -> Result<(), capnp::Error> {
-    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let name = crate::control_request::component_status(params.get()?)?;
     let sections = match name.as_str() {
         "init" => init_sections(world).await?,
         "supervisor" => supervisor_sections(world),
@@ -208,7 +208,7 @@ pub async fn connect(
     params: viewer::ConnectComponentParams,
     mut results: viewer::ConnectComponentResults,
 ) -> Result<(), capnp::Error> {
-    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let name = crate::control_request::connect_component(params.get()?)?;
     if name == "init" || name == "supervisor" {
         return Err(capnp::Error::failed(format!(
             "{name} answers through the supervisor (cairnctl component status {name})"

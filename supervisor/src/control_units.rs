@@ -3,9 +3,10 @@
 use futures::channel::oneshot;
 use proto::control_capnp::{manager, viewer};
 
-use crate::job::types::{JobMode, JobResult, JobType};
+use crate::control_request as request;
+use crate::job::types::{JobResult, JobType};
 use crate::manager::Kind;
-use crate::service::machine::{State, Whom};
+use crate::service::machine::State;
 use crate::view;
 use crate::world::WorldRef;
 
@@ -33,11 +34,10 @@ pub fn status(
     params: viewer::StatusParams,
     mut results: viewer::StatusResults,
 ) -> Result<(), capnp::Error> {
-    let p = params.get()?;
-    let name = p.get_name()?.to_str()?;
+    let req = request::status(params.get()?)?;
     let w = world.borrow();
-    let id = view::lookup(&w, name)?;
-    view::fill_status(&w, id, p.get_lines() as usize, results.get().init_status());
+    let id = view::lookup(&w, &req.name)?;
+    view::fill_status(&w, id, req.lines, results.get().init_status());
     Ok(())
 }
 
@@ -46,7 +46,7 @@ pub fn show(
     params: viewer::ShowParams,
     mut results: viewer::ShowResults,
 ) -> Result<(), capnp::Error> {
-    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let name = request::show(params.get()?)?;
     let w = world.borrow();
     let id = view::lookup(&w, &name)?;
     let props = view::properties(&w, id);
@@ -64,7 +64,7 @@ pub fn cat(
     params: viewer::CatParams,
     mut results: viewer::CatResults,
 ) -> Result<(), capnp::Error> {
-    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let name = request::cat(params.get()?)?;
     let w = world.borrow();
     let id = view::lookup(&w, &name)?;
     let files = view::cat(&w, id);
@@ -82,11 +82,10 @@ pub fn list_dependencies(
     params: viewer::ListDependenciesParams,
     mut results: viewer::ListDependenciesResults,
 ) -> Result<(), capnp::Error> {
-    let p = params.get()?;
-    let name = p.get_name()?.to_str()?.to_string();
+    let (name, reverse) = request::list_dependencies(params.get()?)?;
     let w = world.borrow();
     let id = view::lookup(&w, &name)?;
-    let tree = view::dependency_tree(&w.manager, id, p.get_reverse());
+    let tree = view::dependency_tree(&w.manager, id, reverse);
     let mut list = results.get().init_tree(idx(tree.len()));
     for (i, (depth, u)) in tree.iter().enumerate() {
         let mut e = list.reborrow().get(idx(i));
@@ -273,7 +272,7 @@ pub fn why(
     params: viewer::WhyParams,
     mut results: viewer::WhyResults,
 ) -> Result<(), capnp::Error> {
-    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let name = request::why(params.get()?)?;
     let w = world.borrow();
     let id = view::lookup(&w, &name)?;
     let chain = view::why(&w.manager, id);
@@ -286,7 +285,7 @@ pub fn why_not(
     params: viewer::WhyNotParams,
     mut results: viewer::WhyNotResults,
 ) -> Result<(), capnp::Error> {
-    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let name = request::why_not(params.get()?)?;
     let w = world.borrow();
     let id = view::lookup(&w, &name)?;
     let reasons = view::why_not(&w.manager, id);
@@ -299,20 +298,15 @@ pub fn log(
     params: viewer::LogParams,
     mut results: viewer::LogResults,
 ) -> Result<(), capnp::Error> {
-    let p = params.get()?;
-    let name = p.get_name()?.to_str()?.to_string();
+    let req = request::log(params.get()?)?;
     let w = world.borrow();
-    let id = view::lookup(&w, &name)?;
+    let id = view::lookup(&w, &req.name)?;
     let Some(rt) = w.manager.rt.get(id as usize) else {
-        return Err(view::not_found(&name));
+        return Err(view::not_found(&req.name));
     };
-    let after = (p.get_after() > 0).then(|| p.get_after() - 1);
-    let recs = rt.log.tail_filtered(
-        p.get_lines() as usize,
-        after,
-        p.get_max_priority(),
-        p.get_since_usec(),
-    );
+    let recs = rt
+        .log
+        .tail_filtered(req.lines, req.after, req.max_priority, req.since_usec);
     let mut r = results.get();
     r.set_cursor(rt.log.next_seq());
     let mut list = r.init_lines(idx(recs.len()));
@@ -327,27 +321,17 @@ pub fn log(
     Ok(())
 }
 
-fn job_type(s: &str) -> Option<JobType> {
-    JobType::ALL.into_iter().find(|t| t.as_str() == s)
-}
-
 pub async fn enqueue(
     world: &WorldRef,
     params: manager::EnqueueParams,
     mut results: manager::EnqueueResults,
 ) -> Result<(), capnp::Error> {
-    let p = params.get()?;
-    let name = p.get_name()?.to_str()?.to_string();
-    let jtype = job_type(p.get_type()?.to_str()?)
-        .ok_or_else(|| capnp::Error::failed(format!("unknown job type {:?}", p.get_type())))?;
-    let mode_text = p.get_mode()?.to_str()?;
-    let mode = if mode_text.is_empty() {
-        JobMode::Replace
-    } else {
-        JobMode::parse(mode_text)
-            .ok_or_else(|| capnp::Error::failed(format!("unknown job mode {mode_text:?}")))?
-    };
-    let wait = p.get_wait();
+    let request::Enqueue {
+        name,
+        jtype,
+        mode,
+        wait,
+    } = request::enqueue(params.get()?)?;
     let (id, rx) = {
         let mut w = world.borrow_mut();
         let unit = view::lookup(&w, &name)?;
@@ -382,20 +366,9 @@ pub async fn enqueue(
 }
 
 pub fn kill(world: &WorldRef, params: manager::KillParams) -> Result<(), capnp::Error> {
-    let p = params.get()?;
-    let name = p.get_name()?.to_str()?.to_string();
-    let whom = match p.get_whom()?.to_str()? {
-        "main" => Whom::Main,
-        "control" => Whom::Control,
-        "" | "all" => Whom::All,
-        other => {
-            return Err(capnp::Error::failed(format!(
-                "--kill-whom: unknown value {other:?} (main, control, all)"
-            )))
-        }
-    };
-    let unit = view::lookup(&world.borrow(), &name)?;
-    crate::runtime::kill_unit(world, unit, p.get_signal(), whom, true);
+    let req = request::kill(params.get()?)?;
+    let unit = view::lookup(&world.borrow(), &req.name)?;
+    crate::runtime::kill_unit(world, unit, req.signal as i32, req.whom, true);
     crate::runtime::process(world);
     Ok(())
 }
@@ -404,7 +377,7 @@ pub fn reset_failed(
     world: &WorldRef,
     params: manager::ResetFailedParams,
 ) -> Result<(), capnp::Error> {
-    let name = params.get()?.get_name()?.to_str()?.to_string();
+    let name = request::reset_failed(params.get()?)?;
     let mut w = world.borrow_mut();
     let ids: Vec<u32> = if name.is_empty() {
         (0..w.manager.rt.len())

@@ -150,6 +150,230 @@ pub fn state(data: &[u8]) {
     }
 }
 
+/// The control API's requests as any local user could send them: the first byte picks the
+/// method, the rest is its parameters' message (one segment of words, as the RPC layer hands it
+/// over, read with the control socket's traversal limit). Each decoder reads it or refuses it
+/// with an error; what it accepts keeps the decoders' promises.
+pub fn control_request(data: &[u8]) {
+    use crate::control_request as r;
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let mut words = capnp::Word::allocate_zeroed_vec(rest.len().div_ceil(8));
+    capnp::Word::words_to_bytes_mut(&mut words)[..rest.len()].copy_from_slice(rest);
+    let bytes = capnp::Word::words_to_bytes(&words);
+    let segments: [&[u8]; 1] = [bytes];
+    let mut options = capnp::message::ReaderOptions::new();
+    options.traversal_limit_in_words(Some(
+        proto::fdstream::Limits::UNTRUSTED_PEER.max_message_words,
+    ));
+    let msg = capnp::message::Reader::new(capnp::message::SegmentArray::new(&segments), options);
+    let name_ok = |n: &str, empty: bool| {
+        assert!(
+            n.len() <= r::NAME_MAX && !n.contains('\0') && (empty || !n.is_empty()),
+            "{n:?}"
+        );
+    };
+    let word_ok = |n: &str| assert!(!n.is_empty() && n.len() <= 64, "{n:?}");
+    let path_ok = |b: &Option<String>| assert!(b.as_ref().is_none_or(|b| b.starts_with('/')));
+    match pick % CONTROL_METHODS {
+        0 => {
+            if let Ok(x) = msg.get_root().and_then(r::status) {
+                name_ok(&x.name, false);
+            }
+        }
+        1 => {
+            if let Ok(n) = msg.get_root().and_then(r::show) {
+                name_ok(&n, false);
+            }
+        }
+        2 => {
+            if let Ok(n) = msg.get_root().and_then(r::cat) {
+                name_ok(&n, false);
+            }
+        }
+        3 => {
+            if let Ok(n) = msg.get_root().and_then(r::why) {
+                name_ok(&n, false);
+            }
+        }
+        4 => {
+            if let Ok(n) = msg.get_root().and_then(r::why_not) {
+                name_ok(&n, false);
+            }
+        }
+        5 => {
+            if let Ok((n, _)) = msg.get_root().and_then(r::list_dependencies) {
+                name_ok(&n, false);
+            }
+        }
+        6 => {
+            if let Ok(x) = msg.get_root().and_then(r::log) {
+                name_ok(&x.name, false);
+                assert!(x.max_priority <= 7);
+            }
+        }
+        7 => {
+            if let Ok(n) = msg.get_root().and_then(r::component_status) {
+                word_ok(&n);
+            }
+        }
+        8 => {
+            if let Ok(n) = msg.get_root().and_then(r::connect_component) {
+                word_ok(&n);
+            }
+        }
+        9 => {
+            let _ = msg.get_root().and_then(r::shutdown);
+        }
+        10 => {
+            if let Ok(x) = msg.get_root().and_then(r::enqueue) {
+                name_ok(&x.name, false);
+            }
+        }
+        11 => {
+            if let Ok(x) = msg.get_root().and_then(r::kill) {
+                name_ok(&x.name, false);
+            }
+        }
+        12 => {
+            if let Ok(n) = msg.get_root().and_then(r::reset_failed) {
+                name_ok(&n, true);
+            }
+        }
+        13 => {
+            if let Ok((root, _)) = msg.get_root().and_then(r::switch_root) {
+                assert!(root.starts_with('/'));
+            }
+        }
+        14 => {
+            if let Ok((n, b)) = msg.get_root().and_then(r::restart_component) {
+                word_ok(&n);
+                path_ok(&b);
+            }
+        }
+        15 => {
+            if let Ok((_, b)) = msg.get_root().and_then(r::daemon_reexec) {
+                path_ok(&b);
+            }
+        }
+        _ => {
+            if let Ok(x) = msg.get_root().and_then(r::set_failpoint) {
+                word_ok(&x.component);
+                assert!(
+                    x.point.starts_with(&format!("{}::", x.component))
+                        || x.point.starts_with("bus::")
+                );
+            }
+        }
+    }
+}
+
+/// The methods `control_request` picks from.
+const CONTROL_METHODS: u8 = 17;
+
+/// One well-formed request per method, as `control_request` reads them (the seeds of its fuzz
+/// target: `fuzz/seeds/control_request/`, checked by a test to match this schema).
+pub fn control_request_seeds() -> Vec<Vec<u8>> {
+    use proto::control_capnp::{manager, viewer};
+    fn seed<F: FnOnce(&mut capnp::message::Builder<capnp::message::HeapAllocator>)>(
+        pick: u8,
+        fill: F,
+    ) -> Vec<u8> {
+        let mut m = capnp::message::Builder::new_default();
+        fill(&mut m);
+        let mut out = vec![pick];
+        out.extend_from_slice(m.get_segments_for_output()[0]);
+        out
+    }
+    vec![
+        seed(0, |m| {
+            let mut p = m.init_root::<viewer::status_params::Builder>();
+            p.set_name("sshd.service");
+            p.set_lines(10);
+        }),
+        seed(1, |m| {
+            m.init_root::<viewer::show_params::Builder>()
+                .set_name("dev-sda1.device")
+        }),
+        seed(2, |m| {
+            m.init_root::<viewer::cat_params::Builder>()
+                .set_name("foo@bar.service")
+        }),
+        seed(3, |m| {
+            m.init_root::<viewer::why_params::Builder>()
+                .set_name("/data")
+        }),
+        seed(4, |m| {
+            m.init_root::<viewer::why_not_params::Builder>()
+                .set_name("x.socket")
+        }),
+        seed(5, |m| {
+            let mut p = m.init_root::<viewer::list_dependencies_params::Builder>();
+            p.set_name("default.target");
+            p.set_reverse(true);
+        }),
+        seed(6, |m| {
+            let mut p = m.init_root::<viewer::log_params::Builder>();
+            p.set_name("web.service");
+            p.set_lines(50);
+            p.set_after(3);
+            p.set_max_priority(4);
+            p.set_since_usec(1_700_000_000_000_000);
+        }),
+        seed(7, |m| {
+            m.init_root::<viewer::component_status_params::Builder>()
+                .set_name("activator")
+        }),
+        seed(8, |m| {
+            m.init_root::<viewer::connect_component_params::Builder>()
+                .set_name("devmon")
+        }),
+        seed(9, |m| {
+            m.init_root::<manager::shutdown_params::Builder>()
+                .set_kind(proto::pid1_capnp::ShutdownKind::Reboot)
+        }),
+        seed(10, |m| {
+            let mut p = m.init_root::<manager::enqueue_params::Builder>();
+            p.set_name("web.service");
+            p.set_type("restart");
+            p.set_mode("isolate");
+            p.set_wait(true);
+        }),
+        seed(11, |m| {
+            let mut p = m.init_root::<manager::kill_params::Builder>();
+            p.set_name("web.service");
+            p.set_signal(15);
+            p.set_whom("main");
+        }),
+        seed(12, |m| {
+            m.init_root::<manager::reset_failed_params::Builder>()
+                .set_name("")
+        }),
+        seed(13, |m| {
+            let mut p = m.init_root::<manager::switch_root_params::Builder>();
+            p.set_root("/sysroot");
+            p.set_init("/sbin/init");
+        }),
+        seed(14, |m| {
+            let mut p = m.init_root::<manager::restart_component_params::Builder>();
+            p.set_name("mounter");
+            p.set_binary("/usr/lib/cairn/cairn-mounter");
+        }),
+        seed(15, |m| {
+            let mut p = m.init_root::<manager::daemon_reexec_params::Builder>();
+            p.set_init(true);
+            p.set_binary("/sbin/cairn-init");
+        }),
+        seed(16, |m| {
+            let mut p = m.init_root::<manager::set_failpoint_params::Builder>();
+            p.set_name("supervisor");
+            p.set_point("supervisor::after_spawn");
+            p.set_action("return");
+        }),
+    ]
+}
+
 /// A fuzz target's body.
 pub type Body = fn(&[u8]);
 
@@ -164,11 +388,63 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("service_input", service_input),
     ("manager_config", manager_config),
     ("state", state),
+    ("control_request", control_request),
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every method's well-formed request decodes (the fuzz target starts from what the
+    /// decoders accept), and the committed seeds are these requests as the schema lays them
+    /// out now (`CAIRN_WRITE_SEEDS=1` rewrites them after a schema change).
+    #[test]
+    fn control_request_seeds_decode_and_are_committed() {
+        use crate::control_request as r;
+        let seeds = control_request_seeds();
+        assert_eq!(seeds.len(), CONTROL_METHODS as usize);
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/control_request");
+        for (i, seed) in seeds.iter().enumerate() {
+            let mut words = capnp::Word::allocate_zeroed_vec((seed.len() - 1) / 8);
+            capnp::Word::words_to_bytes_mut(&mut words).copy_from_slice(&seed[1..]);
+            let segments: [&[u8]; 1] = [capnp::Word::words_to_bytes(&words)];
+            let msg = capnp::message::Reader::new(
+                capnp::message::SegmentArray::new(&segments),
+                Default::default(),
+            );
+            let ok = match i {
+                0 => msg.get_root().and_then(r::status).is_ok(),
+                1 => msg.get_root().and_then(r::show).is_ok(),
+                2 => msg.get_root().and_then(r::cat).is_ok(),
+                3 => msg.get_root().and_then(r::why).is_ok(),
+                4 => msg.get_root().and_then(r::why_not).is_ok(),
+                5 => msg.get_root().and_then(r::list_dependencies).is_ok(),
+                6 => msg.get_root().and_then(r::log).is_ok(),
+                7 => msg.get_root().and_then(r::component_status).is_ok(),
+                8 => msg.get_root().and_then(r::connect_component).is_ok(),
+                9 => msg.get_root().and_then(r::shutdown).is_ok(),
+                10 => msg.get_root().and_then(r::enqueue).is_ok(),
+                11 => msg.get_root().and_then(r::kill).is_ok(),
+                12 => msg.get_root().and_then(r::reset_failed).is_ok(),
+                13 => msg.get_root().and_then(r::switch_root).is_ok(),
+                14 => msg.get_root().and_then(r::restart_component).is_ok(),
+                15 => msg.get_root().and_then(r::daemon_reexec).is_ok(),
+                _ => msg.get_root().and_then(r::set_failpoint).is_ok(),
+            };
+            assert!(ok, "seed {i} is refused");
+            control_request(seed);
+            let file = dir.join(format!("method-{i:02}"));
+            if std::env::var_os("CAIRN_WRITE_SEEDS").is_some() {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&file, seed).unwrap();
+            }
+            let committed = std::fs::read(&file).unwrap_or_else(|e| {
+                panic!("{}: {e} (CAIRN_WRITE_SEEDS=1 writes it)", file.display())
+            });
+            assert_eq!(&committed, seed, "{} is stale", file.display());
+        }
+    }
 
     /// The fuzz targets' entry points, on their seeds and on pseudo-random inputs (the long runs
     /// are `make fuzz`'s).
@@ -208,6 +484,18 @@ mod tests {
             state ^= state << 17;
             state
         };
+        let control: Vec<Vec<u8>> = control_request_seeds();
+        for (n, seed) in control.iter().enumerate() {
+            for i in 0..2000u64 {
+                let mut input = seed.clone();
+                let at = 1 + (i as usize * 7 + n) % (input.len() - 1);
+                input[at] ^= (next() % 255 + 1) as u8;
+                if i % 5 == 0 {
+                    input.truncate(1 + (next() as usize) % input.len());
+                }
+                control_request(&input);
+            }
+        }
         for t in targets {
             for s in seeds {
                 t(s);

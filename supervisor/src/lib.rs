@@ -11,6 +11,7 @@ pub mod components;
 pub mod config;
 pub mod control;
 pub mod control_components;
+pub mod control_request;
 pub mod control_units;
 pub mod devlog;
 pub mod fuzzing;
