@@ -264,11 +264,11 @@ fn a_killed_supervisor_is_restarted_and_its_socket_never_refuses() {
             c.name
         );
     }
-    // The old helpers saw their link break and exited: only cairn's five processes remain in
-    // init.scope.
+    // The old helpers and the old supervisor's spawner saw their links break and exited: only
+    // cairn's five processes and the new supervisor's spawner remain in init.scope.
     sb.wait_until(Duration::from_secs(5), |sb| {
         let procs = std::fs::read_to_string(sb.cgroup.join("init.scope/cgroup.procs"))?;
-        Ok(procs.lines().count() == 5)
+        Ok(procs.lines().count() == 6)
     })
     .unwrap();
     // The socket was handed back through pid1's fd store, not bound again.
@@ -589,4 +589,64 @@ fn a_restart_delay_survives_the_supervisor() {
         .collect();
     let gap_ms = (times[1] - times[0]) / 1_000_000;
     assert!(gap_ms >= 2500, "restarted after {gap_ms} ms, RestartSec=3");
+}
+
+/// The number after "spawner" in `component status supervisor`: (pid, processes cloned), or
+/// None when the supervisor clones by itself.
+fn spawner_fact(sb: &Sandbox) -> Option<(i64, u64)> {
+    let out = sb.ctl(&["component", "status", "supervisor"]);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("spawner"))?;
+    let rest = line.split_once("pid ")?.1;
+    let (pid, rest) = rest.split_once(", ")?;
+    let cloned = rest.split_whitespace().next()?;
+    Some((pid.parse().ok()?, cloned.parse().ok()?))
+}
+
+fn parent_of(sb: &Sandbox, pid: &str) -> String {
+    let out = sb
+        .nsenter(&["cat", &format!("/proc/{pid}/status")])
+        .unwrap();
+    stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Services are cloned by the spawner, and are the supervisor's children all the same; when
+/// the spawner dies the supervisor says so and clones by itself.
+#[test]
+fn services_are_cloned_by_the_spawner_and_by_the_supervisor_without_it() {
+    let svc = "[Service]\nExecStart=/bin/sleep 1000\n";
+    let mut sb = Sandbox::builder()
+        .unit("a.service", svc)
+        .unit("b.service", svc)
+        .start()
+        .unwrap();
+    let supervisor = sb.component("supervisor").unwrap().pid.to_string();
+    let (spawner, before) = spawner_fact(&sb).expect("a spawner runs");
+    let out = sb.ctl(&["start", "a.service"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, after) = spawner_fact(&sb).unwrap();
+    assert_eq!(after, before + 1, "a.service was cloned by the spawner");
+    let main = sb.property("a.service", "MainPID");
+    assert_eq!(parent_of(&sb, &main), supervisor, "the supervisor's child");
+
+    sb.kill(spawner, "KILL").unwrap();
+    sb.wait_until(Duration::from_secs(10), |sb| {
+        Ok(sb.log_text().contains(&format!(
+            "the spawner (pid {spawner}) killed by signal 9: services are cloned by the supervisor"
+        )))
+    })
+    .unwrap();
+    assert_eq!(spawner_fact(&sb), None);
+    let out = sb.ctl(&["start", "b.service"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let main = sb.property("b.service", "MainPID");
+    assert_eq!(parent_of(&sb, &main), supervisor);
+    assert!(sb.is_active("a.service"), "what the spawner cloned runs on");
 }

@@ -2,7 +2,8 @@
 # Builds the demo initramfs: cairn (release binaries and their shared libraries), busybox,
 # the demo's units, and cairn-init as /init. Usage: build-initramfs.sh OUT.cpio.gz [BIN-DIR]
 # CAIRN_OVERLAY=DIR copies DIR over the tree (the initrd's or the real root's extra files);
-# CAIRN_TREE=1 writes the tree into the directory OUT instead (for mkfs.ext4 -d).
+# CAIRN_TREE=1 writes the tree into the directory OUT instead (for mkfs.ext4 -d);
+# CAIRN_BARE=1 leaves out the demo's units and files (the overlay brings its own: make bench).
 set -eu
 out=$1
 bin=${2:-$(dirname "$0")/../../target/release}
@@ -72,13 +73,15 @@ ln -sf ../bin/busybox "$root/sbin/modprobe"
 echo cairn-demo > "$root/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
-cp -r "$here/units/." "$root/etc/cairn/system/"
-install -m 0755 "$here/demo-report.sh" "$root/etc/cairn/demo-report.sh"
-install -m 0755 "$here/limits-report.sh" "$root/etc/cairn/limits-report.sh"
-install -m 0755 "$here/disk-report.sh" "$root/etc/cairn/disk-report.sh"
-install -m 0755 "$here/auto-report.sh" "$root/etc/cairn/auto-report.sh"
-install -m 0644 "$here/fstab" "$root/etc/fstab"
-cp -r "$here/etc/." "$root/etc/"
+if [ -z "${CAIRN_BARE:-}" ]; then
+    cp -r "$here/units/." "$root/etc/cairn/system/"
+    install -m 0755 "$here/demo-report.sh" "$root/etc/cairn/demo-report.sh"
+    install -m 0755 "$here/limits-report.sh" "$root/etc/cairn/limits-report.sh"
+    install -m 0755 "$here/disk-report.sh" "$root/etc/cairn/disk-report.sh"
+    install -m 0755 "$here/auto-report.sh" "$root/etc/cairn/auto-report.sh"
+    install -m 0644 "$here/fstab" "$root/etc/fstab"
+    cp -r "$here/etc/." "$root/etc/"
+fi
 if [ -n "${CAIRN_OVERLAY:-}" ]; then
     cp -a "$CAIRN_OVERLAY/." "$root/"
 fi

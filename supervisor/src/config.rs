@@ -18,6 +18,9 @@ pub const HELPERS: &[&str] = &["activator", "mounter", "devmon"];
                   found beside its own binary or in /usr/lib/cairn) with their bus on fd 3."
 )]
 pub struct Config {
+    /// Run as the spawner (started by the supervisor itself, socket on fd 3).
+    #[arg(long, hide = true)]
+    pub spawner: bool,
     /// Container mode: change nothing shared with the host.
     #[arg(long, conflicts_with = "system")]
     pub container: bool,

@@ -106,6 +106,15 @@ fn supervisor_sections(world: &WorldRef) -> Vec<Section> {
                 fact("generation", w.generation),
                 fact("control calls served", w.calls),
                 fact("processes tracked", m.pids.len()),
+                fact(
+                    "spawner",
+                    match crate::spawner::pid() {
+                        Some(pid) => {
+                            format!("pid {pid}, {} processes cloned", crate::spawner::cloned())
+                        }
+                        None => "none: the supervisor clones by itself".into(),
+                    },
+                ),
             ],
         },
         Section {

@@ -26,6 +26,7 @@ pub mod service;
 pub mod shutdown;
 pub mod sinks;
 pub mod spawn;
+pub mod spawner;
 pub mod state;
 pub mod switch_root;
 pub mod unit;
@@ -66,6 +67,9 @@ pub enum SupervisorError {
 
 /// Runs the supervisor until pid1 ends it (or, without pid1, until shutdown).
 pub fn run(config: Config) -> Result<(), SupervisorError> {
+    if config.spawner {
+        return Ok(spawner::main()?);
+    }
     // Double-forking daemons are reparented to us, not to pid1.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         warn!("cannot become a child subreaper: {e}");
@@ -118,6 +122,12 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     }
     if !container {
         boot::system_setup();
+    }
+    // With /proc mounted (our binary is /proc/self/exe) and before anything else is opened.
+    if std::env::var_os("CAIRN_NO_SPAWNER").is_none() {
+        if let Err(e) = std::env::current_exe().and_then(|exe| spawner::start(&exe)) {
+            warn!("cannot start the spawner ({e}): services are cloned by the supervisor");
+        }
     }
     let started = proto::procinfo::realtime_usec();
     let link = match InitLink::from_env() {
@@ -467,6 +477,11 @@ fn child_exited(world: &WorldRef, pid: i32, status: ExitStatus) {
         ExitStatus::Code(c) => format!("exited with status {c}"),
         ExitStatus::Signal { signal, .. } => format!("killed by signal {signal}"),
     };
+    if spawner::pid() == Some(pid) {
+        warn!("the spawner (pid {pid}) {how}: services are cloned by the supervisor from now on");
+        spawner::stop();
+        return;
+    }
     if !components::on_exit(world, pid, &how) {
         runtime::child_exited(world, pid, status);
     }

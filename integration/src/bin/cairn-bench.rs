@@ -29,6 +29,7 @@ fn main() -> Result<()> {
         Ok("activation") => return activation(),
         Ok("automount") => return automount(),
         Ok("devices") => return devices(),
+        Ok("thousand") => return thousand_services(),
         _ => {}
     }
     println!();
@@ -535,6 +536,9 @@ fn host_pid_of(sb: &Sandbox, comm: &str) -> Option<i32> {
         .find(|p| {
             std::fs::read_to_string(format!("/proc/{p}/comm"))
                 .is_ok_and(|c| comm.starts_with(c.trim()))
+                // The supervisor's spawner has its comm; not its arguments.
+                && !std::fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| c.windows(9).any(|w| w == b"--spawner"))
         })
 }
 
@@ -558,9 +562,22 @@ fn thousand_services() -> Result<()> {
     let sb = b.start()?;
     let sup = host_pid_of(&sb, "cairn-supervisor").unwrap_or(0);
     let ticks = cpu_ticks(sup);
+    // CAIRN_BENCH_STRACE=FILE: the supervisor's system calls during the start, counted.
+    let strace = std::env::var("CAIRN_BENCH_STRACE").ok().map(|file| {
+        let child = std::process::Command::new("strace")
+            .args(["-c", "-o", &file, "-p", &sup.to_string()])
+            .spawn();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        child
+    });
     let t = Instant::now();
     let o = sb.ctl(&["start", "thousand.target"]);
     let wall = t.elapsed();
+    if let Some(Ok(mut child)) = strace {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let _ = child.wait();
+    }
     anyhow::ensure!(
         o.status.success(),
         "start failed: {}",
@@ -588,6 +605,14 @@ fn thousand_services() -> Result<()> {
         "  supervisor CPU for that",
         cpu * 1000.0
     );
+    let fds = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "supervisor")
+        .and_then(|r| r["open_fds"].as_u64())
+        .unwrap_or(0);
+    println!("{:<44} {:>10}", "  supervisor's open fds then", fds);
     println!("{:<44} {:>6} KiB", "  cairn-init RSS", rss("init"));
     println!(
         "{:<44} {:>6} KiB",
