@@ -374,6 +374,36 @@ pub fn control_request_seeds() -> Vec<Vec<u8>> {
     ]
 }
 
+/// What the spawner reads from the supervisor (`spawner::decode_request`): any bytes are
+/// read or refused, never a panic; what is read encodes and reads back.
+pub fn spawn_request(data: &[u8]) {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    static FDS: std::sync::OnceLock<Vec<OwnedFd>> = std::sync::OnceLock::new();
+    let fds = FDS.get_or_init(|| {
+        (0..4)
+            .filter_map(|_| std::fs::File::open("/dev/null").ok().map(OwnedFd::from))
+            .collect()
+    });
+    if let Ok((cgroup, report, cmd)) = crate::spawner::decode_request(data, fds) {
+        let mut e = crate::spawner::Encoder::default();
+        e.opt_fd(cgroup);
+        e.fd(report);
+        crate::spawner::encode(&mut e, &cmd);
+        let map: Vec<OwnedFd> = e
+            .fds
+            .iter()
+            .map(|raw| {
+                let i = fds
+                    .iter()
+                    .position(|f| f.as_raw_fd() == *raw)
+                    .expect("one of ours");
+                fds[i].try_clone().expect("dup")
+            })
+            .collect();
+        assert!(crate::spawner::decode_request(&e.bytes, &map).is_ok());
+    }
+}
+
 /// A fuzz target's body.
 pub type Body = fn(&[u8]);
 
@@ -389,6 +419,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("manager_config", manager_config),
     ("state", state),
     ("control_request", control_request),
+    ("spawn_request", spawn_request),
 ];
 
 #[cfg(test)]

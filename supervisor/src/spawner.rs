@@ -300,7 +300,7 @@ impl Encoder {
         self.u32(b.len() as u32);
         self.bytes.extend_from_slice(b);
     }
-    fn fd(&mut self, fd: RawFd) {
+    pub fn fd(&mut self, fd: RawFd) {
         // The same fd twice (stdout = stderr) travels once.
         let i = match self.fds.iter().position(|f| *f == fd) {
             Some(i) => i,
@@ -311,7 +311,7 @@ impl Encoder {
         };
         self.u32(i as u32);
     }
-    fn opt_fd(&mut self, fd: Option<RawFd>) {
+    pub fn opt_fd(&mut self, fd: Option<RawFd>) {
         self.bool(fd.is_some());
         if let Some(fd) = fd {
             self.fd(fd);
@@ -719,6 +719,28 @@ mod tests {
         again.fd(report);
         encode(&mut again, &back);
         assert_eq!(again.bytes, e.bytes);
+    }
+
+    /// The fuzz target's seed is a real request (`CAIRN_WRITE_SEEDS=1` rewrites it).
+    #[test]
+    fn the_fuzz_seed_is_a_request() {
+        let mut e = Encoder::default();
+        e.opt_fd(Some(0));
+        e.fd(0);
+        encode(&mut e, &command());
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds/spawn_request/command");
+        if std::env::var_os("CAIRN_WRITE_SEEDS").is_some() {
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, &e.bytes).unwrap();
+        }
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            e.bytes,
+            "{} is stale",
+            file.display()
+        );
+        crate::fuzzing::spawn_request(&e.bytes);
     }
 
     /// Every truncation of a request is refused, none panics; a trailing byte too.
