@@ -6,6 +6,8 @@
 //! and prints its log when the test is failing. Later issues build on this: start a sandbox
 //! on a temp unit dir, drive it with [`Sandbox::ctl`], look inside with [`Sandbox::nsenter`].
 
+pub mod bench_boot;
+
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;

@@ -478,3 +478,16 @@ fn sloppy_options_mount_despite_options_the_file_system_does_not_know() {
     assert!(o.status.success(), "{}", out(&o));
     assert!(mounted(&sb, &format!("{d}/sloppy")).is_some());
 }
+
+/// The units are loaded at start and fstab is read after, through the mounter; an fstab that
+/// generates nothing does not make the supervisor load every unit a second time before the
+/// default target starts (one with entries does: the other tests here).
+#[test]
+fn units_are_loaded_once_when_fstab_adds_nothing() {
+    let mut sb = start_only("# nothing to mount\n", &[]);
+    wait(&mut sb, "default.target started", 20, |sb| {
+        Ok(sb.log_text().contains("starting default.target"))
+    });
+    let log = sb.log_text();
+    assert_eq!(log.matches("cairn-supervisor: units: ").count(), 1, "{log}");
+}

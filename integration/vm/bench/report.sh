@@ -22,5 +22,10 @@ echo "BENCH-SLEEPS $sleeps"
 read -r _ user nice system idle iowait irq softirq _ < /proc/stat
 echo "BENCH-STAT user=$user nice=$nice system=$system idle=$idle iowait=$iowait irq=$irq softirq=$softirq"
 dmesg | grep -E 'Run /init as init process|BENCH-TARGET' | sed 's/^/BENCH-KMSG /'
+# cairn's own account of the boot (not timed: after the mark).
+if command -v cairnctl >/dev/null; then
+    cairnctl analyze | sed 's/^/BENCH-ANALYZE /'
+    cairnctl analyze blame | head -8 | sed 's/^/BENCH-ANALYZE /'
+fi
 echo BENCH-END
 poweroff -f

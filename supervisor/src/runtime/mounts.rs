@@ -619,6 +619,7 @@ pub async fn load_fstab(world: WorldRef, path: std::path::PathBuf, client: mount
         Err(e) => warn!("cannot read {}: {e}", path.display()),
     }
     let dir = world.borrow().config.runtime_dir.join("generator");
+    let before = snapshot(&dir);
     if let Err(e) = write_generated(&dir, &lines, &path.display().to_string()) {
         warn!("cannot write the units of {}: {e}", path.display());
     }
@@ -631,8 +632,39 @@ pub async fn load_fstab(world: WorldRef, path: std::path::PathBuf, client: mount
         }
     }
     world.borrow_mut().io.mounts.fstab_done = true;
-    crate::reload_units(&world);
+    // The units were loaded before fstab was read: load again only if what fstab generates
+    // is not what they were loaded with (a boot without fstab entries loads once).
+    if snapshot(&dir) != before {
+        crate::reload_units(&world);
+    }
     crate::start_default(&world);
+}
+
+/// A directory's files and links, recursively, with their contents or targets (the
+/// generator's directory: a few small files); directories only through what they hold.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_symlink() => {
+                    let target = std::fs::read_link(&p).unwrap_or_default();
+                    out.push((p, target.into_os_string().into_encoded_bytes()));
+                }
+                // An empty directory (local-fs.target.wants/ with nothing in it) adds no unit.
+                Ok(t) if t.is_dir() => todo.push(p),
+                Ok(_) => out.push((p.clone(), std::fs::read(&p).unwrap_or_default())),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The initrd's root file system from the kernel command line (`root= rootfstype=
