@@ -3,7 +3,8 @@
 # the demo's units, and cairn-init as /init. Usage: build-initramfs.sh OUT.cpio.gz [BIN-DIR]
 # CAIRN_OVERLAY=DIR copies DIR over the tree (the initrd's or the real root's extra files);
 # CAIRN_TREE=1 writes the tree into the directory OUT instead (for mkfs.ext4 -d);
-# CAIRN_BARE=1 leaves out the demo's units and files (the overlay brings its own: make bench).
+# CAIRN_BARE=1 leaves out the demo's units and files (the overlay brings its own: make bench);
+# CAIRN_STATIC_DIR=DIR takes cairn-init and the helpers from DIR (static builds).
 set -eu
 out=$1
 bin=${2:-$(dirname "$0")/../../target/release}
@@ -17,6 +18,15 @@ mkdir -p "$root/usr/lib/cairn" "$root/usr/bin" "$root/bin" "$root/sbin" "$root/e
 for b in cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-devmon; do
     install -m 0755 "$bin/$b" "$root/usr/lib/cairn/$b"
 done
+# CAIRN_STATIC_DIR: statically linked builds of cairn-init and the helpers (make release) —
+# they need no shared library and start faster.
+if [ -n "${CAIRN_STATIC_DIR:-}" ]; then
+    for b in cairn-init cairn-activator cairn-mounter cairn-devmon; do
+        if [ -x "$CAIRN_STATIC_DIR/$b" ]; then
+            install -m 0755 "$CAIRN_STATIC_DIR/$b" "$root/usr/lib/cairn/$b"
+        fi
+    done
+fi
 install -m 0755 "$bin/cairnctl" "$root/usr/bin/cairnctl"
 # Debug builds carry hundreds of MiB of debug info the VM does not need.
 if command -v strip >/dev/null; then
