@@ -50,9 +50,14 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd), SeqpacketError> {
 
 /// Sets O_NONBLOCK on an fd.
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> std::io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    // One ioctl, not F_GETFL then F_SETFL: the supervisor does this for every service it
+    // starts, and under emulation each system call counts (docs/performance.md).
+    let on: libc::c_int = 1;
+    // SAFETY: FIONBIO reads one int from the pointer, which lives across the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONBIO, &on) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
     Ok(())
 }
 

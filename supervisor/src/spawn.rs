@@ -8,7 +8,7 @@
 //! clone: the child allocates nothing, logs nothing, takes no lock.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -431,10 +431,11 @@ pub fn spawn(
     cmd: &Command,
     cgroup: Option<(BorrowedFd<'_>, &Path)>,
 ) -> Result<Spawned, SpawnError> {
+    // Both ends non-blocking from the start (no fcntl): the child writes at most 8 bytes
+    // into the empty pipe, which never blocks anyway.
     let (report_r, report_w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Setup)?;
-    proto::seqpacket::set_nonblocking(report_r.as_fd())
-        .map_err(|e| SpawnError::Setup(Errno::from_raw(e.raw_os_error().unwrap_or(0))))?;
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .map_err(SpawnError::Setup)?;
     let cgroup_fd = cgroup.map(|(fd, _)| fd.as_raw_fd());
     let launched = match crate::spawner::spawn(cmd, cgroup_fd, report_w.as_raw_fd()) {
         Some(r) => r,

@@ -26,6 +26,7 @@ dmesg | grep -E 'Run /init as init process|BENCH-TARGET' | sed 's/^/BENCH-KMSG /
 if command -v cairnctl >/dev/null; then
     cairnctl analyze | sed 's/^/BENCH-ANALYZE /'
     cairnctl analyze blame | head -8 | sed 's/^/BENCH-ANALYZE /'
+    cairnctl analyze critical-chain marker.service | sed 's/^/BENCH-ANALYZE /'
 fi
 echo BENCH-END
 poweroff -f
