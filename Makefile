@@ -8,7 +8,7 @@ LIBDIR     := $(PREFIX)/lib/cairn
 UNITS      ?= $(CURDIR)/integration/examples/units
 SANDBOX_RUNTIME ?= /run/cairn-sandbox
 
-BINARIES   := cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-devmon
+BINARIES   := cairn-init cairn-supervisor cairn-spawner cairn-activator cairn-mounter cairn-devmon
 # What the build and the test tiers need from Debian.
 #   capnproto, libcapnp-dev: the schema compiler (drift test, `make proto`) and stream.capnp
 #   util-linux: unshare, nsenter, setpriv for the sandbox tier
@@ -30,7 +30,7 @@ all: build
 build:
 	$(CARGO) build --workspace
 
-# The release build; cairn-init and the three helpers also statically linked, not
+# The release build; cairn-init, the three helpers and the spawner also statically linked, not
 # position-independent (no dynamic loader, no relocations at start: an exec of one costs
 # 4.5 ms instead of 30 under the VM's TCG, docs/performance.md). The supervisor and cairnctl
 # stay dynamic: they look users up through NSS. STATIC_DIR is where the static ones land;
@@ -42,6 +42,8 @@ release:
 	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
 	    $(CARGO) build --release --target $(STATIC_TARGET) \
 	    -p cairn-init -p cairn-activator -p cairn-mounter -p cairn-devmon
+	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+	    $(CARGO) build --release --target $(STATIC_TARGET) -p cairn-supervisor --bin cairn-spawner
 
 # Installs the Debian packages in $(APT) that are missing (nothing when all are there).
 deps:
@@ -72,7 +74,10 @@ proto: deps
 
 install: release
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
-	for b in $(BINARIES); do install -m 0755 target/release/$$b $(DESTDIR)$(LIBDIR)/$$b; done
+	for b in $(BINARIES); do \
+	    if [ -x $(STATIC_DIR)/$$b ]; then src=$(STATIC_DIR)/$$b; else src=target/release/$$b; fi; \
+	    install -m 0755 $$src $(DESTDIR)$(LIBDIR)/$$b; \
+	done
 	install -m 0755 target/release/cairnctl $(DESTDIR)$(PREFIX)/bin/cairnctl
 	for c in poweroff reboot halt shutdown; do ln -sf ../bin/cairnctl $(DESTDIR)$(PREFIX)/sbin/$$c; done
 

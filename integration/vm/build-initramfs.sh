@@ -15,13 +15,13 @@ trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/usr/lib/cairn" "$root/usr/bin" "$root/bin" "$root/sbin" "$root/etc/cairn/system" \
          "$root/lib64" "$root/lib/x86_64-linux-gnu" "$root/proc" "$root/sys" "$root/dev" "$root/run" \
          "$root/tmp" "$root/var/log" "$root/root"
-for b in cairn-init cairn-supervisor cairn-activator cairn-mounter cairn-devmon; do
+for b in cairn-init cairn-supervisor cairn-spawner cairn-activator cairn-mounter cairn-devmon; do
     install -m 0755 "$bin/$b" "$root/usr/lib/cairn/$b"
 done
 # CAIRN_STATIC_DIR: statically linked builds of cairn-init and the helpers (make release) —
 # they need no shared library and start faster.
 if [ -n "${CAIRN_STATIC_DIR:-}" ]; then
-    for b in cairn-init cairn-activator cairn-mounter cairn-devmon; do
+    for b in cairn-init cairn-spawner cairn-activator cairn-mounter cairn-devmon; do
         if [ -x "$CAIRN_STATIC_DIR/$b" ]; then
             install -m 0755 "$CAIRN_STATIC_DIR/$b" "$root/usr/lib/cairn/$b"
         fi

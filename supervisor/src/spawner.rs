@@ -1,5 +1,6 @@
-//! The spawner: a small process of our own (`cairn-supervisor --spawner`, started once) that
-//! clones the services' processes for the supervisor.
+//! The spawner: a small process of our own (`cairn-spawner`, or `cairn-supervisor --spawner`
+//! where that binary is missing; started once) that clones the services' processes for the
+//! supervisor.
 //!
 //! Why: a clone copies the cloner's page tables and fd table, and the exec then closes every
 //! close-on-exec fd one by one. The supervisor holds a few fds per service (log pipes, pidfds)
@@ -56,7 +57,8 @@ pub fn cloned() -> u64 {
     CLONED.with(std::cell::Cell::get)
 }
 
-/// Starts the spawner from `exe` (our own binary) and uses it from now on. Its pid, or why not.
+/// Starts the spawner — `cairn-spawner` beside `exe` (our own binary), else `exe --spawner` —
+/// and uses it from now on. Its pid, or why not.
 pub fn start(exe: &Path) -> std::io::Result<i32> {
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
@@ -66,8 +68,14 @@ pub fn start(exe: &Path) -> std::io::Result<i32> {
     )?;
     let tv = nix::sys::time::TimeVal::new(ANSWER_TIMEOUT.as_secs() as i64, 0);
     nix::sys::socket::setsockopt(&ours, nix::sys::socket::sockopt::ReceiveTimeout, &tv)?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--spawner");
+    let own = exe.with_file_name("cairn-spawner");
+    let mut cmd = if own.is_file() {
+        std::process::Command::new(own)
+    } else {
+        let mut c = std::process::Command::new(exe);
+        c.arg("--spawner");
+        c
+    };
     let raw = theirs.as_raw_fd();
     // SAFETY: dup2 is async-signal-safe; the closure runs between fork and exec.
     unsafe {
@@ -255,7 +263,7 @@ pub fn serve(sock: OwnedFd, flags: u64) -> std::io::Result<()> {
     }
 }
 
-/// `cairn-supervisor --spawner`: serves on fd 3 until the supervisor goes.
+/// `cairn-spawner` (or `cairn-supervisor --spawner`): serves on fd 3 until the supervisor goes.
 pub fn main() -> std::io::Result<()> {
     // SAFETY: fd 3 is the socket the supervisor passed us, ours alone from now on.
     let sock = unsafe { OwnedFd::from_raw_fd(3) };
