@@ -35,8 +35,12 @@ use tokio::io::unix::AsyncFd;
 
 use crate::SCM_MAX_FD;
 
-/// How many received fds a connection may hold unclaimed unless told otherwise.
-pub const DEFAULT_MAX_UNCLAIMED: usize = 4096;
+/// How many received fds a connection between cairn's own processes may hold unclaimed. Calls
+/// are read ahead of their dispatch, and their fds arrive with them: the supervisor starting
+/// 16,000 socket units at once hands the activator 16,000 fds faster than it claims them (with
+/// 4,096 here the activator's link broke: `make bench`). The real bound is RLIMIT_NOFILE,
+/// which every component raises to its hard limit.
+pub const DEFAULT_MAX_UNCLAIMED: usize = 1 << 20;
 
 /// What one RPC connection may make this side hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The job queue: installing a transaction's plan, deciding which jobs may run, running them,
 //! and finishing them with a result that propagates to what depended on them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Effect, Kind, Manager};
 use crate::job::graph::{ActiveState, Dep, Graph, UnitId};
@@ -52,6 +52,9 @@ pub struct Job {
 pub struct Jobs {
     map: BTreeMap<JobId, Job>,
     next: JobId,
+    /// The jobs in `Waiting`, so that each pass of the loop looks at those only (it ran once
+    /// per event over every job: 16,000 socket starts took 9 s, `make bench`).
+    waiting: BTreeSet<JobId>,
 }
 
 impl Jobs {
@@ -183,6 +186,7 @@ impl Manager {
         }
         let id = self.jobs.next;
         self.jobs.next = self.jobs.next.wrapping_add(1);
+        self.jobs.waiting.insert(id);
         self.jobs.map.insert(
             id,
             Job {
@@ -243,11 +247,22 @@ impl Manager {
 
     /// Starts every waiting job that may run. Returns whether any did.
     pub(super) fn run_runnable(&mut self, out: &mut Vec<Effect>) -> bool {
+        debug_assert_eq!(
+            self.jobs.waiting,
+            self.jobs
+                .map
+                .values()
+                .filter(|j| j.state == JobState::Waiting)
+                .map(|j| j.id)
+                .collect::<BTreeSet<_>>(),
+            "the waiting set is every job in Waiting"
+        );
         let ready: Vec<JobId> = self
             .jobs
-            .map
-            .values()
-            .filter(|j| j.state == JobState::Waiting && self.is_runnable(j))
+            .waiting
+            .iter()
+            .filter_map(|id| self.jobs.map.get(id))
+            .filter(|j| self.is_runnable(j))
             .map(|j| j.id)
             .collect();
         let any = !ready.is_empty();
@@ -270,6 +285,7 @@ impl Manager {
         if let Some(job) = self.jobs.map.get_mut(&id) {
             job.state = JobState::Running;
             job.jtype = jtype;
+            self.jobs.waiting.remove(&id);
         }
         let before = self.active_state(unit);
         // Services and sockets have machines that take Start and Stop events; other units
@@ -371,6 +387,7 @@ impl Manager {
                             // Nothing to stop: the restart is a start.
                             j.jtype = JobType::Start;
                             j.state = JobState::Waiting;
+                            self.jobs.waiting.insert(id);
                             return;
                         }
                         j.restart_stopping = true;
@@ -482,6 +499,7 @@ impl Manager {
                     j.jtype = JobType::Start;
                     j.state = JobState::Waiting;
                     j.restart_stopping = false;
+                    self.jobs.waiting.insert(id);
                 }
                 None
             }
@@ -506,6 +524,7 @@ impl Manager {
         let Some(job) = self.jobs.map.remove(&id) else {
             return;
         };
+        self.jobs.waiting.remove(&id);
         if let Some(rt) = self.rt_mut(job.unit) {
             if rt.job == Some(id) {
                 rt.job = None;

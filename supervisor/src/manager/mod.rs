@@ -809,13 +809,13 @@ impl Manager {
     /// StopWhenUnneeded=: a unit nobody active needs any more is stopped. Returns whether a
     /// stop was queued.
     fn stop_unneeded(&mut self, out: &mut Vec<Effect>) -> bool {
-        let candidates: Vec<UnitId> = self
+        debug_assert!(self
             .units
             .list
             .iter()
-            .filter(|u| u.config.unit.stop_when_unneeded)
-            .map(|u| u.id)
-            .collect();
+            .all(|u| u.config.unit.stop_when_unneeded
+                == self.units.stop_when_unneeded.contains(&u.id)));
+        let candidates: Vec<UnitId> = self.units.stop_when_unneeded.iter().copied().collect();
         let mut queued = false;
         for id in candidates {
             let has_job = self.rt.get(id as usize).is_some_and(|r| r.job.is_some());

@@ -61,6 +61,9 @@ pub struct Units {
     /// How long a start job waits for a device, when a mount says (x-systemd.device-timeout=;
     /// the shortest of those that name it). Others wait DEVICE_TIMEOUT.
     pub device_timeouts: BTreeMap<UnitId, std::time::Duration>,
+    /// The units with StopWhenUnneeded=yes, so that the loop looks at those only (it scanned
+    /// every unit on every pass).
+    pub stop_when_unneeded: BTreeSet<UnitId>,
 }
 
 /// The inverse of each dependency kind, as systemd records both ends.
@@ -92,7 +95,20 @@ impl Units {
             warnings: l.warnings,
             deps: BTreeMap::new(),
         });
+        self.note_config(id);
         id
+    }
+
+    /// Keeps `stop_when_unneeded` true to unit `id`'s configuration.
+    fn note_config(&mut self, id: UnitId) {
+        if self
+            .get(id)
+            .is_some_and(|u| u.config.unit.stop_when_unneeded)
+        {
+            self.stop_when_unneeded.insert(id);
+        } else {
+            self.stop_when_unneeded.remove(&id);
+        }
     }
 
     fn edge(&mut self, from: UnitId, d: Dep, to: UnitId) {
@@ -175,6 +191,7 @@ impl Units {
                     u.config = Rc::new(l.config);
                     u.warnings = l.warnings;
                 }
+                self.note_config(id);
                 return id;
             }
         }
@@ -203,6 +220,7 @@ impl Units {
             };
             n.load = LoadState::Loaded;
             n.config = o.config.clone();
+            self.note_config(id);
             self.add_edges(cat, id);
         }
     }
