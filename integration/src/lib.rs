@@ -92,6 +92,25 @@ impl SandboxBuilder {
         self
     }
 
+    /// N socket units `k0.socket` … (a Unix stream socket each, in `@DIR@/socks/`, which the
+    /// caller creates) with their services, and `socks.target`, which wants every socket.
+    pub fn socket_units(mut self, n: usize) -> Self {
+        let mut wants = String::new();
+        for i in 0..n {
+            self = self
+                .unit(
+                    &format!("k{i}.socket"),
+                    &format!("[Socket]\nListenStream=@DIR@/socks/k{i}.sock\n"),
+                )
+                .unit(
+                    &format!("k{i}.service"),
+                    "[Service]\nExecStart=/bin/sleep 1000\n",
+                );
+            wants.push_str(&format!("k{i}.socket "));
+        }
+        self.unit("socks.target", &format!("[Unit]\nWants={wants}\n"))
+    }
+
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.into());
         self

@@ -2,14 +2,14 @@
 //! serves itself, so the conversation goes on while the supervisor is wedged (SIGSTOPped here)
 //! — the point of not proxying through it.
 
-use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use cairn_integration::Sandbox;
 use capnp_rpc::rpc_twoparty_capnp::Side;
 use proto::bus_capnp::component;
-use proto::control_capnp::control;
 use proto::fdstream;
+
+mod common;
 
 #[test]
 fn a_helper_answers_directly_while_the_supervisor_is_stopped() {
@@ -31,26 +31,8 @@ fn a_helper_answers_directly_while_the_supervisor_is_stopped() {
     )
     .unwrap();
     let supervisor = sb.component("supervisor").unwrap().pid;
-    let socket = sb.socket();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
     let sb = &sb;
-    local.block_on(&rt, async move {
-        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        let (mut rpc, fds) = fdstream::rpc_system(
-            OwnedFd::from(stream),
-            Side::Client,
-            fdstream::Limits::TRUSTED,
-            |_| None,
-        )
-        .unwrap();
-        let ctl: control::Client = rpc.bootstrap(Side::Server);
-        tokio::task::spawn_local(async move {
-            let _ = rpc.await;
-        });
+    common::with_control(&sb.socket(), |ctl, fds| async move {
         let viewer = ctl
             .viewer_request()
             .send()

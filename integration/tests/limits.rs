@@ -2,15 +2,14 @@
 //! for it: calls in flight per connection, connections per unprivileged user. The client that
 //! pushes past a bound is refused; the manager and everyone else go on.
 
-use std::os::fd::{IntoRawFd, OwnedFd};
+use std::os::fd::IntoRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cairn_integration::Sandbox;
-use capnp_rpc::rpc_twoparty_capnp::Side;
-use proto::control_capnp::control;
-use proto::fdstream;
+
+mod common;
 
 const IN_FLIGHT: usize = 64;
 const PER_USER: usize = 32;
@@ -31,26 +30,8 @@ fn calls_in_flight_on_one_connection_are_bounded() {
         )
         .start()
         .unwrap();
-    let socket = sb.socket();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let local = tokio::task::LocalSet::new();
     let sb = &sb;
-    local.block_on(&rt, async move {
-        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        let (mut rpc, _) = fdstream::rpc_system(
-            OwnedFd::from(stream),
-            Side::Client,
-            fdstream::Limits::TRUSTED,
-            |_| None,
-        )
-        .unwrap();
-        let ctl: control::Client = rpc.bootstrap(Side::Server);
-        tokio::task::spawn_local(async move {
-            let _ = rpc.await;
-        });
+    common::with_control(&sb.socket(), |ctl, _| async move {
         let manager = ctl
             .manager_request()
             .send()

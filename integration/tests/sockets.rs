@@ -841,24 +841,7 @@ fn standard_input_fd_name_is_that_socket() {
 #[test]
 fn thousands_of_sockets_started_at_once_are_all_watched() {
     const N: usize = 4500;
-    let mut b = Sandbox::builder();
-    let mut wants = String::new();
-    for i in 0..N {
-        b = b
-            .unit(
-                &format!("k{i}.socket"),
-                &format!("[Socket]\nListenStream=@DIR@/socks/k{i}.sock\n"),
-            )
-            .unit(
-                &format!("k{i}.service"),
-                "[Service]\nExecStart=/bin/sleep 1000\n",
-            );
-        wants.push_str(&format!("k{i}.socket "));
-    }
-    let sb = b
-        .unit("socks.target", &format!("[Unit]\nWants={wants}\n"))
-        .start()
-        .unwrap();
+    let sb = Sandbox::builder().socket_units(N).start().unwrap();
     std::fs::create_dir_all(sb.dir().join("socks")).unwrap();
     let out = sb.ctl(&["start", "socks.target"]);
     assert!(

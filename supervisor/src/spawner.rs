@@ -686,6 +686,13 @@ mod tests {
         }
     }
 
+    /// `n` fds (of /dev/null) to stand for those that came with a request.
+    fn dev_nulls(n: usize) -> Vec<OwnedFd> {
+        (0..n)
+            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+            .collect()
+    }
+
     /// What is decoded encodes to the same bytes, every field included; fds become the
     /// receiver's numbers, the same fd sent once.
     #[test]
@@ -700,18 +707,7 @@ mod tests {
             vec![2, 1, 0],
             "report, stdout = stderr, then pass_fds[0]"
         );
-        let received: Vec<OwnedFd> = e
-            .fds
-            .iter()
-            .map(|_| {
-                nix::fcntl::open(
-                    c"/dev/null",
-                    nix::fcntl::OFlag::O_RDONLY,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .unwrap()
-            })
-            .collect();
+        let received = dev_nulls(e.fds.len());
         let (cgroup, report, back) = decode_request(&e.bytes, &received).unwrap();
         assert_eq!(cgroup, None);
         assert_eq!(report, received[0].as_raw_fd());
@@ -758,16 +754,7 @@ mod tests {
         e.opt_fd(None);
         e.fd(0);
         encode(&mut e, &command());
-        let fds: Vec<OwnedFd> = (0..3)
-            .map(|_| {
-                nix::fcntl::open(
-                    c"/dev/null",
-                    nix::fcntl::OFlag::O_RDONLY,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .unwrap()
-            })
-            .collect();
+        let fds = dev_nulls(3);
         for n in 0..e.bytes.len() {
             assert!(decode_request(&e.bytes[..n], &fds).is_err(), "{n} bytes");
         }

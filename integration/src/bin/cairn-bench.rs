@@ -717,22 +717,7 @@ fn reload_one_changed() -> Result<()> {
 /// time until every one listens, and what that costs the supervisor and the activator.
 fn many_sockets() -> Result<()> {
     const N: usize = 16_000;
-    let mut b = Sandbox::builder();
-    let mut wants = String::new();
-    for i in 0..N {
-        b = b
-            .unit(
-                &format!("k{i}.socket"),
-                &format!("[Socket]\nListenStream=@DIR@/socks/k{i}.sock\n"),
-            )
-            .unit(
-                &format!("k{i}.service"),
-                "[Service]\nExecStart=/bin/sleep 1000\n",
-            );
-        wants.push_str(&format!("k{i}.socket "));
-    }
-    b = b.unit("socks.target", &format!("[Unit]\nWants={wants}\n"));
-    let sb = b.start()?;
+    let sb = Sandbox::builder().socket_units(N).start()?;
     std::fs::create_dir_all(sb.dir().join("socks"))?;
     let t = Instant::now();
     let o = sb.ctl(&["start", "socks.target"]);
