@@ -242,10 +242,14 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     // Units generated from fstab: the lowest priority, so that a unit file of the same name
     // wins (as systemd's generator directory).
     unit_dirs.push(config.runtime_dir.join("generator"));
+    // No fstab file, nothing to wait for: the default target starts without the round trip to
+    // the mounter — except in an initrd, where the same pass writes sysroot.mount from the
+    // kernel's root=. (A missing fstab is no error: systemd's generator writes nothing either.)
     let fstab = manager_config
         .fstab
         .clone()
-        .or_else(|| (!container).then(|| PathBuf::from("/etc/fstab")));
+        .or_else(|| (!container).then(|| PathBuf::from("/etc/fstab")))
+        .filter(|p| p.exists() || (!container && in_initrd()));
     let spec = specifier_context(&config);
     let (units, catalog) = load_units(&unit_dirs, &spec, &[]);
     let world: WorldRef = Rc::new(RefCell::new(World {
