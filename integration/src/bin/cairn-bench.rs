@@ -655,6 +655,13 @@ fn cpu_ticks(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The CPU time `pid` used since it had used `ticks` (from [`cpu_ticks`]).
+fn cpu_since(pid: i32, ticks: u64) -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64(cpu_ticks(pid).saturating_sub(ticks) as f64 / hz)
+}
+
 fn host_pid_of(sb: &Sandbox, comm: &str) -> Option<i32> {
     let procs = std::fs::read_to_string(sb.cgroup.join("init.scope/cgroup.procs")).ok()?;
     procs
@@ -686,7 +693,6 @@ fn reload_one_changed() -> Result<()> {
     }
     let sb = b.start()?;
     let sup = host_pid_of(&sb, "cairn-supervisor").unwrap_or(0);
-    let hz = unsafe_clk_tck();
     let mut wall = Vec::new();
     let mut cpu = Vec::new();
     for round in 0..3 {
@@ -699,9 +705,7 @@ fn reload_one_changed() -> Result<()> {
         let o = sb.ctl(&["daemon-reload"]);
         wall.push(t.elapsed());
         anyhow::ensure!(o.status.success(), "daemon-reload failed");
-        cpu.push(Duration::from_secs_f64(
-            (cpu_ticks(sup) - ticks) as f64 / hz,
-        ));
+        cpu.push(cpu_since(sup, ticks));
     }
     println!();
     println!(
@@ -776,11 +780,6 @@ fn many_sockets() -> Result<()> {
     Ok(())
 }
 
-fn unsafe_clk_tck() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
-}
-
 /// 1,000 services started at once in the sandbox: wall time, supervisor CPU, memory.
 fn thousand_services() -> Result<()> {
     const N: usize = 1000;
@@ -822,9 +821,7 @@ fn thousand_services() -> Result<()> {
         "start failed: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let cpu = (cpu_ticks(sup) - ticks) as f64 / hz;
+    let cpu = cpu_since(sup, ticks).as_secs_f64();
     let rows: serde_json::Value =
         serde_json::from_slice(&sb.ctl(&["component", "list", "--output", "json"]).stdout)?;
     let rss = |n: &str| {
