@@ -126,7 +126,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = supervisor/unit_file supervisor/exec_line supervisor/unit_name \
 	supervisor/specifiers supervisor/value_parsers supervisor/socket_section \
 	supervisor/service_input supervisor/manager_config supervisor/state supervisor/control_request \
-	supervisor/spawn_request \
+	supervisor/spawn_request supervisor/sysv_script \
 	pid1/link_request pid1/carry \
 	mounter/fstab \
 	devmon/uevent

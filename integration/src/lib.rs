@@ -68,8 +68,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 #[derive(Default)]
 pub struct SandboxBuilder {
     units: Vec<(String, String)>,
-    files: Vec<(String, String)>,
+    files: Vec<(String, String, u32)>,
     links: Vec<(String, String)>,
+    dir_links: Vec<(String, String)>,
+    prelude: Option<String>,
     args: Vec<String>,
     expect_components: usize,
 }
@@ -82,7 +84,19 @@ impl SandboxBuilder {
 
     /// A file in the sandbox's directory (a config, an fstab), `@DIR@` replaced.
     pub fn file(mut self, name: &str, text: &str) -> Self {
-        self.files.push((name.into(), text.into()));
+        self.files.push((name.into(), text.into(), 0o644));
+        self
+    }
+
+    /// An executable file in the sandbox's directory (an init script), `@DIR@` replaced.
+    pub fn script(mut self, name: &str, text: &str) -> Self {
+        self.files.push((name.into(), text.into(), 0o755));
+        self
+    }
+
+    /// A symlink in the sandbox's directory (`rc2.d/S01x` → `../init.d/x`).
+    pub fn dir_link(mut self, path: &str, target: &str) -> Self {
+        self.dir_links.push((path.into(), target.into()));
         self
     }
 
@@ -109,6 +123,14 @@ impl SandboxBuilder {
             wants.push_str(&format!("k{i}.socket "));
         }
         self.unit("socks.target", &format!("[Unit]\nWants={wants}\n"))
+    }
+
+    /// A shell command run inside the sandbox's namespaces before cairn-init replaces the
+    /// shell as their PID 1 (a bind mount over a host path, seen by nothing outside), `@DIR@`
+    /// replaced.
+    pub fn prelude(mut self, sh: &str) -> Self {
+        self.prelude = Some(sh.into());
+        self
     }
 
     pub fn arg(mut self, a: &str) -> Self {
@@ -143,11 +165,20 @@ impl SandboxBuilder {
                 text.replace("@DIR@", &dir.path().display().to_string()),
             )?;
         }
-        for (name, text) in &self.files {
-            std::fs::write(
-                dir.path().join(name),
-                text.replace("@DIR@", &dir.path().display().to_string()),
-            )?;
+        for (name, text, mode) in &self.files {
+            let p = dir.path().join(name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&p, text.replace("@DIR@", &dir.path().display().to_string()))?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))?;
+        }
+        for (path, target) in &self.dir_links {
+            let p = dir.path().join(path);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::os::unix::fs::symlink(target, p)?;
         }
         for (path, target) in &self.links {
             let p = units.join(path);
@@ -160,8 +191,12 @@ impl SandboxBuilder {
         let log_path = dir.path().join("log");
         let log = std::fs::File::create(&log_path)?;
         let mut cmd = Command::new("unshare");
-        cmd.args(["--pid", "--mount", "--fork", "--mount-proc"])
-            .arg(bin("cairn-init"))
+        cmd.args(["--pid", "--mount", "--fork", "--mount-proc"]);
+        if let Some(sh) = &self.prelude {
+            let sh = sh.replace("@DIR@", &dir.path().display().to_string());
+            cmd.args(["sh", "-c", &format!("{sh} && exec \"$0\" \"$@\"")]);
+        }
+        cmd.arg(bin("cairn-init"))
             .arg("--units")
             .arg(&units)
             .arg("--runtime-dir")

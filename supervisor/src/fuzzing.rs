@@ -404,6 +404,44 @@ pub fn spawn_request(data: &[u8]) {
     }
 }
 
+/// An init script: its LSB header read and translated (`unit::sysv`); whatever the header
+/// says, the unit written for it reads back without a warning, its commands the script's.
+pub fn sysv_script(data: &[u8]) {
+    use crate::unit::sysv;
+    let text = text(data);
+    let (header, _warnings) = sysv::parse_header(&text);
+    let script = sysv::Script {
+        unit: "fuzz.service".into(),
+        path: "/etc/init.d/fuzz".into(),
+        reload: sysv::supports_reload(&text),
+        wanted_by: ["multi-user.target".to_string()].into(),
+        header,
+    };
+    let mut g = sysv::Generated::default();
+    sysv::translate(&[script], &|_| false, &mut g);
+    let unit = &g.units["fuzz.service"];
+    let (file, warnings) = syntax::parse(unit);
+    assert!(warnings.is_empty(), "{warnings:?}\n{unit}");
+    let mut cfg = config::UnitConfig::default();
+    let mut warnings = Vec::new();
+    let path = Path::new("/run/cairn/generator.late/fuzz.service");
+    config::apply(
+        &mut cfg,
+        name::UnitType::Service,
+        &file,
+        path,
+        &spec(),
+        &mut warnings,
+    );
+    assert!(warnings.is_empty(), "{warnings:?}\n{unit}");
+    assert_eq!(
+        cfg.service.exec_start[0].argv,
+        ["/etc/init.d/fuzz", "start"]
+    );
+    assert_eq!(cfg.service.exec_stop[0].argv, ["/etc/init.d/fuzz", "stop"]);
+    assert!(cfg.unit.before.iter().any(|b| b == "multi-user.target"));
+}
+
 /// A fuzz target's body.
 pub type Body = fn(&[u8]);
 
@@ -420,6 +458,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("state", state),
     ("control_request", control_request),
     ("spawn_request", spawn_request),
+    ("sysv_script", sysv_script),
 ];
 
 #[cfg(test)]
@@ -496,8 +535,10 @@ mod tests {
             b"<13>Nov 28 12:00:00 tag[1]: hello\n\0",
             b"<7>debug\n<9>x\nplain\npartial",
             b"(log_kmsg: true, syslog_socket: Some(\"/dev/log\"), syslog_format: Rfc5424)",
+            b"### BEGIN INIT INFO\n# Provides: a b $x\n# Required-Start: $network c %n\n# Short-Description: 50% \\\n# Description: x\n#  y\n### END INIT INFO\n  reload|force-reload)\n",
         ];
-        let targets: [fn(&[u8]); 8] = [
+        let targets: [fn(&[u8]); 9] = [
+            sysv_script,
             unit_file,
             exec_line,
             unit_name,

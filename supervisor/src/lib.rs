@@ -242,6 +242,14 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
     // Units generated from fstab: the lowest priority, so that a unit file of the same name
     // wins (as systemd's generator directory).
     unit_dirs.push(config.runtime_dir.join("generator"));
+    // SysV scripts, lower still: any unit file of the same name wins (and the script is not
+    // translated at all).
+    unit_dirs.push(config.runtime_dir.join("generator.late"));
+    let sysv_init_d = manager_config
+        .sysv_init_d
+        .clone()
+        .or_else(|| (!container).then(|| PathBuf::from("/etc/init.d")));
+    generate_sysv(sysv_init_d.as_deref(), &unit_dirs);
     // No fstab file, nothing to wait for: the default target starts without the round trip to
     // the mounter — except in an initrd, where the same pass writes sysroot.mount from the
     // kernel's root=. (A missing fstab is no error: systemd's generator writes nothing either.)
@@ -264,6 +272,7 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
             ..Default::default()
         },
         unit_dirs,
+        sysv_init_d,
         catalog: Rc::new(catalog),
         spec,
         config,
@@ -581,6 +590,31 @@ pub fn load_units(
     (units, catalog)
 }
 
+/// Translates the SysV scripts of `init_d` into the last of `dirs` (the late generator
+/// directory); a unit of the same name anywhere before it (or shipped) keeps its script from
+/// being translated. Warnings go to the log, as unit files' do.
+fn generate_sysv(init_d: Option<&std::path::Path>, dirs: &[PathBuf]) {
+    let (Some(init_d), Some((late, before))) = (init_d, dirs.split_last()) else {
+        return;
+    };
+    let native = |unit: &str| {
+        before
+            .iter()
+            .any(|d| d.join(unit).symlink_metadata().is_ok())
+            || crate::unit::builtin::UNITS.iter().any(|(n, _)| *n == unit)
+    };
+    let generated = crate::unit::sysv::generate(init_d, &native);
+    for w in &generated.warnings {
+        say!("{w}");
+    }
+    if let Err(e) = crate::unit::sysv::write(late, &generated) {
+        warn!(
+            "cannot write the units of the SysV scripts in {}: {e}",
+            init_d.display()
+        );
+    }
+}
+
 /// `daemon-reload`: reread the unit path. Unit ids stay stable (units keep their slot), so
 /// jobs, pids, timers and log readers keep pointing at the right unit.
 pub fn reload_units(world: &WorldRef) {
@@ -593,6 +627,7 @@ pub fn reload_units(world: &WorldRef) {
             .iter()
             .map(|u| u.name.clone())
             .collect();
+        generate_sysv(w.sysv_init_d.as_deref(), &w.unit_dirs);
         (w.unit_dirs.clone(), w.spec.clone(), names)
     };
     let (mut units, catalog) = load_units(&dirs, &spec, &previous);

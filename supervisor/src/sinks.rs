@@ -34,6 +34,9 @@ pub struct ManagerConfig {
     /// The fstab the mounter reads into mount units (None: `/etc/fstab` in system mode, none
     /// in container mode, whose fstab is the host's).
     pub fstab: Option<PathBuf>,
+    /// The SysV init scripts read into service units (None: `/etc/init.d` in system mode,
+    /// none in container mode); their runlevel links are the `rcN.d` directories beside it.
+    pub sysv_init_d: Option<PathBuf>,
 }
 
 impl Default for ManagerConfig {
@@ -47,6 +50,7 @@ impl Default for ManagerConfig {
             syslog_format: SyslogFormat::Rfc3164,
             syslog_listen: None,
             fstab: None,
+            sysv_init_d: None,
         }
     }
 }

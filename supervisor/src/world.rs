@@ -41,6 +41,9 @@ pub struct World {
     pub io: crate::runtime::Io,
     /// The unit search path, first match wins.
     pub unit_dirs: Vec<PathBuf>,
+    /// The SysV init scripts translated into the last directory of `unit_dirs` (the late
+    /// generator directory) before each scan (`unit::sysv`).
+    pub sysv_init_d: Option<PathBuf>,
     /// What the last scan of it found (for units loaded later: Accept=yes instances).
     pub catalog: Rc<crate::unit::load::Catalog>,
     pub spec: crate::unit::specifier::Context,

@@ -549,11 +549,9 @@ pub fn pid_belongs(world: &WorldRef, unit: UnitId, pid: i32) -> bool {
 fn find_main_pid(world: &WorldRef, unit: UnitId) -> bool {
     let (pid_file, control, cgroup) = {
         let w = world.borrow();
-        let pid_file = w
-            .manager
-            .units
-            .get(unit)
-            .and_then(|u| u.config.service.pid_file.clone());
+        let service = w.manager.units.get(unit).map(|u| &u.config.service);
+        let pid_file = service.and_then(|s| s.pid_file.clone());
+        let guess = service.is_some_and(|s| s.guess_main_pid);
         let control = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {
             Some(Kind::Service(s)) => s.control_pid,
             _ => None,
@@ -561,7 +559,11 @@ fn find_main_pid(world: &WorldRef, unit: UnitId) -> bool {
         (
             pid_file,
             control,
-            w.io.units.get(&unit).and_then(|i| i.cgroup.clone()),
+            // GuessMainPID=no: no main process but the one a PID file names.
+            w.io.units
+                .get(&unit)
+                .and_then(|i| i.cgroup.clone())
+                .filter(|_| guess),
         )
     };
     let pid = match pid_file {

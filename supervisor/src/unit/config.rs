@@ -126,6 +126,9 @@ pub struct ServiceSection {
     pub exec_stop: Vec<ExecCommand>,
     pub exec_stop_post: Vec<ExecCommand>,
     pub pid_file: Option<String>,
+    /// GuessMainPID=: without PIDFile=, a forking service's main process is the one process
+    /// left in its cgroup (yes, the default); no: it has no main process.
+    pub guess_main_pid: bool,
     pub restart: RestartPolicy,
     pub restart_sec: Duration,
     pub timeout_start: Option<Duration>,
@@ -181,6 +184,7 @@ impl Default for ServiceSection {
             exec_stop: Vec::new(),
             exec_stop_post: Vec::new(),
             pid_file: None,
+            guess_main_pid: true,
             restart: RestartPolicy::No,
             restart_sec: DEFAULT_RESTART_SEC,
             timeout_start: Some(DEFAULT_TIMEOUT),
@@ -596,6 +600,7 @@ fn service_key(
             ),
         },
         "RemainAfterExit" => bool_key(&mut s.remain_after_exit, key, value, line, ctx),
+        "GuessMainPID" => bool_key(&mut s.guess_main_pid, key, value, line, ctx),
         "PIDFile" => s.pid_file = (!value.is_empty()).then(|| value.to_string()),
         "Restart" => match RestartPolicy::parse(value) {
             Some(r) => s.restart = r,
@@ -780,7 +785,7 @@ fn service_key(
                 }
             }
         }
-        "GuessMainPID" | "Slice" | "Delegate" | "KillSignalOverride" | "BusName" => {}
+        "Slice" | "Delegate" | "KillSignalOverride" | "BusName" => {}
         "MemoryMax" | "MemoryHigh" | "MemoryLow" | "MemoryMin" | "MemorySwapMax" | "TasksMax"
         | "CPUQuota" | "CPUWeight" | "IOWeight" | "AllowedCPUs" => {
             match super::resource::parse(key, value) {

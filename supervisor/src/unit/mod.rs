@@ -15,5 +15,6 @@ pub mod resource;
 pub mod socket_config;
 pub mod specifier;
 pub mod syntax;
+pub mod sysv;
 pub mod values;
 pub mod verify;
