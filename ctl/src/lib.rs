@@ -194,6 +194,14 @@ pub enum UnitCommand {
     },
     /// Reread unit files.
     DaemonReload,
+    /// Record which units are active now as NAME.snapshot (default: snapshot-N); `isolate
+    /// NAME.snapshot` returns to that state. Kept until reboot (or `delete`).
+    Snapshot { name: Option<String> },
+    /// Remove snapshots.
+    Delete {
+        #[arg(required = true)]
+        snapshots: Vec<String>,
+    },
     /// Re-execute a process of cairn in place, losing nothing: the supervisor (its units'
     /// states kept, services untouched), or with `--init` cairn-init (its fd store and the
     /// supervisor's link kept). `--binary PATH` runs another build of it.

@@ -235,6 +235,30 @@ pub async fn run(
             }
             Ok(exit::OK)
         }
+        UnitCommand::Snapshot { name } => {
+            let m = manager(control).await?;
+            let mut req = m.snapshot_request();
+            req.get().set_name(name.as_deref().unwrap_or(""));
+            let reply = req.send().promise.await?;
+            println!("{}", reply.get()?.get_unit()?.to_str()?);
+            Ok(exit::OK)
+        }
+        UnitCommand::Delete { snapshots } => {
+            let m = manager(control).await?;
+            for s in snapshots {
+                // A name without a type is a snapshot's; one with another type is refused
+                // by the manager as not a snapshot.
+                let name = if complete(s) == *s {
+                    s.clone()
+                } else {
+                    format!("{s}.snapshot")
+                };
+                let mut req = m.delete_snapshot_request();
+                req.get().set_name(name.as_str());
+                req.send().promise.await?;
+            }
+            Ok(exit::OK)
+        }
         UnitCommand::DaemonReload => {
             let m = manager(control).await?;
             m.daemon_reload_request().send().promise.await?;

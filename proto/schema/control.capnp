@@ -167,4 +167,10 @@ interface Manager extends(Viewer) {
   daemonReexec @7 (init :Bool, binary :Text) -> ();
   # Set fail point `point` of component `name` (supervisor or a helper) to `action`.
   setFailpoint @8 (name :Text, point :Text, action :Text) -> ();
+  # Record which units are active now as the unit NAME.snapshot (empty: snapshot-N); started
+  # or isolated, it brings that state back. It lives in the runtime directory: it survives
+  # daemon-reexec, not a reboot. Answers with the snapshot's unit name.
+  snapshot @9 (name :Text) -> (unit :Text);
+  # Remove a snapshot (only snapshots: unit files are removed by hand or by `disable`).
+  deleteSnapshot @10 (name :Text) -> ();
 }

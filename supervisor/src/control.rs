@@ -772,6 +772,28 @@ impl manager::Server for ManagerServer {
         Ok(())
     }
 
+    async fn snapshot(
+        self: Rc<Self>,
+        params: manager::SnapshotParams,
+        mut results: manager::SnapshotResults,
+    ) -> Result<(), capnp::Error> {
+        let _call = self.enter()?;
+        let name = crate::control_request::snapshot(params.get()?)?;
+        let unit = crate::snapshot::create(&self.view.world, name)?;
+        results.get().set_unit(unit.as_str());
+        Ok(())
+    }
+
+    async fn delete_snapshot(
+        self: Rc<Self>,
+        params: manager::DeleteSnapshotParams,
+        _results: manager::DeleteSnapshotResults,
+    ) -> Result<(), capnp::Error> {
+        let _call = self.enter()?;
+        let name = crate::control_request::delete_snapshot(params.get()?)?;
+        crate::snapshot::delete(&self.view.world, &name)
+    }
+
     async fn reset_failed(
         self: Rc<Self>,
         params: manager::ResetFailedParams,

@@ -220,6 +220,41 @@ pub fn reset_failed(p: manager::reset_failed_params::Reader<'_>) -> capnp::Resul
     unit_name(p.get_name(), true)
 }
 
+/// The name of a snapshot to take: `None` (empty: cairn picks `snapshot-N`), else a unit
+/// name of type snapshot; `.snapshot` is added to a name without a type.
+pub fn snapshot(p: manager::snapshot_params::Reader<'_>) -> capnp::Result<Option<String>> {
+    use crate::unit::name::{self, UnitType};
+    let n = unit_name(p.get_name(), true)?;
+    if n.is_empty() {
+        return Ok(None);
+    }
+    let n = match name::parse(&n) {
+        Ok(u) if u.utype == UnitType::Snapshot => n,
+        Ok(u) => {
+            return Err(failed(format!(
+                "{} is a {} unit's name, not a snapshot's",
+                truncated(&n),
+                u.utype.suffix()
+            )))
+        }
+        Err(_) => format!("{n}.snapshot"),
+    };
+    match name::parse(&n) {
+        Ok(u) if u.utype == UnitType::Snapshot && u.instance.is_none() && n.len() <= NAME_MAX => {
+            Ok(Some(n))
+        }
+        Ok(_) => Err(failed(format!(
+            "{}: a snapshot cannot be a template or an instance",
+            truncated(&n)
+        ))),
+        Err(e) => Err(failed(format!("{}: {e}", truncated(&n)))),
+    }
+}
+
+pub fn delete_snapshot(p: manager::delete_snapshot_params::Reader<'_>) -> capnp::Result<String> {
+    unit_name(p.get_name(), false)
+}
+
 /// The new root and the init in it (empty: the usual places), checked against the file
 /// system by `switch_root::validate`.
 pub fn switch_root(p: manager::switch_root_params::Reader<'_>) -> capnp::Result<(String, String)> {
@@ -327,6 +362,27 @@ mod tests {
                 .set_name(capnp::text::Reader::from(&b"caf\xe9.service"[..]))
         });
         assert!(error(show(m.get_root_as_reader().unwrap())).contains("not UTF-8"));
+    }
+
+    #[test]
+    fn snapshot_names_are_snapshots() {
+        let name = |n: &'static str| {
+            let m = message(move |m| {
+                m.init_root::<manager::snapshot_params::Builder>()
+                    .set_name(n)
+            });
+            snapshot(m.get_root_as_reader().unwrap()).map_err(|e| e.to_string())
+        };
+        assert_eq!(name(""), Ok(None));
+        assert_eq!(name("before"), Ok(Some("before.snapshot".into())));
+        assert_eq!(name("x.snapshot"), Ok(Some("x.snapshot".into())));
+        assert!(name("a.service")
+            .unwrap_err()
+            .contains("a.service is a service unit's name, not a snapshot's"));
+        assert!(name("a@b")
+            .unwrap_err()
+            .contains("a@b.snapshot: a snapshot cannot be a template or an instance"));
+        assert!(name("bad/name").is_err());
     }
 
     #[test]

@@ -257,6 +257,20 @@ pub fn control_request(data: &[u8]) {
                 path_ok(&b);
             }
         }
+        17 => {
+            if let Ok(Some(n)) = msg.get_root().and_then(r::snapshot) {
+                name_ok(&n, false);
+                assert_eq!(
+                    name::parse(&n).map(|u| u.utype),
+                    Ok(name::UnitType::Snapshot)
+                );
+            }
+        }
+        18 => {
+            if let Ok(n) = msg.get_root().and_then(r::delete_snapshot) {
+                name_ok(&n, false);
+            }
+        }
         _ => {
             if let Ok(x) = msg.get_root().and_then(r::set_failpoint) {
                 word_ok(&x.component);
@@ -270,7 +284,7 @@ pub fn control_request(data: &[u8]) {
 }
 
 /// The methods `control_request` picks from.
-const CONTROL_METHODS: u8 = 17;
+const CONTROL_METHODS: u8 = 19;
 
 /// One well-formed request per method, as `control_request` reads them (the seeds of its fuzz
 /// target: `fuzz/seeds/control_request/`, checked by a test to match this schema).
@@ -370,6 +384,14 @@ pub fn control_request_seeds() -> Vec<Vec<u8>> {
             p.set_name("supervisor");
             p.set_point("supervisor::after_spawn");
             p.set_action("return");
+        }),
+        seed(17, |m| {
+            m.init_root::<manager::snapshot_params::Builder>()
+                .set_name("before-upgrade")
+        }),
+        seed(18, |m| {
+            m.init_root::<manager::delete_snapshot_params::Builder>()
+                .set_name("before-upgrade.snapshot")
         }),
     ]
 }
@@ -500,6 +522,8 @@ mod tests {
                 13 => msg.get_root().and_then(r::switch_root).is_ok(),
                 14 => msg.get_root().and_then(r::restart_component).is_ok(),
                 15 => msg.get_root().and_then(r::daemon_reexec).is_ok(),
+                17 => msg.get_root().and_then(r::snapshot).is_ok(),
+                18 => msg.get_root().and_then(r::delete_snapshot).is_ok(),
                 _ => msg.get_root().and_then(r::set_failpoint).is_ok(),
             };
             assert!(ok, "seed {i} is refused");

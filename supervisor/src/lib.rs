@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod service;
 pub mod shutdown;
 pub mod sinks;
+pub mod snapshot;
 pub mod spawn;
 pub mod spawner;
 pub mod state;
@@ -239,6 +240,8 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         }
     };
     let mut unit_dirs = unit_path(&config);
+    // Snapshots (`cairnctl snapshot`): no other unit can have their names.
+    unit_dirs.push(snapshot::dir(&config.runtime_dir));
     // Units generated from fstab: the lowest priority, so that a unit file of the same name
     // wins (as systemd's generator directory).
     unit_dirs.push(config.runtime_dir.join("generator"));

@@ -381,6 +381,14 @@ impl Manager {
         id
     }
 
+    /// Forgets a unit (a deleted snapshot); its slot starts over, not-found.
+    pub fn forget_unit(&mut self, id: UnitId) {
+        self.units.forget(id);
+        if let (Some(u), Some(slot)) = (self.units.get(id), self.rt.get_mut(id as usize)) {
+            *slot = UnitRt::new(u);
+        }
+    }
+
     /// Adds a unit with no file (a mount point found in the mount table).
     pub fn add_synthetic_unit(
         &mut self,

@@ -200,6 +200,33 @@ impl Units {
         id
     }
 
+    /// Forgets a unit (a deleted snapshot): it stays in its slot, as not-found, with no edges
+    /// left in either direction.
+    pub fn forget(&mut self, id: UnitId) {
+        let Some(u) = self.list.get_mut(id as usize) else {
+            return;
+        };
+        let deps = std::mem::take(&mut u.deps);
+        u.load = LoadState::NotFound;
+        u.fragment = None;
+        u.dropins.clear();
+        u.config = Rc::new(UnitConfig::default());
+        u.warnings.clear();
+        for (d, others) in deps {
+            let Some(inv) = inverse(d) else { continue };
+            for o in others {
+                if let Some(set) = self
+                    .list
+                    .get_mut(o as usize)
+                    .and_then(|o| o.deps.get_mut(&inv))
+                {
+                    set.remove(&id);
+                }
+            }
+        }
+        self.note_config(id);
+    }
+
     /// `daemon-reload` keeps the units that have no file (mount points found in the mount
     /// table): the rebuilt table has them as not-found placeholders, which they are not.
     pub fn keep_synthetic(&mut self, cat: &Catalog, old: &Units) {

@@ -390,17 +390,10 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         }
         return l;
     };
-    // Foreign types, and cairn's own types whose helpers do not run them yet (snapshots:
-    // issue 12), load as
-    // not-supported, visibly, rather than pretend to work.
+    // Foreign types load as not-supported, visibly, rather than pretend to work.
     if matches!(
         utype,
-        UnitType::Timer
-            | UnitType::Path
-            | UnitType::Slice
-            | UnitType::Swap
-            | UnitType::Scope
-            | UnitType::Snapshot
+        UnitType::Timer | UnitType::Path | UnitType::Slice | UnitType::Swap | UnitType::Scope
     ) {
         l.fragment = Some(fragment.path(unit_name));
         l.state = LoadState::NotSupported;

@@ -17,9 +17,8 @@ pub const NAME_MAX: usize = 255;
 /// Kernel `PATH_MAX`, counted with the trailing NUL as systemd does.
 pub const PATH_MAX: usize = 4096;
 
-/// Unit types. `Snapshot` is kept for API compatibility only: systemd
-/// removed snapshot units in v228, so 252 (and [`parse`]) rejects
-/// "foo.snapshot" and [`UnitType::from_suffix`] never returns it.
+/// Unit types: systemd 252's, and `Snapshot`, which systemd removed in v228
+/// and cairn keeps (`cairnctl snapshot`, [`crate::snapshot`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum UnitType {
     Service,
@@ -56,7 +55,7 @@ impl UnitType {
     }
 
     /// `unit_type_from_string()`: exact, case-sensitive; one leading dot is
-    /// tolerated (".service"). The types systemd 252 knows only.
+    /// tolerated (".service"). The types systemd 252 knows, and snapshots.
     pub fn from_suffix(s: &str) -> Option<Self> {
         let s = s.strip_prefix('.').unwrap_or(s);
         Some(match s {
@@ -71,6 +70,7 @@ impl UnitType {
             "slice" => UnitType::Slice,
             "swap" => UnitType::Swap,
             "scope" => UnitType::Scope,
+            "snapshot" => UnitType::Snapshot,
             _ => return None,
         })
     }
@@ -507,8 +507,12 @@ mod tests {
             parse("@foo.service"),
             Err(NameError::EmptyPrefix(_))
         ));
+        assert_eq!(
+            parse("foo.snapshot").map(|n| n.utype),
+            Ok(UnitType::Snapshot)
+        );
         assert!(matches!(
-            parse("foo.snapshot"),
+            parse("foo.snapshots"),
             Err(NameError::UnknownType(_))
         ));
         assert!(matches!(
@@ -559,7 +563,7 @@ mod tests {
         }
         assert_eq!(UnitType::from_suffix(".mount"), Some(UnitType::Mount));
         assert_eq!(UnitType::Snapshot.suffix(), "snapshot");
-        assert_eq!(UnitType::from_suffix("snapshot"), None);
+        assert_eq!(UnitType::from_suffix("snapshot"), Some(UnitType::Snapshot));
         assert_eq!(UnitType::from_suffix(""), None);
     }
 
