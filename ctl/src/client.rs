@@ -71,6 +71,17 @@ pub fn execute(cli: &Cli) -> Result<i32, CtlError> {
             return Ok(crate::analyze::verify(args));
         }
     }
+    // Unit files are changed here, by the client; the manager only reloads them.
+    if let Command::Install(cmd) = &cli.command {
+        let outcome = crate::install::files(cli, cmd)?;
+        for next in crate::install::manager_commands(cli, &outcome) {
+            let code = execute(&next)?;
+            if code != exit::OK {
+                return Ok(code);
+            }
+        }
+        return Ok(outcome.code);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -215,6 +226,8 @@ async fn session(cli: &Cli) -> Result<i32, CtlError> {
             Ok(exit::OK)
         }
         Command::Unit(u) => crate::units::run(&control, u, cli.output).await,
+        // Handled in `execute`, without a session.
+        Command::Install(_) => Ok(exit::OK),
         Command::Version => {
             let v = viewer(&control).await?;
             let reply = v.version_request().send().promise.await?;

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod client;
 pub mod compat;
 pub mod component;
+pub mod install;
 pub mod output;
 pub mod units;
 
@@ -45,6 +46,10 @@ pub struct Cli {
         global = true
     )]
     pub socket: PathBuf,
+    /// Operate on the unit files below DIR (an image), with no manager: enable, disable,
+    /// reenable, preset, mask, unmask, is-enabled, list-unit-files.
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Output format of listings.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text, global = true)]
     pub output: Format,
@@ -77,6 +82,67 @@ pub enum Command {
     Version,
     #[command(flatten)]
     Unit(UnitCommand),
+    #[command(flatten)]
+    Install(InstallCommand),
+}
+
+/// systemctl's unit file verbs: links in /etc/cairn/system as `[Install]` says. Without
+/// `--root`, a running manager reloads its units afterwards (`--now` also starts or stops).
+#[derive(Debug, Subcommand)]
+pub enum InstallCommand {
+    /// Make the links `[Install]` asks for (WantedBy=, RequiredBy=, Alias=, Also=).
+    Enable {
+        #[arg(required = true)]
+        units: Vec<String>,
+        /// Start them too.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Remove every link to the units (and their Also= units).
+    Disable {
+        #[arg(required = true)]
+        units: Vec<String>,
+        /// Stop them too.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Disable, then enable.
+    Reenable {
+        #[arg(required = true)]
+        units: Vec<String>,
+        #[arg(long)]
+        now: bool,
+    },
+    /// Enable or disable as the preset files (system-preset/*.preset) say.
+    Preset {
+        #[arg(required = true)]
+        units: Vec<String>,
+        #[arg(long)]
+        now: bool,
+    },
+    /// Link the units to /dev/null: they cannot be started at all.
+    Mask {
+        #[arg(required = true)]
+        units: Vec<String>,
+        /// Stop them too.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Remove the /dev/null links.
+    Unmask {
+        #[arg(required = true)]
+        units: Vec<String>,
+    },
+    /// Print each unit file's state; exit 0 if one is enabled (or static, indirect, alias,
+    /// generated).
+    IsEnabled {
+        #[arg(required = true)]
+        units: Vec<String>,
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Every unit file with its state and what the presets say.
+    ListUnitFiles { patterns: Vec<String> },
 }
 
 /// systemctl's unit verbs. A name without a type suffix means NAME.service.

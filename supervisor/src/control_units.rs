@@ -334,7 +334,7 @@ pub async fn enqueue(
     } = request::enqueue(params.get()?)?;
     let (id, rx) = {
         let mut w = world.borrow_mut();
-        let unit = view::lookup(&w, &name)?;
+        let unit = view::lookup_or_load(&mut w, &name)?;
         let u = w
             .manager
             .units
@@ -350,7 +350,7 @@ pub async fn enqueue(
         let planned = w.manager.enqueue(unit, jtype, mode, &mut out);
         // The effects of cancelled jobs etc. run below with the rest.
         w.manager.defer(out);
-        let id = planned.map_err(|e| capnp::Error::failed(e.to_string()))?;
+        let id = planned.map_err(|e| capnp::Error::failed(tx_error(&w, &e)))?;
         let (tx, rx) = oneshot::channel();
         w.io.waiters.entry(id).or_default().push(tx);
         (id, rx)
@@ -371,6 +371,28 @@ pub fn kill(world: &WorldRef, params: manager::KillParams) -> Result<(), capnp::
     crate::runtime::kill_unit(world, unit, req.signal as i32, req.whom, true);
     crate::runtime::process(world);
     Ok(())
+}
+
+/// A transaction's refusal in words: a unit that did not load says how (systemctl's "Unit
+/// X is masked." rather than "not loaded").
+fn tx_error(w: &crate::world::World, e: &crate::manager::jobs::EnqueueError) -> String {
+    use crate::job::transaction::TxError;
+    use crate::manager::jobs::EnqueueError;
+    use crate::unit::load::LoadState;
+    let EnqueueError::Tx(TxError::NotLoaded { unit, name }) = e else {
+        return e.to_string();
+    };
+    match w.manager.units.get(*unit).map(|u| &u.load) {
+        Some(LoadState::Masked) => format!("unit {name} is masked"),
+        Some(LoadState::NotFound) => format!("unit {name} not found"),
+        Some(LoadState::NotSupported) => {
+            format!("unit {name} is of a type cairn does not run (not-supported)")
+        }
+        Some(l @ (LoadState::BadSetting(r) | LoadState::Error(r))) => {
+            format!("unit {name} failed to load ({}): {r}", l.as_str())
+        }
+        _ => e.to_string(),
+    }
 }
 
 pub fn reset_failed(

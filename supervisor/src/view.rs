@@ -19,6 +19,26 @@ pub fn lookup(w: &World, name: &str) -> Result<UnitId, capnp::Error> {
     w.manager.units.lookup(name).ok_or_else(|| not_found(name))
 }
 
+/// [`lookup`], loading an instance of a template on demand (`start getty@tty5.service`), as
+/// systemd does: the name must be an instance whose template has a file.
+pub fn lookup_or_load(w: &mut World, name: &str) -> Result<UnitId, capnp::Error> {
+    if let Some(id) = w.manager.units.lookup(name) {
+        return Ok(id);
+    }
+    let template = crate::unit::name::parse(name)
+        .ok()
+        .filter(|n| n.instance.as_deref().is_some_and(|i| !i.is_empty()))
+        .and_then(|n| n.template());
+    if !template.is_some_and(|t| w.catalog.fragments.contains_key(&t)) {
+        return Err(not_found(name));
+    }
+    let catalog = w.catalog.clone();
+    let spec = w.spec.clone();
+    w.manager
+        .load_on_demand(&catalog, name, &spec)
+        .ok_or_else(|| not_found(name))
+}
+
 pub fn fill_summary(m: &Manager, id: UnitId, mut b: unit_summary::Builder<'_>) {
     let Some((u, rt)) = m.unit(id) else { return };
     b.set_name(u.name.as_str());

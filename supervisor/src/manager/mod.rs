@@ -362,6 +362,26 @@ impl Manager {
         self.units = units;
     }
 
+    /// Loads a unit nothing referenced, and what it references (see
+    /// [`Units::load_on_demand`]).
+    pub fn load_on_demand(
+        &mut self,
+        cat: &crate::unit::load::Catalog,
+        name: &str,
+        spec: &crate::unit::specifier::Context,
+    ) -> Option<UnitId> {
+        for id in self.units.load_on_demand(cat, name, spec) {
+            if let Some(u) = self.units.get(id) {
+                let fresh = UnitRt::new(u);
+                match self.rt.get_mut(id as usize) {
+                    Some(slot) => *slot = fresh,
+                    None => self.rt.push(fresh),
+                }
+            }
+        }
+        self.units.lookup(name)
+    }
+
     /// Adds a unit loaded at run time (see [`Units::add_runtime`]); a reused slot starts over.
     pub fn add_runtime_unit(
         &mut self,

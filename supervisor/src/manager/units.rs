@@ -168,6 +168,37 @@ impl Units {
         units
     }
 
+    /// Loads, at run time, a unit no other unit referenced (`cairnctl start getty@tty5.service`:
+    /// an instance of a template) with what it references that is not loaded yet, as `build`
+    /// does; their edges go to the units already there and to each other. The new ids.
+    pub fn load_on_demand(
+        &mut self,
+        cat: &Catalog,
+        name: &str,
+        spec: &specifier::Context,
+    ) -> Vec<UnitId> {
+        let mut queue = vec![name.to_string()];
+        let mut added = Vec::new();
+        // A template that references itself by ever-new instance names stops here.
+        while let Some(n) = queue.pop().filter(|_| added.len() < 1024) {
+            if self.lookup(&n).is_some() {
+                continue;
+            }
+            let l = load::load(cat, &n, spec);
+            for r in referenced_names(&l) {
+                let canon = cat.resolve(&r);
+                if name::parse(&canon).is_ok() && self.lookup(&canon).is_none() {
+                    queue.push(canon);
+                }
+            }
+            added.push(self.add(l));
+        }
+        for id in &added {
+            self.add_edges(cat, *id);
+        }
+        added
+    }
+
     /// Loads one unit at run time (an Accept=yes instance) and adds it with its edges to the
     /// units already there. With `reuse`, the dead instance of the same template in that slot
     /// is replaced (same template, same edges), so that connections do not grow the table.
@@ -299,11 +330,11 @@ impl Units {
         }
         if let Some(u) = self.get(id) {
             let name = u.name.clone();
-            for w in cat.wants.get(&name).into_iter().flatten() {
-                edges.push((Dep::Wants, w.clone()));
+            for w in cat.deps_dir(&name, true) {
+                edges.push((Dep::Wants, w));
             }
-            for r in cat.requires.get(&name).into_iter().flatten() {
-                edges.push((Dep::Requires, r.clone()));
+            for r in cat.deps_dir(&name, false) {
+                edges.push((Dep::Requires, r));
             }
         }
         // [Install] WantedBy=/RequiredBy= of a unit is honoured once it is enabled, which is the

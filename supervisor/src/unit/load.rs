@@ -255,6 +255,28 @@ impl Catalog {
         }
     }
 
+    /// The units `name`'s `.wants/` (or `.requires/`) directories name: its own, and its
+    /// template's with the instance put in (`getty@.target.wants/x@.service` makes
+    /// `getty@tty1.target` want `x@tty1.service`).
+    pub fn deps_dir(&self, name: &str, wants: bool) -> Vec<String> {
+        let map = if wants { &self.wants } else { &self.requires };
+        let mut out: Vec<String> = map.get(name).cloned().unwrap_or_default();
+        let Ok(parsed) = name::parse(name) else {
+            return out;
+        };
+        if let (Some(t), Some(i)) = (parsed.template(), parsed.instance.as_deref()) {
+            if t != name {
+                for dep in map.get(&t).into_iter().flatten() {
+                    let dep = dep.replace("@.", &format!("@{i}."));
+                    if !out.contains(&dep) {
+                        out.push(dep);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The canonical name for `name` (following aliases, at most 32 hops).
     pub fn resolve(&self, name: &str) -> String {
         let mut n = name.to_string();
@@ -351,8 +373,8 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         config: UnitConfig::default(),
         state: LoadState::NotFound,
         warnings: Vec::new(),
-        extra_wants: cat.wants.get(unit_name).cloned().unwrap_or_default(),
-        extra_requires: cat.requires.get(unit_name).cloned().unwrap_or_default(),
+        extra_wants: cat.deps_dir(unit_name, true),
+        extra_requires: cat.deps_dir(unit_name, false),
     };
     let parsed = match parsed {
         Ok(p) => p,
@@ -370,14 +392,6 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         return l;
     }
     let template = parsed.template();
-    if let Some(t) = &template {
-        for dep in cat.wants.get(t).into_iter().flatten() {
-            l.extra_wants.push(dep.replace(
-                "@.",
-                &format!("@{}.", parsed.instance.clone().unwrap_or_default()),
-            ));
-        }
-    }
     let fragment = cat
         .fragments
         .get(unit_name)

@@ -7,6 +7,7 @@ pub mod condition;
 pub mod config;
 pub mod exec;
 pub mod exec_config;
+pub mod install;
 pub mod load;
 pub mod mount_config;
 pub mod name;
