@@ -48,7 +48,7 @@ pub struct Cli {
     pub socket: PathBuf,
     /// Operate on the unit files below DIR (an image), with no manager: enable, disable,
     /// reenable, preset, mask, unmask, is-enabled, list-unit-files.
-    #[arg(long, global = true)]
+    #[arg(long = "root", id = "image_root", value_name = "DIR", global = true)]
     pub root: Option<PathBuf>,
     /// Output format of listings.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Text, global = true)]
@@ -341,5 +341,27 @@ pub fn run(cli: Cli) -> i32 {
             eprintln!("{e}");
             e.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    /// clap's own consistency checks (two arguments of one id — `--root` and switch-root's
+    /// ROOT once were — panic at parse time otherwise).
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn switch_root_and_root_do_not_collide() {
+        let c = Cli::try_parse_from(["cairnctl", "switch-root", "/sysroot"]).unwrap();
+        assert!(c.root.is_none());
+        assert!(matches!(c.command, Command::SwitchRoot { ref root, .. } if root == "/sysroot"));
+        let c = Cli::try_parse_from(["cairnctl", "enable", "--root=/img", "foo"]).unwrap();
+        assert_eq!(c.root.as_deref(), Some(std::path::Path::new("/img")));
     }
 }
