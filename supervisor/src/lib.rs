@@ -272,6 +272,13 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
                 container,
                 &config.runtime_dir,
             )),
+            bus: crate::runtime::bus::Bus {
+                address: manager_config
+                    .system_bus
+                    .clone()
+                    .or_else(|| (!container).then(|| PathBuf::from("/run/dbus/system_bus_socket"))),
+                ..Default::default()
+            },
             ..Default::default()
         },
         unit_dirs,

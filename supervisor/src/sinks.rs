@@ -37,6 +37,10 @@ pub struct ManagerConfig {
     /// The SysV init scripts read into service units (None: `/etc/init.d` in system mode,
     /// none in container mode); their runlevel links are the `rcN.d` directories beside it.
     pub sysv_init_d: Option<PathBuf>,
+    /// The system bus socket the supervisor connects to once dbus.service is active
+    /// (Type=dbus, bus activation). None: `/run/dbus/system_bus_socket` in system mode, no bus
+    /// in container mode.
+    pub system_bus: Option<PathBuf>,
 }
 
 impl Default for ManagerConfig {
@@ -51,6 +55,7 @@ impl Default for ManagerConfig {
             syslog_listen: None,
             fstab: None,
             sysv_init_d: None,
+            system_bus: None,
         }
     }
 }

@@ -243,6 +243,8 @@ pub fn spec_of(s: &ServiceSection) -> Spec {
     };
     let stype = s.stype.unwrap_or(if s.exec_start.is_empty() {
         machine::ServiceType::Oneshot
+    } else if s.bus_name.is_some() {
+        machine::ServiceType::Dbus
     } else {
         machine::ServiceType::Simple
     });

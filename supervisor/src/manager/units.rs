@@ -337,6 +337,18 @@ impl Units {
                 edges.push((Dep::Requires, r));
             }
         }
+        // systemd's service_add_extras(): a Type=dbus service needs the bus, whatever
+        // DefaultDependencies= says.
+        if utype == UnitType::Service
+            && c.service.bus_name.is_some()
+            && matches!(
+                c.service.stype,
+                None | Some(crate::service::machine::ServiceType::Dbus)
+            )
+        {
+            edges.push((Dep::Requires, "dbus.socket".into()));
+            edges.push((Dep::After, "dbus.socket".into()));
+        }
         // [Install] WantedBy=/RequiredBy= of a unit is honoured once it is enabled, which is the
         // `.wants/` symlink scanned above (enable/disable: issue 12).
         if default_deps {

@@ -74,6 +74,8 @@ pub struct Io {
     pub sockets: sockets::Sockets,
     /// The mounter and the mount table it reports.
     pub mounts: mounts::Mounts,
+    /// The system bus connection (Type=dbus, bus activation).
+    pub bus: bus::Bus,
 }
 
 /// Runs the manager until it has nothing more to do, carrying out each effect.
@@ -86,6 +88,7 @@ pub fn process(world: &WorldRef) {
             w.manager.step()
         };
         if effects.is_empty() {
+            bus::poll(world);
             return;
         }
         // Something happened: the state is saved soon (debounced).
@@ -370,6 +373,7 @@ pub(crate) fn unit_warning(world: &WorldRef, unit: UnitId, name: &str, text: &st
     }
 }
 
+pub(crate) mod bus;
 mod command;
 pub(crate) mod devices;
 mod fdstore;

@@ -27,6 +27,8 @@ pub enum ServiceType {
     Oneshot,
     Notify,
     Idle,
+    /// Started once its `BusName=` is taken on the system bus.
+    Dbus,
 }
 
 impl ServiceType {
@@ -38,6 +40,7 @@ impl ServiceType {
             "oneshot" => ServiceType::Oneshot,
             "notify" => ServiceType::Notify,
             "idle" => ServiceType::Idle,
+            "dbus" => ServiceType::Dbus,
             _ => return None,
         })
     }
@@ -50,6 +53,7 @@ impl ServiceType {
             ServiceType::Oneshot => "oneshot",
             ServiceType::Notify => "notify",
             ServiceType::Idle => "idle",
+            ServiceType::Dbus => "dbus",
         }
     }
 }
@@ -471,6 +475,7 @@ impl Machine {
             | ServiceType::Exec
             | ServiceType::Idle
             | ServiceType::Notify
+            | ServiceType::Dbus
             | ServiceType::Oneshot => {
                 self.state = State::Start;
                 self.arm(spec.timeout_start, out);

@@ -147,6 +147,18 @@ fn notify_waits_for_ready() {
     assert_eq!(m.state, State::Running);
 }
 
+/// Type=dbus: running once the bus name is taken (the bus watcher's `Ready`), not at exec.
+#[test]
+fn dbus_waits_for_its_name() {
+    let s = spec(ServiceType::Dbus);
+    let mut m = Machine::default();
+    m.handle(&s, Event::Start);
+    m.handle(&s, Event::Spawned { main: true });
+    assert_eq!(m.state, State::Start);
+    m.handle(&s, Event::Ready);
+    assert_eq!(m.state, State::Running);
+}
+
 #[test]
 fn notify_dying_before_ready_is_a_protocol_failure() {
     let s = spec(ServiceType::Notify);

@@ -170,6 +170,9 @@ pub struct ServiceSection {
     pub exec: super::exec_config::ExecContext,
     /// Sockets=: socket units whose fds this service gets (it also Wants= and is After= them).
     pub sockets: Vec<String>,
+    /// BusName=: the D-Bus name a Type=dbus service takes when it is ready (BusName= alone
+    /// implies Type=dbus).
+    pub bus_name: Option<String>,
 }
 
 impl Default for ServiceSection {
@@ -215,6 +218,7 @@ impl Default for ServiceSection {
             limits: Vec::new(),
             exec: Default::default(),
             sockets: Vec::new(),
+            bus_name: None,
         }
     }
 }
@@ -458,6 +462,20 @@ fn unit_key(u: &mut UnitSection, key: &str, value: &str, line: usize, ctx: &mut 
         _ => return false,
     }
     true
+}
+
+/// A well-known D-Bus name (the D-Bus specification: two or more elements of
+/// `[A-Za-z0-9_-]`, not starting with a digit, separated by dots; at most 255 bytes).
+pub fn valid_bus_name(n: &str) -> bool {
+    let elements: Vec<&str> = n.split('.').collect();
+    n.len() <= 255
+        && elements.len() >= 2
+        && elements.iter().all(|e| {
+            !e.is_empty()
+                && !e.starts_with(|c: char| c.is_ascii_digit())
+                && e.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        })
 }
 
 fn install_key(i: &mut InstallSection, key: &str, value: &str) -> bool {
@@ -785,7 +803,17 @@ fn service_key(
                 }
             }
         }
-        "Slice" | "Delegate" | "KillSignalOverride" | "BusName" => {}
+        "BusName" => {
+            if valid_bus_name(value) {
+                s.bus_name = Some(value.to_string());
+            } else {
+                ctx.warn(
+                    line,
+                    format!("BusName: {value:?} is not a valid D-Bus name, ignoring"),
+                );
+            }
+        }
+        "Slice" | "Delegate" | "KillSignalOverride" => {}
         "MemoryMax" | "MemoryHigh" | "MemoryLow" | "MemoryMin" | "MemorySwapMax" | "TasksMax"
         | "CPUQuota" | "CPUWeight" | "IOWeight" | "AllowedCPUs" => {
             match super::resource::parse(key, value) {
@@ -817,6 +845,25 @@ fn service_key(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bus_names_are_checked() {
+        for ok in ["org.cairn.Test", "a.b", "a-b._c.d9"] {
+            assert!(valid_bus_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "org",
+            "org..x",
+            "1org.x",
+            "org.9x",
+            ":1.5",
+            "org.x/y",
+            &"a.".repeat(200),
+        ] {
+            assert!(!valid_bus_name(bad), "{bad}");
+        }
+    }
+
     use super::*;
     use crate::unit::syntax;
 

@@ -498,9 +498,17 @@ fn verify(l: &Loaded) -> Result<(), String> {
     use crate::service::machine::ServiceType;
     let stype = s.stype.unwrap_or(if s.exec_start.is_empty() {
         ServiceType::Oneshot
+    } else if s.bus_name.is_some() {
+        ServiceType::Dbus
     } else {
         ServiceType::Simple
     });
+    if stype == ServiceType::Dbus && s.bus_name.is_none() {
+        return Err(
+            "service is of type D-Bus but no D-Bus service name has been specified; refusing"
+                .into(),
+        );
+    }
     if s.dynamic_user {
         return Err("DynamicUser=yes is not supported by cairn (it would allocate a user); set User= instead".into());
     }

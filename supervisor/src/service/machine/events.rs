@@ -250,7 +250,11 @@ impl Machine {
 
     pub(super) fn on_ready(&mut self, spec: &Spec, out: &mut Out) {
         match self.state {
-            State::Start if spec.stype == ServiceType::Notify => self.enter_start_post(spec, out),
+            // READY=1 (Type=notify), or the bus name taken (Type=dbus: the runtime's bus
+            // watcher says so with the same event).
+            State::Start if matches!(spec.stype, ServiceType::Notify | ServiceType::Dbus) => {
+                self.enter_start_post(spec, out)
+            }
             // READY=1 after RELOADING=1: the reload is over.
             State::Reload if !self.has_control => self.enter_running(spec, out),
             State::Dead
