@@ -294,29 +294,45 @@ impl Root {
         out
     }
 
-    /// `enable`: the links `[Install]` asks for, for each unit and its `Also=` units.
-    pub fn enable(&self, units: &[String]) -> Result<(Vec<Change>, Vec<String>), InstallError> {
-        let mut changes = Vec::new();
-        let mut nothing = Vec::new();
+    /// Visits each unit and, depth first in the order given, its `Also=` units, once each;
+    /// with `skip_masked`, a masked unit is passed over instead of being an error.
+    fn walk(
+        &self,
+        units: &[String],
+        skip_masked: bool,
+        mut visit: impl FnMut(&Found) -> Result<(), InstallError>,
+    ) -> Result<(), InstallError> {
         let mut seen = BTreeSet::new();
-        // Depth first, in the order given: each unit, then its Also= units.
         let mut todo: Vec<String> = units.iter().rev().cloned().collect();
         while let Some(u) = todo.pop() {
             if !seen.insert(u.clone()) {
                 continue;
             }
-            let f = self.find(&u)?;
-            let links = self.links(&f);
+            let f = match self.find(&u) {
+                Ok(f) => f,
+                Err(InstallError::Masked(_)) if skip_masked => continue,
+                Err(e) => return Err(e),
+            };
+            visit(&f)?;
+            todo.extend(f.install.also.iter().rev().cloned());
+        }
+        Ok(())
+    }
+
+    /// `enable`: the links `[Install]` asks for, for each unit and its `Also=` units.
+    pub fn enable(&self, units: &[String]) -> Result<(Vec<Change>, Vec<String>), InstallError> {
+        let mut changes = Vec::new();
+        let mut nothing = Vec::new();
+        self.walk(units, false, |f| {
+            let links = self.links(f);
             if links.is_empty() && f.install.also.is_empty() {
                 nothing.push(f.name.clone());
             }
             for (path, target) in links {
-                if let Some(c) = self.link(&path, &target)? {
-                    changes.push(c);
-                }
+                changes.extend(self.link(&path, &target)?);
             }
-            todo.extend(f.install.also.iter().rev().cloned());
-        }
+            Ok(())
+        })?;
         Ok((changes, nothing))
     }
 
@@ -422,32 +438,18 @@ impl Root {
         out
     }
 
-    /// `disable`: removes the links to each unit and to its `Also=` units.
+    /// `disable`: removes the links to each unit and to its `Also=` units (a masked unit
+    /// has nothing enabled to remove).
     pub fn disable(&self, units: &[String]) -> Result<Vec<Change>, InstallError> {
         let mut changes = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<String> = units.iter().rev().cloned().collect();
-        while let Some(u) = todo.pop() {
-            if !seen.insert(u.clone()) {
-                continue;
+        self.walk(units, true, |f| {
+            let own = self.root.join(f.path.strip_prefix("/").unwrap_or(&f.path));
+            // The unit's own file is never removed, even when it is a link (linked units).
+            for p in self.links_to(f, None).into_iter().filter(|p| *p != own) {
+                changes.push(remove(p)?);
             }
-            let f = match self.find(&u) {
-                Ok(f) => f,
-                // A masked unit has nothing enabled to remove.
-                Err(InstallError::Masked(_)) => continue,
-                Err(e) => return Err(e),
-            };
-            for p in self.links_to(&f, None) {
-                // The unit's own file is never removed, even when it is a link (linked units).
-                if p == self.root.join(f.path.strip_prefix("/").unwrap_or(&f.path)) {
-                    continue;
-                }
-                std::fs::remove_file(&p)
-                    .map_err(|e| InstallError::Io(p.display().to_string(), e.to_string()))?;
-                changes.push(Change::Removed(p));
-            }
-            todo.extend(f.install.also.iter().rev().cloned());
-        }
+            Ok(())
+        })?;
         Ok(changes)
     }
 
@@ -471,9 +473,7 @@ impl Root {
             for (dir, _) in LINK_DIRS {
                 let p = self.at(dir).join(u);
                 if std::fs::read_link(&p).is_ok_and(|t| t == Path::new("/dev/null")) {
-                    std::fs::remove_file(&p)
-                        .map_err(|e| InstallError::Io(p.display().to_string(), e.to_string()))?;
-                    changes.push(Change::Removed(p));
+                    changes.push(remove(p)?);
                 }
             }
         }
@@ -572,6 +572,12 @@ impl Root {
             })
             .collect()
     }
+}
+
+fn remove(p: PathBuf) -> Result<Change, InstallError> {
+    std::fs::remove_file(&p)
+        .map_err(|e| InstallError::Io(p.display().to_string(), e.to_string()))?;
+    Ok(Change::Removed(p))
 }
 
 /// The `[Install]` section of a unit file, its specifiers expanded for `unit`.
