@@ -647,6 +647,13 @@ pub fn reload_units(world: &WorldRef) {
         w.manager.reload(units);
         w.catalog = Rc::new(catalog);
     }
+    // The old table is freed; glibc keeps freed memory mapped unless asked (10,000 units:
+    // 78 MB after three reloads without this, 44 MB before the first).
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     runtime::process(world);
 }
 

@@ -676,6 +676,19 @@ fn host_pid_of(sb: &Sandbox, comm: &str) -> Option<i32> {
         })
 }
 
+/// The supervisor's RSS, as `component list` reports it.
+fn supervisor_rss(sb: &Sandbox) -> Result<u64> {
+    let rows: serde_json::Value =
+        serde_json::from_slice(&sb.ctl(&["component", "list", "--output", "json"]).stdout)?;
+    Ok(rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "supervisor")
+        .and_then(|r| r["rss_bytes"].as_u64())
+        .unwrap_or(0))
+}
+
 /// `daemon-reload` in a sandbox with 10,000 units loaded (not started) after one file changed:
 /// wall time and supervisor CPU, median of 3. (systemd 252 in the same kind of VM, from the
 /// issue: 3.1 s with 1,000 loaded, 152–179 s with 10,000.)
@@ -693,6 +706,7 @@ fn reload_one_changed() -> Result<()> {
     }
     let sb = b.start()?;
     let sup = host_pid_of(&sb, "cairn-supervisor").unwrap_or(0);
+    let loaded_rss = supervisor_rss(&sb)?;
     let mut wall = Vec::new();
     let mut cpu = Vec::new();
     for round in 0..3 {
@@ -714,6 +728,16 @@ fn reload_one_changed() -> Result<()> {
     );
     println!("{:<44} {:>10}", "  wall time", ms(median(wall)));
     println!("{:<44} {:>10}", "  supervisor CPU", ms(median(cpu)));
+    println!(
+        "{:<44} {:>6} KiB",
+        "  supervisor RSS, 10,000 loaded",
+        loaded_rss / 1024
+    );
+    println!(
+        "{:<44} {:>6} KiB",
+        "  supervisor RSS after the reloads",
+        supervisor_rss(&sb)? / 1024
+    );
     Ok(())
 }
 

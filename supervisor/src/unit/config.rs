@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::condition::{Condition, ConditionKind};
 use super::exec::{self, ExecCommand};
 use super::name::UnitType;
+use super::shared::Shared;
 use super::specifier;
 use super::syntax::UnitFile;
 use super::values::{parse_bool, parse_timespan, split_words};
@@ -167,7 +168,7 @@ pub struct ServiceSection {
     /// cgroup limits, in the order given (a later one of the same file wins).
     pub limits: Vec<super::resource::Limit>,
     /// The execution environment.
-    pub exec: super::exec_config::ExecContext,
+    pub exec: Shared<super::exec_config::ExecContext>,
     /// Sockets=: socket units whose fds this service gets (it also Wants= and is After= them).
     pub sockets: Vec<String>,
     /// BusName=: the D-Bus name a Type=dbus service takes when it is ready (BusName= alone
@@ -226,16 +227,18 @@ impl Default for ServiceSection {
 #[derive(Debug, Clone, Default)]
 pub struct UnitConfig {
     pub unit: UnitSection,
-    pub install: InstallSection,
-    pub service: ServiceSection,
+    /// The sections below are shared with every unit that leaves them as they are by default
+    /// (copy on write: [`super::shared`]).
+    pub install: Shared<InstallSection>,
+    pub service: Shared<ServiceSection>,
     /// `[Socket]`: what to listen on and how. The socket's own commands (ExecStartPre=,
     /// ExecStartPost=, ExecStopPre=, ExecStopPost=) and its execution and kill settings live in
     /// `service`, as systemd shares its ExecContext and KillContext between unit types:
     /// ExecStopPre= lands in `exec_stop`.
-    pub socket: super::socket_config::SocketConfig,
+    pub socket: Shared<super::socket_config::SocketConfig>,
     /// `[Mount]` and `[Automount]`; their execution settings, too, live in `service`.
-    pub mount: super::mount_config::MountSection,
-    pub automount: super::mount_config::AutomountSection,
+    pub mount: Shared<super::mount_config::MountSection>,
+    pub automount: Shared<super::mount_config::AutomountSection>,
     /// Errors that make the unit unusable as written (systemd refuses to load it): an Exec*=
     /// line it cannot parse. The loader turns them into `bad-setting`.
     pub fatal: Vec<String>,

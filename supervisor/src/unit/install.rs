@@ -595,7 +595,7 @@ fn read_install(path: &Path, unit: &str) -> InstallSection {
         .map(|n| n.utype)
         .unwrap_or(name::UnitType::Service);
     config::apply(&mut cfg, utype, &file, path, &spec, &mut Vec::new());
-    cfg.install
+    (*cfg.install).clone()
 }
 
 /// Preset rules in order: files by name across the preset directories (an earlier
