@@ -263,44 +263,41 @@ async fn start(config: Config) -> Result<(), SupervisorError> {
         .filter(|p| p.exists() || (!container && in_initrd()));
     let spec = specifier_context(&config);
     let (units, catalog) = load_units(&unit_dirs, &spec, &[]);
-    let world: WorldRef = Rc::new(RefCell::new(World {
-        manager: crate::manager::Manager::new(units),
-        io: crate::runtime::Io {
-            echo_output: container,
-            sinks: Some(sinks::Sinks::new(
-                &manager_config,
-                container,
-                &config.runtime_dir,
-            )),
-            bus: crate::runtime::bus::Bus {
-                address: manager_config
-                    .system_bus
-                    .clone()
-                    .or_else(|| (!container).then(|| PathBuf::from("/run/dbus/system_bus_socket"))),
+    let world: WorldRef =
+        Rc::new(RefCell::new(World {
+            manager: crate::manager::Manager::new(units),
+            io: crate::runtime::Io {
+                echo_output: container,
+                sinks: Some(sinks::Sinks::new(
+                    &manager_config,
+                    container,
+                    &config.runtime_dir,
+                )),
+                bus: crate::runtime::bus::Bus::new(manager_config.system_bus.clone().or_else(
+                    || (!container).then(|| PathBuf::from("/run/dbus/system_bus_socket")),
+                )),
                 ..Default::default()
             },
-            ..Default::default()
-        },
-        unit_dirs,
-        sysv_init_d,
-        catalog: Rc::new(catalog),
-        spec,
-        config,
-        container,
-        started_realtime_usec: started,
-        calls: 0,
-        link: link.clone(),
-        generation,
-        cgroups,
-        helpers,
-        helper_dir: helpers_at,
-        state,
-        shutting_down: false,
-        default_started: false,
-        save_pending: false,
-        notify_complained: Default::default(),
-        boot_target: String::new(),
-    }));
+            unit_dirs,
+            sysv_init_d,
+            catalog: Rc::new(catalog),
+            spec,
+            config,
+            container,
+            started_realtime_usec: started,
+            calls: 0,
+            link: link.clone(),
+            generation,
+            cgroups,
+            helpers,
+            helper_dir: helpers_at,
+            state,
+            shutting_down: false,
+            default_started: false,
+            save_pending: false,
+            notify_complained: Default::default(),
+            boot_target: String::new(),
+        }));
     save_state(&world);
     if let Some(l) = &link {
         l.taken().await?;

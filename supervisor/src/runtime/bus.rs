@@ -35,9 +35,23 @@ pub struct Bus {
     /// The system bus socket (None: no bus).
     pub address: Option<PathBuf>,
     pub conn: Option<zbus::Connection>,
-    pub connecting: bool,
-    /// Activation requests handled (for `component status` and the tests' logs).
+    connecting: bool,
+    /// After a failed connection, no new attempt before this (doubling from 1 s to 60 s, so
+    /// that a bus that is gone while dbus.service looks active does not flood the log).
+    retry_at: Option<std::time::Instant>,
+    backoff: std::time::Duration,
+    /// Activation requests handled.
     pub activations: u64,
+}
+
+impl Bus {
+    /// The bus at `address` (None: no bus), not connected yet.
+    pub fn new(address: Option<PathBuf>) -> Bus {
+        Bus {
+            address,
+            ..Bus::default()
+        }
+    }
 }
 
 /// Connects when the bus should be there and is not connected yet: called after each round
@@ -50,6 +64,9 @@ pub fn poll(world: &WorldRef) {
             return;
         };
         if b.conn.is_some() || b.connecting || w.shutting_down {
+            return;
+        }
+        if b.retry_at.is_some_and(|t| std::time::Instant::now() < t) {
             return;
         }
         let up = w
@@ -70,8 +87,19 @@ async fn run(world: WorldRef, path: PathBuf) {
     let conn = match connect(&path).await {
         Ok(c) => c,
         Err(e) => {
-            warn!("system bus {}: {e}", path.display());
-            world.borrow_mut().io.bus.connecting = false;
+            let mut w = world.borrow_mut();
+            let b = &mut w.io.bus;
+            b.backoff = (b.backoff * 2).clamp(
+                std::time::Duration::from_secs(1),
+                std::time::Duration::from_secs(60),
+            );
+            b.retry_at = Some(std::time::Instant::now() + b.backoff);
+            b.connecting = false;
+            warn!(
+                "system bus {}: {e} (trying again in {:?} at the earliest)",
+                path.display(),
+                b.backoff
+            );
             return;
         }
     };
@@ -80,6 +108,8 @@ async fn run(world: WorldRef, path: PathBuf) {
         let mut w = world.borrow_mut();
         w.io.bus.conn = Some(conn.clone());
         w.io.bus.connecting = false;
+        w.io.bus.retry_at = None;
+        w.io.bus.backoff = std::time::Duration::ZERO;
     }
     let mut stream = zbus::MessageStream::from(&conn);
     if let Err(e) = setup(&world, &conn).await {
