@@ -19,7 +19,7 @@ use crate::job::graph::ActiveState as Active;
 
 mod events;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceType {
     Simple,
     Exec,
@@ -69,7 +69,7 @@ pub enum ExecList {
     StopPost,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum KillMode {
     #[default]
     ControlGroup,
@@ -91,7 +91,7 @@ impl KillMode {
 }
 
 /// What the machine needs to know of a service's configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Spec {
     pub stype: ServiceType,
     pub remain_after_exit: bool,

@@ -86,7 +86,7 @@ impl ServiceResult {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum RestartPolicy {
     #[default]
     No,
