@@ -67,7 +67,19 @@ pub fn files(cli: &Cli, cmd: &InstallCommand) -> Result<Outcome, CtlError> {
             if !nothing.is_empty() {
                 eprintln!("{NO_INSTALL}");
             }
-            done(changes, now.then(|| (true, units)))
+            // A unit given by its path starts by its name.
+            let started = units
+                .iter()
+                .map(|u| match u.strip_prefix('/') {
+                    Some(_) => u.rsplit('/').next().unwrap_or(u).to_string(),
+                    None => u.clone(),
+                })
+                .collect();
+            done(changes, now.then_some((true, started)))
+        }
+        InstallCommand::Link { paths } => {
+            let (changes, _) = root.link_files(paths).map_err(|e| failed("link", e))?;
+            done(changes, None)
         }
         InstallCommand::Disable { units, now } => {
             let units = names(units);

@@ -90,13 +90,19 @@ pub enum Command {
 /// `--root`, a running manager reloads its units afterwards (`--now` also starts or stops).
 #[derive(Debug, Subcommand)]
 pub enum InstallCommand {
-    /// Make the links `[Install]` asks for (WantedBy=, RequiredBy=, Alias=, Also=).
+    /// Make the links `[Install]` asks for (WantedBy=, RequiredBy=, Alias=, Also=); a unit
+    /// given by its absolute path is linked in first.
     Enable {
         #[arg(required = true)]
         units: Vec<String>,
         /// Start them too.
         #[arg(long)]
         now: bool,
+    },
+    /// Make unit files outside the unit path part of it (a link in /etc/cairn/system).
+    Link {
+        #[arg(required = true)]
+        paths: Vec<String>,
     },
     /// Remove every link to the units (and their Also= units).
     Disable {

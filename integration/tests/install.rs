@@ -1,4 +1,4 @@
-//! enable / disable / reenable / preset / mask / unmask / is-enabled / list-unit-files:
+//! enable / link / disable / reenable / preset / mask / unmask / is-enabled / list-unit-files:
 //! compared with systemctl 252 on the same image (`--root`), then used on a running manager
 //! (a reload after each change, `--now`), with templates: DefaultInstance=, instance
 //! specifiers in [Install], instance drop-ins and templated `.wants/`.
@@ -48,6 +48,14 @@ fn image() -> tempfile::TempDir {
     for (n, t) in UNITS {
         std::fs::write(lib.join(n), t).unwrap();
     }
+    // A unit file outside the unit path (`enable PATH`, `link`).
+    let opt = d.path().join("opt/x");
+    std::fs::create_dir_all(&opt).unwrap();
+    std::fs::write(
+        opt.join("ext.service"),
+        "[Service]\nExecStart=/bin/sleep 1000\n[Install]\nWantedBy=multi-user.target\n",
+    )
+    .unwrap();
     let p = d.path().join("usr/lib/systemd/system-preset");
     std::fs::create_dir_all(&p).unwrap();
     std::fs::write(p.join("50-test.preset"), "disable foo.service\nenable b*\n").unwrap();
@@ -99,6 +107,7 @@ fn states(tool: &Path, root: &Path) -> Vec<(String, String, Option<i32>)> {
         "ind.service",
         "nodef@.service",
         "x.target",
+        "ext.service",
         "nope.service",
     ];
     names
@@ -147,6 +156,11 @@ fn unit_file_verbs_agree_with_systemctl() {
         &["enable", "foo.service"],
         &["unmask", "foo.service"],
         &["disable", "tpl@.service"],
+        &["enable", "/opt/x/ext.service"],
+        &["disable", "ext.service"],
+        &["link", "/opt/x/ext.service"],
+        &["enable", "ext.service"],
+        &["disable", "ext.service"],
     ];
     for step in steps {
         if !step.is_empty() {

@@ -12,8 +12,10 @@
 //!   configuration directories cairn reads, /etc/cairn/system and /etc/systemd/system: a
 //!   machine enabled by systemctl is disabled by cairnctl.
 //! - `mask` links NAME to /dev/null in /etc/cairn/system; `unmask` removes such links.
-//! - States as systemctl names them: enabled, enabled-runtime, alias, masked, masked-runtime,
-//!   static, indirect, disabled, generated.
+//! - `link PATH` (and `enable PATH`) links a unit file from outside the unit path into
+//!   /etc/cairn/system.
+//! - States as systemctl names them: enabled, enabled-runtime, linked, linked-runtime, alias,
+//!   masked, masked-runtime, static, indirect, disabled, generated.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -108,6 +110,8 @@ pub enum State {
     Indirect,
     Disabled,
     Generated,
+    Linked,
+    LinkedRuntime,
 }
 
 impl State {
@@ -122,12 +126,21 @@ impl State {
             State::Indirect => "indirect",
             State::Disabled => "disabled",
             State::Generated => "generated",
+            State::Linked => "linked",
+            State::LinkedRuntime => "linked-runtime",
         }
     }
 
     /// `is-enabled` exits 0 for these.
     pub fn counts_as_enabled(self) -> bool {
-        !matches!(self, State::Disabled | State::Masked | State::MaskedRuntime)
+        !matches!(
+            self,
+            State::Disabled
+                | State::Masked
+                | State::MaskedRuntime
+                | State::Linked
+                | State::LinkedRuntime
+        )
     }
 }
 
@@ -142,6 +155,9 @@ struct Found {
     generated: bool,
     /// The name asked for is an alias (a link to another unit's file).
     via_alias: bool,
+    /// The unit file is outside the unit path, linked in by `link`/`enable PATH`: the link
+    /// (outside the root) and whether it is in a runtime directory.
+    linked: Option<(PathBuf, bool)>,
 }
 
 enum Lookup {
@@ -204,6 +220,7 @@ impl Root {
                     continue;
                 };
                 let mut via_alias = false;
+                let mut linked = None;
                 let mut file = p.clone();
                 if meta.file_type().is_symlink() {
                     let target = std::fs::read_link(&p).unwrap_or_default();
@@ -218,6 +235,13 @@ impl Root {
                     };
                     let real_name = real.file_name().and_then(|n| n.to_str()).unwrap_or("");
                     via_alias = real_name != cand;
+                    let on_path = SEARCH
+                        .iter()
+                        .chain(GENERATED)
+                        .any(|d| real.parent() == Some(self.at(d).as_path()));
+                    if !via_alias && !on_path {
+                        linked = Some((p.clone(), dir.starts_with("run/")));
+                    }
                     file = real;
                 }
                 if !file.is_file() {
@@ -243,6 +267,7 @@ impl Root {
                     install,
                     generated,
                     via_alias,
+                    linked,
                 });
             }
         }
@@ -319,8 +344,41 @@ impl Root {
         Ok(())
     }
 
-    /// `enable`: the links `[Install]` asks for, for each unit and its `Also=` units.
+    /// `link PATH…`: a unit file outside the unit path made part of it, by a link in
+    /// /etc/cairn/system named as the file. The unit names, for what comes next.
+    pub fn link_files(&self, paths: &[String]) -> Result<(Vec<Change>, Vec<String>), InstallError> {
+        let mut changes = Vec::new();
+        let mut names = Vec::new();
+        for p in paths {
+            let file = self.root.join(p.trim_start_matches('/'));
+            let name = Path::new(p)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            name::parse(&name).map_err(|e| InstallError::BadName(p.clone(), e.to_string()))?;
+            if !p.starts_with('/') || !file.is_file() {
+                return Err(InstallError::NotFound(p.clone()));
+            }
+            changes.extend(self.link(&self.at(CONFIG_DIR).join(&name), Path::new(p))?);
+            names.push(name);
+        }
+        Ok((changes, names))
+    }
+
+    /// `enable`: the links `[Install]` asks for, for each unit and its `Also=` units. An
+    /// absolute path is linked in first (`link`), as systemctl does.
     pub fn enable(&self, units: &[String]) -> Result<(Vec<Change>, Vec<String>), InstallError> {
+        let (paths, mut names): (Vec<String>, Vec<String>) =
+            units.iter().cloned().partition(|u| u.starts_with('/'));
+        let (mut changes, linked) = self.link_files(&paths)?;
+        names.extend(linked);
+        let (more, nothing) = self.enable_names(&names)?;
+        changes.extend(more);
+        Ok((changes, nothing))
+    }
+
+    fn enable_names(&self, units: &[String]) -> Result<(Vec<Change>, Vec<String>), InstallError> {
         let mut changes = Vec::new();
         let mut nothing = Vec::new();
         self.walk(units, false, |f| {
@@ -499,11 +557,25 @@ impl Root {
         if f.generated {
             return Ok(State::Generated);
         }
-        if !self.links_to(&f, Some(false)).is_empty() {
+        // The link that brings a linked unit file in does not enable it.
+        let link = f.linked.as_ref().map(|(l, _)| l.clone());
+        let enabling = |runtime| {
+            self.links_to(&f, Some(runtime))
+                .into_iter()
+                .any(|p| Some(&p) != link.as_ref())
+        };
+        if enabling(false) {
             return Ok(State::Enabled);
         }
-        if !self.links_to(&f, Some(true)).is_empty() {
+        if enabling(true) {
             return Ok(State::EnabledRuntime);
+        }
+        if let Some((_, runtime)) = f.linked {
+            return Ok(if runtime {
+                State::LinkedRuntime
+            } else {
+                State::Linked
+            });
         }
         let i = &f.install;
         Ok(
