@@ -391,6 +391,12 @@ impl Sandbox {
 
     /// Sends a signal to a process of the sandbox, by its pid inside.
     pub fn kill(&self, pid_inside: i64, signal: &str) -> Result<()> {
+        // kill(0) and kill(-N) signal process groups — with nsenter in ours, the test itself
+        // (a pid of 0 from a failed lookup once SIGKILLed the fault test).
+        anyhow::ensure!(
+            pid_inside > 0,
+            "refusing to send {signal} to pid {pid_inside}: that names a process group"
+        );
         let out = self.nsenter(&["/bin/kill", &format!("-{signal}"), &pid_inside.to_string()])?;
         if !out.status.success() {
             bail!("kill failed: {}", String::from_utf8_lossy(&out.stderr));

@@ -377,8 +377,22 @@ fn failpoint(sb: &Sandbox, name: &str, point: &str, action: &str) -> Result<(), 
     }
 }
 
+/// The pid of a running component; waits a little for one that is between instances (a
+/// lookup that fails is retried, never taken as pid 0).
 fn pid_of(sb: &Sandbox, name: &str) -> i64 {
-    sb.component(name).map(|c| c.pid).unwrap_or(0)
+    let t = Instant::now();
+    loop {
+        match sb.component(name) {
+            Ok(c) if c.pid > 0 => return c.pid,
+            other if t.elapsed() > Duration::from_secs(20) => {
+                panic!(
+                    "{name}: no running process to find: {:?}",
+                    other.map(|c| c.state)
+                )
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
 }
 
 /// Waits until `name` runs as another process than `old` (it died and came back).
