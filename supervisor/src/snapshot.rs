@@ -76,10 +76,13 @@ pub fn create(world: &WorldRef, name: Option<String>) -> Result<String, capnp::E
                 return Err(failed(format!("{n} exists already; delete it first")))
             }
             Some(n) => n,
-            None => (1..)
+            None => match (1..=u32::MAX)
                 .map(|i| format!("snapshot-{i}.snapshot"))
                 .find(|n| !taken(n))
-                .expect("a free name"),
+            {
+                Some(n) => n,
+                None => return Err(failed("no free snapshot name".into())),
+            },
         };
         let units = active_units(&w);
         let text = unit_text(&name, &units);

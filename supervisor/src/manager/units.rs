@@ -42,13 +42,14 @@ impl Deps {
     }
 
     pub fn insert(&mut self, d: Dep, u: UnitId) {
-        let list = match self.0.iter().position(|(k, _)| *k == d) {
-            Some(i) => &mut self.0[i].1,
+        let i = match self.0.iter().position(|(k, _)| *k == d) {
+            Some(i) => i,
             None => {
                 self.0.push((d, Vec::new()));
-                &mut self.0.last_mut().expect("just pushed").1
+                self.0.len() - 1
             }
         };
+        let list = &mut self.0[i].1;
         if let Err(at) = list.binary_search(&u) {
             list.insert(at, u);
         }

@@ -87,7 +87,7 @@ pub fn parse_header(text: &str) -> (Option<Header>, Vec<HeaderWarning>) {
             seen_end = true;
             continue;
         }
-        let h = header.as_mut().expect("inside a header");
+        let Some(h) = header.as_mut() else { break };
         let Some(body) = line.strip_prefix('#') else {
             warn(
                 n,
@@ -381,7 +381,9 @@ fn rc_links(init_d: &Path) -> Option<BTreeMap<String, BTreeSet<String>>> {
             continue;
         };
         any = true;
-        let target = runlevel_target(level).expect("a runlevel");
+        let Some(target) = runlevel_target(level) else {
+            continue;
+        };
         for e in rd.flatten() {
             let Some(f) = e.file_name().to_str().map(str::to_string) else {
                 continue;
