@@ -578,10 +578,20 @@ pub fn load_units(
     previous: &[String],
 ) -> (crate::manager::Units, crate::unit::load::Catalog) {
     let catalog = crate::unit::load::Catalog::scan(dirs);
+    let units = build_units(&catalog, spec, previous);
+    (units, catalog)
+}
+
+/// Loads every unit of `catalog` (and what they reference); warnings are logged once, here.
+fn build_units(
+    catalog: &crate::unit::load::Catalog,
+    spec: &crate::unit::specifier::Context,
+    previous: &[String],
+) -> crate::manager::Units {
     for w in &catalog.warnings {
         say!("{w}");
     }
-    let units = crate::manager::Units::build(&catalog, spec, previous);
+    let units = crate::manager::Units::build(catalog, spec, previous);
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for u in &units.list {
         *counts.entry(u.load.as_str()).or_default() += 1;
@@ -594,7 +604,7 @@ pub fn load_units(
     }
     let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
     say!("units: {}", summary.join(", "));
-    (units, catalog)
+    units
 }
 
 /// Translates the SysV scripts of `init_d` into the last of `dirs` (the late generator
@@ -623,26 +633,66 @@ fn generate_sysv(init_d: Option<&std::path::Path>, dirs: &[PathBuf]) {
 }
 
 /// `daemon-reload`: reread the unit path. Unit ids stay stable (units keep their slot), so
-/// jobs, pids, timers and log readers keep pointing at the right unit.
+/// jobs, pids, timers and log readers keep pointing at the right unit. Only the units whose
+/// files (or `.wants/`, masks, drop-ins) changed are read again ([`manager::Units::refresh`]);
+/// a change that is not local (aliases, mounts) builds the whole table again.
 pub fn reload_units(world: &WorldRef) {
-    let (dirs, spec, previous) = {
+    let catalog = {
         let w = world.borrow();
-        let names: Vec<String> = w
-            .manager
-            .units
-            .list
-            .iter()
-            .map(|u| u.name.clone())
-            .collect();
         generate_sysv(w.sysv_init_d.as_deref(), &w.unit_dirs);
-        (w.unit_dirs.clone(), w.spec.clone(), names)
+        crate::unit::load::Catalog::scan(&w.unit_dirs)
     };
-    let (mut units, catalog) = load_units(&dirs, &spec, &previous);
-    {
+    let spec = world.borrow().spec.clone();
+    let refreshed = {
         let mut w = world.borrow_mut();
-        units.keep_synthetic(&catalog, &w.manager.units);
-        w.manager.reload(units);
-        w.catalog = Rc::new(catalog);
+        let old_catalog = w.catalog.clone();
+        let mut units = std::mem::take(&mut w.manager.units);
+        let r = units.refresh(&old_catalog, &catalog, &spec);
+        w.manager.units = units;
+        r
+    };
+    match refreshed {
+        Some(r) => {
+            for w in &catalog.warnings {
+                say!("{w}");
+            }
+            let mut w = world.borrow_mut();
+            for id in r.changed.iter().chain(&r.added) {
+                let Some(u) = w.manager.units.get(*id) else {
+                    continue;
+                };
+                for warning in &u.warnings {
+                    say!("{warning}");
+                }
+                if let Some(why) = u.load.reason() {
+                    say!("{}: {}: {why}", u.name, u.load.as_str());
+                }
+            }
+            say!(
+                "units: {} read again, {} added, {} as they were",
+                r.changed.len(),
+                r.added.len(),
+                w.manager.units.list.len() - r.changed.len() - r.added.len()
+            );
+            w.manager.refreshed(&r);
+            w.catalog = Rc::new(catalog);
+        }
+        None => {
+            let previous: Vec<String> = {
+                let w = world.borrow();
+                w.manager
+                    .units
+                    .list
+                    .iter()
+                    .map(|u| u.name.clone())
+                    .collect()
+            };
+            let mut units = build_units(&catalog, &spec, &previous);
+            let mut w = world.borrow_mut();
+            units.keep_synthetic(&catalog, &w.manager.units);
+            w.manager.reload(units);
+            w.catalog = Rc::new(catalog);
+        }
     }
     // The old table is freed; glibc keeps freed memory mapped unless asked (10,000 units:
     // 78 MB after three reloads without this, 44 MB before the first).

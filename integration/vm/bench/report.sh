@@ -19,6 +19,13 @@ for d in /proc/[0-9]*; do
     esac
 done
 echo "BENCH-SLEEPS $sleeps"
+# Where PID 1's and the supervisor's resident pages are (not parsed by boot.sh; for the log).
+for d in /proc/[0-9]*; do
+    read -r comm < "$d/comm" 2>/dev/null || continue
+    case ${d#/proc/}:$comm in 1:*|*:cairn-superviso*)
+        echo "BENCH-RSS ${d#/proc/} $comm anon=$(kb RssAnon: "$d/status") file=$(kb RssFile: "$d/status") shmem=$(kb RssShmem: "$d/status")" ;;
+    esac
+done
 read -r _ user nice system idle iowait irq softirq _ < /proc/stat
 echo "BENCH-STAT user=$user nice=$nice system=$system idle=$idle iowait=$iowait irq=$irq softirq=$softirq"
 dmesg | grep -E 'Run /init as init process|BENCH-TARGET' | sed 's/^/BENCH-KMSG /'

@@ -355,31 +355,47 @@ impl Manager {
     /// `daemon-reload`: the new table keeps every old unit at its id; units keep their
     /// run-time state, services take their new settings (used from their next action on).
     pub fn reload(&mut self, units: Units) {
-        for (i, u) in units.list.iter().enumerate() {
-            match self.rt.get_mut(i) {
-                Some(rt) => {
-                    let fresh = UnitRt::new(u);
-                    match (&mut rt.kind, fresh.kind) {
-                        (Kind::Service(s), Kind::Service(f)) => s.spec = f.spec,
-                        (Kind::Socket(s), Kind::Socket(f)) => s.spec = f.spec,
-                        (Kind::Mount(m), Kind::Mount(f)) => m.timeout = f.timeout,
-                        (kind @ Kind::Simple(_), k) => *kind = k,
-                        // A unit whose file changed type under the same name (or that lost
-                        // its file) keeps running as what it was until it stops.
-                        (
-                            Kind::Service(_)
-                            | Kind::Socket(_)
-                            | Kind::Mount(_)
-                            | Kind::Automount(_)
-                            | Kind::Device(_),
-                            _,
-                        ) => {}
-                    }
-                }
-                None => self.rt.push(UnitRt::new(u)),
-            }
-        }
         self.units = units;
+        for i in 0..self.units.list.len() {
+            self.take_settings(i);
+        }
+    }
+
+    /// After [`Units::refresh`]: the units it loaded again take their new settings, those it
+    /// added get their run-time record; no other unit is looked at.
+    pub fn refreshed(&mut self, r: &units::Refreshed) {
+        for id in r.changed.iter().chain(&r.added) {
+            self.take_settings(*id as usize);
+        }
+    }
+
+    /// Unit `i`'s run-time record takes the settings of its (new) entry in the table.
+    fn take_settings(&mut self, i: usize) {
+        let Some(u) = self.units.list.get(i) else {
+            return;
+        };
+        match self.rt.get_mut(i) {
+            Some(rt) => {
+                let fresh = UnitRt::new(u);
+                match (&mut rt.kind, fresh.kind) {
+                    (Kind::Service(s), Kind::Service(f)) => s.spec = f.spec,
+                    (Kind::Socket(s), Kind::Socket(f)) => s.spec = f.spec,
+                    (Kind::Mount(m), Kind::Mount(f)) => m.timeout = f.timeout,
+                    (kind @ Kind::Simple(_), k) => *kind = k,
+                    // A unit whose file changed type under the same name (or that lost
+                    // its file) keeps running as what it was until it stops.
+                    (
+                        Kind::Service(_)
+                        | Kind::Socket(_)
+                        | Kind::Mount(_)
+                        | Kind::Automount(_)
+                        | Kind::Device(_),
+                        _,
+                    ) => {}
+                }
+            }
+            None => self.rt.push(UnitRt::new(u)),
+        }
     }
 
     /// Loads a unit nothing referenced, and what it references (see

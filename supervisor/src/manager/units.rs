@@ -25,6 +25,9 @@ pub struct UnitEntry {
     pub config: Rc<UnitConfig>,
     pub warnings: Vec<Warning>,
     pub deps: Deps,
+    /// What it was loaded from ([`load::stamp`]): `daemon-reload` reads it again only when
+    /// that moved. 0: always read again.
+    pub stamp: u64,
 }
 
 /// A unit's edges: per dependency type (a unit has a handful), the units at the other end,
@@ -98,6 +101,13 @@ impl UnitEntry {
     }
 }
 
+/// What [`Units::refresh`] loaded again (`changed`) and added.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    pub changed: Vec<UnitId>,
+    pub added: Vec<UnitId>,
+}
+
 #[derive(Default)]
 pub struct Units {
     pub list: Vec<UnitEntry>,
@@ -138,6 +148,7 @@ impl Units {
             config: Rc::new(l.config),
             warnings: l.warnings,
             deps: Deps::default(),
+            stamp: l.stamp,
         });
         self.note_config(id);
         id
@@ -265,6 +276,7 @@ impl Units {
                     u.dropins = l.dropins;
                     u.config = Rc::new(l.config);
                     u.warnings = l.warnings;
+                    u.stamp = l.stamp;
                 }
                 self.note_config(id);
                 return id;
@@ -281,19 +293,136 @@ impl Units {
         let Some(u) = self.list.get_mut(id as usize) else {
             return;
         };
-        let deps = std::mem::take(&mut u.deps);
         u.load = LoadState::NotFound;
         u.fragment = None;
         u.dropins.clear();
         u.config = Rc::new(UnitConfig::default());
         u.warnings.clear();
+        u.stamp = 0;
+        self.cut_edges(id);
+        self.note_config(id);
+    }
+
+    /// Removes every edge of unit `id`, in both directions; the units it had edges with.
+    fn cut_edges(&mut self, id: UnitId) -> Vec<UnitId> {
+        let Some(u) = self.list.get_mut(id as usize) else {
+            return Vec::new();
+        };
+        let deps = std::mem::take(&mut u.deps);
+        let mut others = Vec::new();
         for (d, o) in deps.all() {
+            others.push(o);
             let Some(inv) = inverse(d) else { continue };
             if let Some(other) = self.list.get_mut(o as usize) {
                 other.deps.remove(inv, id);
             }
         }
-        self.note_config(id);
+        others
+    }
+
+    /// `daemon-reload` without reading again what did not change. Each unit whose
+    /// [`load::stamp`] moved is loaded again: its edges are cut and made again from its new
+    /// settings and from those of the units it had edges with (which may name it); units new
+    /// to the catalog, or newly referenced, are added. Nothing else is read or touched.
+    ///
+    /// None (nothing changed here) when the change is not local and the caller builds the
+    /// table again: the aliases or broken names changed, a mount, automount or device unit
+    /// changed or appeared (other units' edges depend on which of those exist), or so much
+    /// changed that building again is as cheap.
+    pub fn refresh(
+        &mut self,
+        old_cat: &Catalog,
+        cat: &Catalog,
+        spec: &specifier::Context,
+    ) -> Option<Refreshed> {
+        if old_cat.aliases != cat.aliases || old_cat.broken != cat.broken {
+            return None;
+        }
+        let now = std::time::SystemTime::now();
+        let limit = self.list.len() / 4 + 16;
+        let structural = |t: UnitType| {
+            matches!(
+                t,
+                UnitType::Mount | UnitType::Automount | UnitType::Device | UnitType::Swap
+            )
+        };
+        // What changed, loaded again (nothing in the table is touched yet).
+        let mut changed: Vec<(UnitId, load::Loaded)> = Vec::new();
+        for u in &self.list {
+            // Units without a file (devices, mounts from the mount table) too: a `.wants/`
+            // directory or a drop-in may name them, and they are structural.
+            let s = load::stamp(cat, &u.name, now);
+            if u.stamp != 0 && s == u.stamp {
+                continue;
+            }
+            if changed.len() >= limit || structural(u.utype) {
+                return None;
+            }
+            let l = load::load(cat, &u.name, spec);
+            if structural(l.utype) {
+                return None;
+            }
+            changed.push((u.id, l));
+        }
+        // New units: in the catalog, or referenced by what was loaded again.
+        let mut queue: Vec<String> = cat.names();
+        for (_, l) in &changed {
+            queue.extend(referenced_names(l).iter().map(|r| cat.resolve(r)));
+        }
+        let mut added: Vec<load::Loaded> = Vec::new();
+        let mut pending: BTreeSet<String> = BTreeSet::new();
+        while let Some(n) = queue.pop() {
+            if self.lookup(&n).is_some() || name::parse(&n).is_err() || !pending.insert(n.clone()) {
+                continue;
+            }
+            if added.len() >= limit {
+                return None;
+            }
+            let l = load::load(cat, &n, spec);
+            if structural(l.utype) {
+                return None;
+            }
+            queue.extend(referenced_names(&l).iter().map(|r| cat.resolve(r)));
+            added.push(l);
+        }
+        // Now the table: cut, replace, add, then the edges of all of those.
+        let mut out = Refreshed::default();
+        let mut neighbours: BTreeSet<UnitId> = BTreeSet::new();
+        for (id, l) in changed {
+            neighbours.extend(self.cut_edges(id));
+            if let Some(u) = self.list.get_mut(id as usize) {
+                u.utype = l.utype;
+                u.load = l.state;
+                u.fragment = l.fragment;
+                u.dropins = l.dropins;
+                u.config = Rc::new(l.config);
+                u.warnings = l.warnings;
+                u.stamp = l.stamp;
+            }
+            self.note_config(id);
+            out.changed.push(id);
+        }
+        for l in added {
+            out.added.push(self.add(l));
+        }
+        for (alias, target) in &cat.aliases {
+            let canon = cat.resolve(target);
+            let Some(id) = self.lookup(&canon).filter(|id| out.added.contains(id)) else {
+                continue;
+            };
+            self.by_name.insert(alias.clone(), id);
+            if let Some(u) = self.list.get_mut(id as usize) {
+                u.aliases.push(alias.clone());
+            }
+        }
+        for id in out.changed.iter().chain(&out.added) {
+            neighbours.remove(id);
+            self.add_edges(cat, *id);
+        }
+        for id in neighbours {
+            self.add_edges(cat, id);
+        }
+        Some(out)
     }
 
     /// `daemon-reload` keeps the units that have no file (mount points found in the mount
@@ -340,6 +469,7 @@ impl Units {
             warnings: Vec::new(),
             extra_wants: Vec::new(),
             extra_requires: Vec::new(),
+            stamp: load::stamp(cat, name, std::time::SystemTime::now()),
         });
         self.add_edges(cat, id);
         id
@@ -594,3 +724,7 @@ fn referenced_names(l: &load::Loaded) -> Vec<String> {
     v.extend(l.extra_requires.iter().cloned());
     v
 }
+
+#[cfg(test)]
+#[path = "units_tests.rs"]
+mod tests;

@@ -180,7 +180,8 @@ impl Catalog {
             if name::parse(&fname).is_err() || self.taken(&fname) {
                 continue;
             }
-            let meta = match std::fs::symlink_metadata(&path) {
+            // One lstat for a regular file (10,000 units: this loop is most of a reload).
+            let mut meta = match std::fs::symlink_metadata(&path) {
                 Ok(m) => m,
                 Err(_) => continue,
             };
@@ -199,15 +200,24 @@ impl Catalog {
                     self.aliases.insert(fname, tname);
                     continue;
                 }
+                // A link to a file of the same name elsewhere: what it points to counts (a
+                // dangling one fails to load, with the reason).
+                meta = match std::fs::metadata(&path) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        self.fragments.insert(fname, Fragment::File(path));
+                        continue;
+                    }
+                };
             }
-            if path.is_dir() {
+            if meta.is_dir() {
                 self.warnings.push(format!(
                     "{}: is a directory, not a unit file; ignoring",
                     path.display()
                 ));
                 continue;
             }
-            if let Some(why) = untrusted_file(&path) {
+            if let Some(why) = untrusted_meta(&meta) {
                 self.warnings
                     .push(format!("{}: {why}; refused", path.display()));
                 self.broken
@@ -277,6 +287,23 @@ impl Catalog {
         out
     }
 
+    /// A unit's drop-ins: the template's, then the instance's; by file name across both.
+    pub fn dropin_paths(
+        &self,
+        unit_name: &str,
+        template: Option<&str>,
+    ) -> BTreeMap<String, PathBuf> {
+        let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for key in template.into_iter().chain([unit_name]) {
+            if let Some(m) = self.dropins.get(key) {
+                for (n, p) in m {
+                    dropins.insert(n.clone(), p.clone());
+                }
+            }
+        }
+        dropins
+    }
+
     /// The canonical name for `name` (following aliases, at most 32 hops).
     pub fn resolve(&self, name: &str) -> String {
         let mut n = name.to_string();
@@ -317,8 +344,12 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
 /// Why a unit file cannot be trusted, if it cannot: owned by another user than root (or this
 /// process's), or writable by anyone.
 pub fn untrusted_file(path: &Path) -> Option<String> {
+    untrusted_meta(&std::fs::metadata(path).ok()?)
+}
+
+/// [`untrusted_file`] of a file whose status is already at hand.
+fn untrusted_meta(m: &std::fs::Metadata) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let m = std::fs::metadata(path).ok()?;
     let me = nix::unistd::geteuid().as_raw();
     if m.uid() != 0 && m.uid() != me {
         return Some(format!("owned by uid {}, not root", m.uid()));
@@ -342,6 +373,64 @@ pub struct Loaded {
     /// From `.wants/` and `.requires/` directories.
     pub extra_wants: Vec<String>,
     pub extra_requires: Vec<String>,
+    /// What the load read, as one number ([`stamp`]); 0 when it cannot vouch for that.
+    pub stamp: u64,
+}
+
+/// How long after a file's last change its status can still be the same after another
+/// change: file times come from a clock that advances by one tick (a few ms); well over it.
+const RACY_NS: i128 = 100_000_000;
+
+/// A number that changes whenever anything a load of `unit_name` would read changes: the
+/// files (fragment, or the template's; drop-ins; each by device, inode, size, mode, owner,
+/// mtime and ctime), the catalog's masks, its `.wants/`/`.requires/` entries and the
+/// fragment's path. `daemon-reload` loads again only the units whose stamp moved.
+///
+/// 0 (never equal to a later stamp) when a file changed within `RACY_NS` of now: a second
+/// change inside the same clock tick would leave its status as it is (git's "racily clean"
+/// entries), so such a unit is read again at the next reload.
+pub fn stamp(cat: &Catalog, unit_name: &str, now: std::time::SystemTime) -> u64 {
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::MetadataExt;
+    let now_ns = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut racy = false;
+    let mut file = |h: &mut std::collections::hash_map::DefaultHasher, p: &Path| {
+        p.hash(h);
+        match std::fs::metadata(p) {
+            Ok(m) => {
+                let ctime = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
+                racy |= ctime >= now_ns - RACY_NS;
+                (m.dev(), m.ino(), m.size(), m.mode(), m.uid()).hash(h);
+                (m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()).hash(h);
+            }
+            Err(e) => e.kind().hash(h),
+        }
+    };
+    cat.masked.contains(unit_name).hash(&mut h);
+    cat.broken.get(unit_name).hash(&mut h);
+    let template = name::parse(unit_name).ok().and_then(|p| p.template());
+    match cat
+        .fragments
+        .get(unit_name)
+        .or_else(|| template.as_ref().and_then(|t| cat.fragments.get(t)))
+    {
+        Some(Fragment::File(p)) => file(&mut h, p),
+        Some(Fragment::Builtin(t)) => (t.as_ptr() as usize, t.len()).hash(&mut h),
+        None => 0u8.hash(&mut h),
+    }
+    for p in cat.dropin_paths(unit_name, template.as_deref()).values() {
+        file(&mut h, p);
+    }
+    cat.deps_dir(unit_name, true).hash(&mut h);
+    cat.deps_dir(unit_name, false).hash(&mut h);
+    match h.finish() {
+        _ if racy => 0,
+        0 => 1,
+        n => n,
+    }
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -360,6 +449,8 @@ fn read(path: &Path) -> Result<String, String> {
 /// Loads one unit by canonical name. A name with no file (and no template for its instance)
 /// is `NotFound`; foreign types are `NotSupported`; bad files `Error`/`BadSetting`.
 pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> Loaded {
+    // Before anything is read: a change after this moves the stamp.
+    let stamp = stamp(cat, unit_name, std::time::SystemTime::now());
     let parsed = name::parse(unit_name);
     let utype = parsed
         .as_ref()
@@ -375,6 +466,7 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         warnings: Vec::new(),
         extra_wants: cat.deps_dir(unit_name, true),
         extra_requires: cat.deps_dir(unit_name, false),
+        stamp,
     };
     let parsed = match parsed {
         Ok(p) => p,
@@ -429,16 +521,7 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
     spec.unit = unit_name.to_string();
     spec.fragment_path = Some(frag_path.display().to_string());
     let mut files = vec![(frag_path.clone(), text)];
-    // Drop-ins: the template's, then the instance's; by file name across both.
-    let mut dropins: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for key in template.iter().map(String::as_str).chain([unit_name]) {
-        if let Some(m) = cat.dropins.get(key) {
-            for (n, p) in m {
-                dropins.insert(n.clone(), p.clone());
-            }
-        }
-    }
-    for p in dropins.values() {
+    for p in cat.dropin_paths(unit_name, template.as_deref()).values() {
         match read(p) {
             Ok(t) => {
                 l.dropins.push(p.clone());

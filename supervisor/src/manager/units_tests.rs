@@ -1,0 +1,316 @@
+//! `daemon-reload` without reading what did not change ([`Units::refresh`]): after each change
+//! the table it leaves must be the one a full build makes from the same files, and it must
+//! have read again only the units the change is about.
+
+use super::*;
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    if let Some(parent) = dir.join(name).parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// Everything a full build decides about the table, by unit name (ids differ by build).
+fn describe(u: &Units) -> Vec<String> {
+    let name = |id: UnitId| u.get(id).map_or("?".to_string(), |e| e.name.clone());
+    let mut out: Vec<String> = u
+        .list
+        .iter()
+        .map(|e| {
+            let mut deps: Vec<String> = e
+                .deps
+                .all()
+                .map(|(d, o)| format!("{d:?} {}", name(o)))
+                .collect();
+            deps.sort();
+            let mut aliases = e.aliases.clone();
+            aliases.sort();
+            format!(
+                "{} {:?} {:?} {:?} aliases={aliases:?} swu={} {:?}\n  deps={deps:?}\n  config hash={:x}",
+                e.name,
+                e.load,
+                e.fragment,
+                e.dropins,
+                u.stop_when_unneeded.contains(&e.id),
+                u.device_timeouts.get(&e.id),
+                {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    format!("{:?}", e.config).hash(&mut h);
+                    h.finish()
+                },
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The table a full `daemon-reload` makes: every unit of `previous` kept (by name).
+fn full(dir: &Path, previous: &Units) -> Units {
+    let cat = Catalog::scan(&[dir.to_path_buf()]);
+    let names: Vec<String> = previous.list.iter().map(|u| u.name.clone()).collect();
+    Units::build(&cat, &specifier::Context::default(), &names)
+}
+
+/// Refreshes `units` (built from `old`) against the directory as it is now; the catalog and
+/// what was read again, by name.
+fn refresh(units: &mut Units, old: &Catalog, dir: &Path) -> (Catalog, Vec<String>, Vec<String>) {
+    let cat = Catalog::scan(&[dir.to_path_buf()]);
+    let r = units
+        .refresh(old, &cat, &specifier::Context::default())
+        .expect("a local change");
+    let names = |ids: &[UnitId]| {
+        let mut v: Vec<String> = ids
+            .iter()
+            .map(|id| units.get(*id).unwrap().name.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let (changed, added) = (names(&r.changed), names(&r.added));
+    (cat, changed, added)
+}
+
+/// Files changed within the racy window are read again at every reload: the table's files
+/// must be older than that before the first build.
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(150));
+}
+
+#[test]
+fn each_change_reads_only_its_unit_and_leaves_the_table_a_full_build_would() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    write(
+        dir,
+        "a.service",
+        "[Unit]\nWants=b.service\nAfter=b.service\n[Service]\nExecStart=/bin/true\n",
+    );
+    write(dir, "b.service", "[Service]\nExecStart=/bin/true\n");
+    write(
+        dir,
+        "c.service",
+        "[Unit]\nBefore=a.service\n[Service]\nExecStart=/bin/true\n",
+    );
+    write(
+        dir,
+        "d.service",
+        "[Unit]\nDefaultDependencies=no\n[Service]\nExecStart=/bin/true\n",
+    );
+    write(dir, "t.target", "[Unit]\nWants=a.service d.service\n");
+    write(dir, "a.service.d/x.conf", "[Service]\nEnvironment=X=1\n");
+    settle();
+    let mut cat = Catalog::scan(&[dir.to_path_buf()]);
+    let mut units = Units::build(&cat, &specifier::Context::default(), &[]);
+    let configs = |u: &Units| -> Vec<(String, Rc<UnitConfig>)> {
+        u.list
+            .iter()
+            .map(|e| (e.name.clone(), e.config.clone()))
+            .collect()
+    };
+
+    // Nothing changed: nothing is read.
+    let before = configs(&units);
+    let (c, changed, added) = refresh(&mut units, &cat, dir);
+    cat = c;
+    assert_eq!((changed, added), (vec![], vec![]));
+    for (name, config) in &before {
+        let now = &units.get(units.lookup(name).unwrap()).unwrap().config;
+        assert!(Rc::ptr_eq(config, now), "{name} was read again");
+    }
+
+    type Step = (
+        &'static str,
+        fn(&Path),
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    let steps: &[Step] = &[
+        (
+            "one file edited; it names a unit not loaded yet",
+            |dir| {
+                write(
+                    dir,
+                    "b.service",
+                    "[Unit]\nAfter=c.service\nWants=new.service\n[Service]\nExecStart=/bin/false\n",
+                )
+            },
+            &["b.service"],
+            &["new.service"],
+        ),
+        (
+            "a new file",
+            |dir| {
+                write(
+                    dir,
+                    "e.service",
+                    "[Unit]\nRequires=b.service\n[Service]\nExecStart=/bin/true\n",
+                )
+            },
+            &[],
+            &["e.service"],
+        ),
+        (
+            "a file removed: its unit stays, not found, with no edges of its own",
+            |dir| std::fs::remove_file(dir.join("c.service")).unwrap(),
+            &["c.service"],
+            &[],
+        ),
+        (
+            "a drop-in added",
+            |dir| {
+                write(
+                    dir,
+                    "a.service.d/y.conf",
+                    "[Unit]\nRequires=d.service\nStopWhenUnneeded=yes\n",
+                )
+            },
+            &["a.service"],
+            &[],
+        ),
+        (
+            "a drop-in edited",
+            |dir| write(dir, "a.service.d/x.conf", "[Service]\nEnvironment=X=2\n"),
+            &["a.service"],
+            &[],
+        ),
+        (
+            "enabled: a link in a .wants/ directory",
+            |dir| {
+                std::fs::create_dir_all(dir.join("t.target.wants")).unwrap();
+                std::os::unix::fs::symlink(
+                    dir.join("e.service"),
+                    dir.join("t.target.wants/e.service"),
+                )
+                .unwrap();
+            },
+            &["t.target"],
+            &[],
+        ),
+        (
+            "a unit takes default dependencies again: the target that wants it is after it",
+            |dir| write(dir, "d.service", "[Service]\nExecStart=/bin/true\n"),
+            &["d.service"],
+            &[],
+        ),
+        (
+            "masked",
+            |dir| {
+                std::os::unix::fs::symlink("/dev/null", dir.join("b.service"))
+                    .map(|_| ())
+                    .or_else(|_| {
+                        std::fs::remove_file(dir.join("b.service"))?;
+                        std::os::unix::fs::symlink("/dev/null", dir.join("b.service"))
+                    })
+                    .unwrap()
+            },
+            &["b.service"],
+            &[],
+        ),
+    ];
+    for (what, change, want_changed, want_added) in steps {
+        let before = configs(&units);
+        change(dir);
+        // Past the racy window, so that what this refresh reads is not read again next time.
+        settle();
+        let (c, changed, added) = refresh(&mut units, &cat, dir);
+        cat = c;
+        assert_eq!(changed, *want_changed, "{what}: read again");
+        assert_eq!(added, *want_added, "{what}: added");
+        let (got, want) = (describe(&units), describe(&full(dir, &units)));
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter().filter(|x| !b.contains(x)).cloned().collect()
+        };
+        assert!(
+            got == want,
+            "{what}: not the table a full build makes;\nrefreshed:\n{}\nbuilt:\n{}",
+            only(&got, &want).join("\n"),
+            only(&want, &got).join("\n")
+        );
+        for (name, config) in &before {
+            let now = &units.get(units.lookup(name).unwrap()).unwrap().config;
+            assert_eq!(
+                Rc::ptr_eq(config, now),
+                !want_changed.contains(&name.as_str()),
+                "{what}: {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn aliases_and_mounts_are_not_local_changes() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    write(dir, "a.service", "[Service]\nExecStart=/bin/true\n");
+    write(
+        dir,
+        "m.service",
+        "[Unit]\nRequiresMountsFor=/srv/data\n[Service]\nExecStart=/bin/true\n",
+    );
+    settle();
+    let cat = Catalog::scan(&[dir.to_path_buf()]);
+    let spec = specifier::Context::default();
+    let mut units = Units::build(&cat, &spec, &[]);
+
+    std::os::unix::fs::symlink("a.service", dir.join("alias.service")).unwrap();
+    let new = Catalog::scan(&[dir.to_path_buf()]);
+    assert_eq!(units.refresh(&cat, &new, &spec), None);
+    std::fs::remove_file(dir.join("alias.service")).unwrap();
+
+    // A device (no file: from devmon) that something now wants to come with it.
+    let cat = Catalog::scan(&[dir.to_path_buf()]);
+    units.add_synthetic(
+        &cat,
+        "dev-vdb.device",
+        UnitType::Device,
+        UnitConfig::default(),
+    );
+    settle();
+    let unchanged = Catalog::scan(&[dir.to_path_buf()]);
+    assert_eq!(
+        units.refresh(&cat, &unchanged, &spec),
+        Some(Refreshed::default())
+    );
+    std::fs::create_dir(dir.join("dev-vdb.device.wants")).unwrap();
+    std::os::unix::fs::symlink("../a.service", dir.join("dev-vdb.device.wants/a.service")).unwrap();
+    let new = Catalog::scan(&[dir.to_path_buf()]);
+    assert_eq!(units.refresh(&cat, &new, &spec), None);
+
+    // A new mount: m.service's RequiresMountsFor= now has a unit to require.
+    write(dir, "srv.mount", "[Mount]\nWhat=/dev/vdb\nWhere=/srv\n");
+    let new = Catalog::scan(&[dir.to_path_buf()]);
+    let table = describe(&units);
+    assert_eq!(units.refresh(&cat, &new, &spec), None);
+    assert_eq!(describe(&units), table, "a refused refresh changes nothing");
+}
+
+#[test]
+fn a_file_changed_within_the_clock_tick_is_read_again() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "a.service", "[Service]\nExecStart=/bin/true\n");
+    let cat = Catalog::scan(&[d.path().to_path_buf()]);
+    let now = std::time::SystemTime::now();
+    // Just written: a second write inside the same tick could leave its status as it is.
+    assert_eq!(load::stamp(&cat, "a.service", now), 0);
+    let later = now + std::time::Duration::from_secs(1);
+    let s = load::stamp(&cat, "a.service", later);
+    assert_ne!(s, 0);
+    assert_eq!(load::stamp(&cat, "a.service", later), s);
+    // Any change to what the load reads moves it: the file, a drop-in, a .wants/ entry.
+    write(d.path(), "a.service", "[Service]\nExecStart=/bin/false\n");
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(1);
+    let s2 = load::stamp(&cat, "a.service", later);
+    assert_ne!(s2, s);
+    write(d.path(), "a.service.d/x.conf", "[Unit]\n");
+    let cat = Catalog::scan(&[d.path().to_path_buf()]);
+    let s3 = load::stamp(&cat, "a.service", later);
+    assert_ne!(s3, s2);
+    std::fs::create_dir(d.path().join("a.service.wants")).unwrap();
+    std::os::unix::fs::symlink("/x/b.service", d.path().join("a.service.wants/b.service")).unwrap();
+    let cat = Catalog::scan(&[d.path().to_path_buf()]);
+    assert_ne!(load::stamp(&cat, "a.service", later), s3);
+}
