@@ -30,6 +30,9 @@ pub struct Boot {
     pub userspace_s: f64,
     /// Services found running at the target (must be n).
     pub running: u32,
+    /// `daemon-reload` after one unit file changed, timed in the guest (boot.sh with
+    /// CAIRN_BENCH_RELOAD=1).
+    pub reload_s: Option<f64>,
     pub procs: Vec<Proc>,
 }
 
@@ -56,7 +59,8 @@ impl Boot {
     }
 }
 
-/// Reads boot.sh's line: `SYSTEM N LOADED KERNEL-S USERSPACE-S RUNNING PID:COMM:RSS:PSS:CPU…`.
+/// Reads boot.sh's line: `SYSTEM N LOADED KERNEL-S USERSPACE-S RUNNING [reload=S]
+/// PID:COMM:RSS:PSS:CPU…`.
 pub fn parse(line: &str) -> Option<Boot> {
     let mut w = line.split_whitespace();
     let system = w.next()?.to_string();
@@ -66,7 +70,12 @@ pub fn parse(line: &str) -> Option<Boot> {
     let userspace_s = w.next()?.parse().ok()?;
     let running = w.next()?.parse().ok()?;
     let mut procs = Vec::new();
+    let mut reload_s = None;
     for p in w {
+        if let Some(r) = p.strip_prefix("reload=") {
+            reload_s = Some(r.parse().ok()?);
+            continue;
+        }
         let f: Vec<&str> = p.split(':').collect();
         let [pid, comm, rss, pss, cpu] = f.as_slice() else {
             return None;
@@ -86,6 +95,7 @@ pub fn parse(line: &str) -> Option<Boot> {
         kernel_s,
         userspace_s,
         running,
+        reload_s,
         procs,
     })
 }
@@ -99,6 +109,22 @@ pub fn run(
     n: u32,
     loaded: u32,
     runs: usize,
+) -> Result<Vec<Boot>> {
+    run_with(repo, bin_dir, work, system, n, loaded, runs, false)
+}
+
+/// [`run`], and with `reload` each boot also times a `daemon-reload` after one of the loaded
+/// units' files changed ([`Boot::reload_s`]).
+#[allow(clippy::too_many_arguments)]
+pub fn run_with(
+    repo: &Path,
+    bin_dir: &Path,
+    work: &Path,
+    system: &str,
+    n: u32,
+    loaded: u32,
+    runs: usize,
+    reload: bool,
 ) -> Result<Vec<Boot>> {
     let scripts = repo.join("integration/vm/bench");
     std::fs::create_dir_all(work)?;
@@ -120,6 +146,7 @@ pub fn run(
             .args([system, &n.to_string(), &loaded.to_string()])
             .arg(&image)
             .arg(&log)
+            .env("CAIRN_BENCH_RELOAD", if reload { "1" } else { "0" })
             .output()
             .context("boot.sh")?;
         let text = String::from_utf8_lossy(&out.stdout);
@@ -130,6 +157,12 @@ pub fn run(
                 log.display()
             )
         })?;
+        if reload && boot.reload_s.is_none() {
+            bail!(
+                "{system} loaded={loaded}: the daemon-reload was not timed; console in {}",
+                log.display()
+            );
+        }
         if boot.running != n {
             bail!(
                 "{system} N={n}: {} services running at the target; console in {}",
@@ -255,6 +288,10 @@ mod tests {
         assert_eq!(b.total_kb(), (1956 + 9200 + 1900, 1023 + 7157 + 1640));
         let s = parse("systemd 10 0 1.809 0.561 10 1:systemd:10372:10368:40").unwrap();
         assert_eq!(s.manager().unwrap().rss_kb, 10372);
+        assert_eq!(s.reload_s, None);
+        let r = parse("cairn 10 1000 1.9 0.6 10 reload=0.412 1:init:1956:1023:60").unwrap();
+        assert_eq!((r.reload_s, r.pid1().unwrap().rss_kb), (Some(0.412), 1956));
+        assert!(parse("cairn 10 1000 1.9 0.6 10 reload=x 1:init:1956:1023:60").is_none());
         assert!(parse("boot.sh: no result").is_none());
         assert!(parse("cairn 1 0 1 1 1 1:init:x:1:1").is_none());
     }
@@ -268,6 +305,7 @@ mod tests {
             kernel_s: 1.0,
             userspace_s: t,
             running: 1,
+            reload_s: None,
             procs: vec![],
         };
         let runs = [b(3.0), b(1.0), b(2.0)];

@@ -67,6 +67,7 @@ case $system in
 cairn)
     base "$tmp/overlay"
     units "$tmp/overlay/etc/cairn/system"
+    echo /etc/cairn/system > "$tmp/overlay/etc/units-dir"
     CAIRN_BARE=1 CAIRN_OVERLAY="$tmp/overlay" "$here/../build-initramfs.sh" "$out" "$bin"
     ;;
 floor)
@@ -79,9 +80,12 @@ systemd)
     r=$tmp/root
     base "$r"
     units "$r/etc/systemd/system"
+    echo /etc/systemd/system > "$r/etc/units-dir"
     mkdir -p "$r/lib/systemd" "$r/usr/lib/x86_64-linux-gnu/systemd" "$r/lib64" "$r/var" "$r/root"
     cp /lib/systemd/systemd "$r/lib/systemd/systemd"
-    for lib in $(ldd /lib/systemd/systemd | grep -o "/[^ ]*" | sort -u); do
+    # systemctl, for the daemon-reload measurement (report.sh).
+    cp /bin/systemctl "$r/bin/systemctl"
+    for lib in $( (ldd /lib/systemd/systemd; ldd /bin/systemctl) | grep -o "/[^ ]*" | sort -u); do
         mkdir -p "$r$(dirname "$lib")"
         cp -L "$lib" "$r$lib"
     done

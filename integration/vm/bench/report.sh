@@ -29,6 +29,17 @@ done
 read -r _ user nice system idle iowait irq softirq _ < /proc/stat
 echo "BENCH-STAT user=$user nice=$nice system=$system idle=$idle iowait=$iowait irq=$irq softirq=$softirq"
 dmesg | grep -E 'Run /init as init process|BENCH-TARGET' | sed 's/^/BENCH-KMSG /'
+# daemon-reload after one unit file changed, when the kernel command line asks for it
+# (`bench.reload`, boot.sh with CAIRN_BENCH_RELOAD=1): timed between two marks in the kernel's
+# log, as the boot is.
+if grep -q bench.reload /proc/cmdline && [ -f /etc/units-dir ] && [ -f "$(cat /etc/units-dir)/l1.service" ]; then
+    dir=$(cat /etc/units-dir)
+    printf '[Unit]\nDescription=changed\nDefaultDependencies=no\n[Service]\nType=oneshot\nExecStart=/bin/true\n' > "$dir/l1.service"
+    echo BENCH-RELOAD-START > /dev/kmsg
+    if command -v cairnctl >/dev/null; then cairnctl daemon-reload; else systemctl daemon-reload; fi
+    echo BENCH-RELOAD-END > /dev/kmsg
+    dmesg | grep -E 'BENCH-RELOAD' | sed 's/^/BENCH-KMSG /'
+fi
 # cairn's own account of the boot (not timed: after the mark).
 if command -v cairnctl >/dev/null; then
     cairnctl analyze | sed 's/^/BENCH-ANALYZE /'
