@@ -314,3 +314,30 @@ fn a_file_changed_within_the_clock_tick_is_read_again() {
     let cat = Catalog::scan(&[d.path().to_path_buf()]);
     assert_ne!(load::stamp(&cat, "a.service", later), s3);
 }
+
+#[test]
+fn deps_keep_each_type_apart_and_sorted() {
+    for (i, d) in Dep::ALL.iter().enumerate() {
+        assert_eq!(*d as usize, i, "Dep::ALL is in declaration order");
+    }
+    let mut deps = Deps::default();
+    let big = (1 << 27) - 1;
+    for d in Dep::ALL.iter().rev() {
+        for u in [7, 0, big, 3, 7] {
+            deps.insert(*d, u);
+        }
+    }
+    deps.insert(Dep::Wants, 1 << 27); // past the id space: not recorded
+    for d in Dep::ALL {
+        assert_eq!(deps.get(d).collect::<Vec<_>>(), vec![0, 3, 7, big], "{d:?}");
+    }
+    deps.remove(Dep::After, 3);
+    deps.remove(Dep::After, 4);
+    assert_eq!(deps.get(Dep::After).collect::<Vec<_>>(), vec![0, 7, big]);
+    assert_eq!(
+        deps.get(Dep::Before).collect::<Vec<_>>(),
+        vec![0, 3, 7, big]
+    );
+    assert_eq!(deps.all().count(), Dep::ALL.len() * 4 - 1);
+    assert!(deps.all().any(|e| e == (Dep::TriggeredBy, big)));
+}
