@@ -82,6 +82,9 @@ pub enum SockEvent {
     ServiceActive(bool),
     /// A trigger-limit pause is over.
     Resume,
+    /// The triggered service's start was refused by its start limit: the socket stops,
+    /// failed (Accept=no only).
+    ServiceStartLimitHit,
 }
 
 /// What the outer loop must do for a socket unit.
@@ -175,6 +178,7 @@ impl SockMachine {
             SockEvent::Triggered => self.on_triggered(spec, now_usec, &mut out),
             SockEvent::ServiceActive(a) => self.on_service_active(a, &mut out),
             SockEvent::Resume => self.on_resume(&mut out),
+            SockEvent::ServiceStartLimitHit => self.on_service_start_limit_hit(spec, &mut out),
         }
         out
     }
@@ -459,6 +463,19 @@ impl SockMachine {
                 _,
             ) => {}
         }
+    }
+
+    fn on_service_start_limit_hit(&mut self, spec: &SockSpec, out: &mut Out) {
+        if spec.accept || !matches!(self.state, SockState::Listening | SockState::Running) {
+            return;
+        }
+        self.service_active = false;
+        self.fail(ServiceResult::ServiceStartLimitHit);
+        out.push(SockAction::Unwatch);
+        out.push(SockAction::Log(
+            "the service it triggers hit its start limit; stopping".into(),
+        ));
+        self.enter_stop_pre(spec, out);
     }
 
     fn on_resume(&mut self, out: &mut Out) {

@@ -262,3 +262,41 @@ fn stop_while_opening_closes_what_arrives() {
     );
     assert_eq!(m.state, SockState::Dead);
 }
+
+#[test]
+fn a_service_that_hit_its_start_limit_fails_the_socket() {
+    // systemd's socket_trigger_notify(): the socket stops listening, failed with
+    // service-start-limit-hit, instead of handing the traffic to nobody again and again.
+    let s = spec();
+    let mut m = SockMachine::default();
+    run(&mut m, &s, &[SockEvent::Start, SockEvent::Opened(true)]);
+    assert_eq!(
+        run(&mut m, &s, &[SockEvent::Triggered]),
+        vec![SockAction::StartService]
+    );
+    assert_eq!(
+        run(&mut m, &s, &[SockEvent::ServiceStartLimitHit]),
+        vec![
+            SockAction::Unwatch,
+            SockAction::Log("the service it triggers hit its start limit; stopping".into()),
+            SockAction::Close
+        ]
+    );
+    assert_eq!(m.state, SockState::Failed);
+    assert_eq!(m.result, ServiceResult::ServiceStartLimitHit);
+    assert_eq!(m.result.as_str(), "service-start-limit-hit");
+    // Started again, it listens again.
+    assert_eq!(
+        run(&mut m, &s, &[SockEvent::Start, SockEvent::Opened(true)]),
+        vec![SockAction::Open, SockAction::Watch]
+    );
+    // Accept=yes sockets trigger no service of their own: nothing to hear.
+    let s = SockSpec {
+        accept: true,
+        ..spec()
+    };
+    let mut m = SockMachine::default();
+    run(&mut m, &s, &[SockEvent::Start, SockEvent::Opened(true)]);
+    assert!(run(&mut m, &s, &[SockEvent::ServiceStartLimitHit]).is_empty());
+    assert_eq!(m.state, SockState::Listening);
+}

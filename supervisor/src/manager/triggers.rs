@@ -68,8 +68,25 @@ impl Manager {
         // listening again; the trigger limit keeps that from spinning.
         let any = services.iter().any(|s| self.service_engaged(*s));
         if !any {
-            self.push_socket(socket, SockEvent::ServiceActive(false));
+            let hit = services.iter().any(|s| self.start_limit_hit(*s));
+            self.push_socket(
+                socket,
+                if hit {
+                    SockEvent::ServiceStartLimitHit
+                } else {
+                    SockEvent::ServiceActive(false)
+                },
+            );
         }
+    }
+
+    /// The service's last start was refused by its start limit (systemd's `start_limit_hit`).
+    fn start_limit_hit(&self, svc: UnitId) -> bool {
+        matches!(
+            self.rt.get(svc as usize).map(|r| &r.kind),
+            Some(Kind::Service(s))
+                if s.machine.result == crate::service::policy::ServiceResult::StartLimitHit
+        ) && self.active_state(svc) == ActiveState::Failed
     }
 
     /// Does a service this socket triggers own its traffic now?
@@ -117,6 +134,23 @@ impl Manager {
             return;
         }
         let engaged = self.service_engaged(unit);
+        // A service refused by its start limit stops the sockets that trigger it (systemd's
+        // socket_trigger_notify()); otherwise they would hand it their traffic again and again.
+        if !engaged && self.start_limit_hit(unit) {
+            for s in sockets {
+                let listening = matches!(
+                    self.rt.get(s as usize).map(|r| &r.kind),
+                    Some(Kind::Socket(k)) if !k.spec.accept && matches!(
+                        k.machine.state,
+                        super::socket::SockState::Listening | super::socket::SockState::Running
+                    )
+                );
+                if listening {
+                    self.push_socket(s, SockEvent::ServiceStartLimitHit);
+                }
+            }
+            return;
+        }
         for s in sockets {
             let differs = matches!(
                 self.rt.get(s as usize).map(|r| &r.kind),

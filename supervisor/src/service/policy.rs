@@ -46,13 +46,16 @@ pub enum ServiceResult {
     /// WatchdogSec= passed without a WATCHDOG=1 (or WATCHDOG=trigger).
     Watchdog,
     StartLimitHit,
+    /// A socket's: the service it triggers hit its own start limit (systemd's
+    /// `SOCKET_FAILURE_SERVICE_START_LIMIT_HIT`).
+    ServiceStartLimitHit,
     /// The kernel's OOM killer killed a process of the unit (its MemoryMax=, or the machine's).
     OomKill,
 }
 
 impl ServiceResult {
     /// Every result, in declaration order.
-    pub const ALL: [ServiceResult; 10] = [
+    pub const ALL: [ServiceResult; 11] = [
         ServiceResult::Success,
         ServiceResult::Resources,
         ServiceResult::Timeout,
@@ -62,6 +65,7 @@ impl ServiceResult {
         ServiceResult::Protocol,
         ServiceResult::Watchdog,
         ServiceResult::StartLimitHit,
+        ServiceResult::ServiceStartLimitHit,
         ServiceResult::OomKill,
     ];
 
@@ -81,6 +85,7 @@ impl ServiceResult {
             ServiceResult::Protocol => "protocol",
             ServiceResult::Watchdog => "watchdog",
             ServiceResult::StartLimitHit => "start-limit-hit",
+            ServiceResult::ServiceStartLimitHit => "service-start-limit-hit",
             ServiceResult::OomKill => "oom-kill",
         }
     }
