@@ -488,9 +488,12 @@ fn activation() -> Result<()> {
     let sb = Sandbox::builder()
         .unit("default.target", "[Unit]\nWants=echo.socket\n")
         .unit("echo.socket", "[Socket]\nListenStream=@DIR@/echo.sock\n")
+        // Started ROUNDS times within seconds on purpose: no start limit.
         .unit(
             "echo.service",
-            &format!("[Service]\nExecStart={sockd} serve @DIR@/out\n"),
+            &format!(
+                "[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart={sockd} serve @DIR@/out\n"
+            ),
         )
         .start()?;
     let path = sb.dir().join("echo.sock");

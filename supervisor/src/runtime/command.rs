@@ -503,10 +503,14 @@ pub(crate) fn setup(x: &ExecContext) -> Result<spawn::Setup, StartError> {
         }
         Some(set)
     };
-    let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
+    // The kernel's, which does not change while it runs: read once (four system calls a spawn).
+    static CAP_LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let cap_last = *CAP_LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    });
     Ok(spawn::Setup {
         controlling_tty: (x.standard_input == Input::Tty).then_some(x.tty_force),
         ignore_sigpipe: x.ignore_sigpipe,
