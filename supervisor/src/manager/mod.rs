@@ -170,12 +170,12 @@ pub struct UnitRt {
     pub active_enter_mono: u64,
     /// When its last job was queued: (realtime, monotonic) µs.
     pub job_queued: (u64, u64),
-    pub log: log::Ring,
+    pub log: log::LazyRing,
     /// When the last starts happened (for StartLimitBurst=); `reset-failed` clears it.
     pub starts: VecDeque<u64>,
     /// What the last failure left: how the main process ended, the result, when, and the last
     /// log lines then. Kept across restarts.
-    pub last_failure: Option<Failure>,
+    pub last_failure: Option<Box<Failure>>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,7 +229,7 @@ impl UnitRt {
             activating_enter_mono: 0,
             active_enter_mono: 0,
             job_queued: (0, 0),
-            log: log::Ring::default(),
+            log: log::LazyRing::default(),
             starts: VecDeque::new(),
             last_failure: None,
         }
@@ -304,10 +304,10 @@ pub fn spec_of(s: &ServiceSection) -> Spec {
         restart_kill_signal: s.restart_kill_signal.unwrap_or(s.kill_signal),
         timeout_abort: s.timeout_abort.or(s.timeout_stop),
         send_sighup: s.send_sighup,
-        success_codes: s.success_codes.clone(),
-        success_signals: s.success_signals.clone(),
-        restart_prevent: s.restart_prevent.clone(),
-        restart_force: s.restart_force.clone(),
+        success_codes: s.success_codes.to_vec(),
+        success_signals: s.success_signals.to_vec(),
+        restart_prevent: (s.restart_prevent.0.to_vec(), s.restart_prevent.1.to_vec()),
+        restart_force: (s.restart_force.0.to_vec(), s.restart_force.1.to_vec()),
     }
 }
 
@@ -777,12 +777,12 @@ impl Manager {
                             machine::State::Failed | machine::State::AutoRestart
                         ) =>
                 {
-                    Some(Failure {
+                    Some(Box::new(Failure {
                         realtime_usec: now,
                         result: s.machine.result.as_str(),
                         exit: s.machine.last_exit.map(|e| e.describe()),
                         last_lines: rt.log.tail(5, None).into_iter().map(|r| r.text).collect(),
-                    })
+                    }))
                 }
                 _ => None,
             };

@@ -602,7 +602,7 @@ impl Units {
         }
         // A mount requires and is after the mounts of the directories above it; any unit
         // requires and is after the mounts of its RequiresMountsFor= paths (and theirs).
-        let mut mount_paths: Vec<String> = c.unit.requires_mounts_for.clone();
+        let mut mount_paths: Vec<String> = c.unit.requires_mounts_for.to_vec();
         if utype == UnitType::Mount {
             let own = self.get(id).map(|u| u.name.clone()).unwrap_or_default();
             if let Ok(w) = crate::unit::mount_config::verify_where(&own, c.mount.where_.as_deref())

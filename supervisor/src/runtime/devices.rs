@@ -78,7 +78,7 @@ fn ensure_unit(world: &WorldRef, name: &str, d: &Reported) -> Option<UnitId> {
     }
     let mut cfg = crate::unit::config::UnitConfig::default();
     cfg.unit.description = Some(d.syspath.clone());
-    cfg.unit.wants = d.wants.clone();
+    cfg.unit.wants = d.wants.iter().cloned().collect();
     let catalog = w.catalog.clone();
     Some(
         w.manager

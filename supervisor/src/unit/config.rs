@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use thin_vec::ThinVec;
 
 use super::condition::{Condition, ConditionKind};
 use super::exec::{self, ExecCommand};
@@ -32,18 +33,18 @@ impl std::fmt::Display for Warning {
 #[derive(Debug, Clone)]
 pub struct UnitSection {
     pub description: Option<String>,
-    pub documentation: Vec<String>,
-    pub requires: Vec<String>,
-    pub requisite: Vec<String>,
-    pub wants: Vec<String>,
-    pub binds_to: Vec<String>,
-    pub part_of: Vec<String>,
-    pub conflicts: Vec<String>,
-    pub before: Vec<String>,
-    pub after: Vec<String>,
-    pub on_failure: Vec<String>,
-    pub on_success: Vec<String>,
-    pub requires_mounts_for: Vec<String>,
+    pub documentation: ThinVec<String>,
+    pub requires: ThinVec<String>,
+    pub requisite: ThinVec<String>,
+    pub wants: ThinVec<String>,
+    pub binds_to: ThinVec<String>,
+    pub part_of: ThinVec<String>,
+    pub conflicts: ThinVec<String>,
+    pub before: ThinVec<String>,
+    pub after: ThinVec<String>,
+    pub on_failure: ThinVec<String>,
+    pub on_success: ThinVec<String>,
+    pub requires_mounts_for: ThinVec<String>,
     pub default_dependencies: Option<bool>,
     pub stop_when_unneeded: bool,
     pub refuse_manual_start: bool,
@@ -52,8 +53,8 @@ pub struct UnitSection {
     /// OnFailureJobMode=: how the OnFailure= units' start is queued (default replace).
     pub on_failure_job_mode: Option<crate::job::types::JobMode>,
     pub ignore_on_isolate: Option<bool>,
-    pub conditions: Vec<Condition>,
-    pub asserts: Vec<Condition>,
+    pub conditions: ThinVec<Condition>,
+    pub asserts: ThinVec<Condition>,
     /// StartLimitIntervalSec=/StartLimitBurst=: at most `burst` starts within `interval`
     /// (systemd's defaults: 5 in 10 s; an interval of 0 disables the limit).
     pub start_limit_interval: Duration,
@@ -67,18 +68,18 @@ impl Default for UnitSection {
     fn default() -> Self {
         UnitSection {
             description: None,
-            documentation: Vec::new(),
-            requires: Vec::new(),
-            requisite: Vec::new(),
-            wants: Vec::new(),
-            binds_to: Vec::new(),
-            part_of: Vec::new(),
-            conflicts: Vec::new(),
-            before: Vec::new(),
-            after: Vec::new(),
-            on_failure: Vec::new(),
-            on_success: Vec::new(),
-            requires_mounts_for: Vec::new(),
+            documentation: ThinVec::new(),
+            requires: ThinVec::new(),
+            requisite: ThinVec::new(),
+            wants: ThinVec::new(),
+            binds_to: ThinVec::new(),
+            part_of: ThinVec::new(),
+            conflicts: ThinVec::new(),
+            before: ThinVec::new(),
+            after: ThinVec::new(),
+            on_failure: ThinVec::new(),
+            on_success: ThinVec::new(),
+            requires_mounts_for: ThinVec::new(),
             default_dependencies: None,
             stop_when_unneeded: false,
             refuse_manual_start: false,
@@ -86,8 +87,8 @@ impl Default for UnitSection {
             allow_isolate: false,
             on_failure_job_mode: None,
             ignore_on_isolate: None,
-            conditions: Vec::new(),
-            asserts: Vec::new(),
+            conditions: ThinVec::new(),
+            asserts: ThinVec::new(),
             start_limit_interval: Duration::from_secs(10),
             start_limit_burst: 5,
             success_action: None,
@@ -98,10 +99,10 @@ impl Default for UnitSection {
 
 #[derive(Debug, Clone, Default)]
 pub struct InstallSection {
-    pub wanted_by: Vec<String>,
-    pub required_by: Vec<String>,
-    pub alias: Vec<String>,
-    pub also: Vec<String>,
+    pub wanted_by: ThinVec<String>,
+    pub required_by: ThinVec<String>,
+    pub alias: ThinVec<String>,
+    pub also: ThinVec<String>,
     pub default_instance: Option<String>,
 }
 
@@ -120,12 +121,12 @@ pub enum NotifyAccess {
 pub struct ServiceSection {
     pub stype: Option<ServiceType>,
     pub remain_after_exit: bool,
-    pub exec_start_pre: Vec<ExecCommand>,
-    pub exec_start: Vec<ExecCommand>,
-    pub exec_start_post: Vec<ExecCommand>,
-    pub exec_reload: Vec<ExecCommand>,
-    pub exec_stop: Vec<ExecCommand>,
-    pub exec_stop_post: Vec<ExecCommand>,
+    pub exec_start_pre: ThinVec<ExecCommand>,
+    pub exec_start: ThinVec<ExecCommand>,
+    pub exec_start_post: ThinVec<ExecCommand>,
+    pub exec_reload: ThinVec<ExecCommand>,
+    pub exec_stop: ThinVec<ExecCommand>,
+    pub exec_stop_post: ThinVec<ExecCommand>,
     pub pid_file: Option<String>,
     /// GuessMainPID=: without PIDFile=, a forking service's main process is the one process
     /// left in its cgroup (yes, the default); no: it has no main process.
@@ -134,9 +135,9 @@ pub struct ServiceSection {
     pub restart_sec: Duration,
     pub timeout_start: Option<Duration>,
     pub timeout_stop: Option<Duration>,
-    pub environment: Vec<(String, String)>,
+    pub environment: ThinVec<(String, String)>,
     /// (path, optional: the `-` prefix)
-    pub environment_files: Vec<(String, bool)>,
+    pub environment_files: ThinVec<(String, bool)>,
     pub working_directory: Option<String>,
     pub user: Option<String>,
     pub group: Option<String>,
@@ -154,23 +155,23 @@ pub struct ServiceSection {
     pub notification_fd: Option<i32>,
     pub timeout_abort: Option<Duration>,
     pub send_sighup: bool,
-    pub success_codes: Vec<i32>,
-    pub success_signals: Vec<i32>,
+    pub success_codes: ThinVec<i32>,
+    pub success_signals: ThinVec<i32>,
     /// RestartPreventExitStatus=/RestartForceExitStatus=: exit codes (and signals) that never /
     /// always restart, whatever Restart= says.
-    pub restart_prevent: (Vec<i32>, Vec<i32>),
-    pub restart_force: (Vec<i32>, Vec<i32>),
+    pub restart_prevent: (ThinVec<i32>, ThinVec<i32>),
+    pub restart_force: (ThinVec<i32>, ThinVec<i32>),
     pub restart_steps: u32,
     pub restart_max_delay: Option<Duration>,
     pub watchdog: Option<Duration>,
     /// NotifyAccess=: none, main, exec, all (None: the default, main for Type=notify).
     pub notify_access: Option<NotifyAccess>,
     /// cgroup limits, in the order given (a later one of the same file wins).
-    pub limits: Vec<super::resource::Limit>,
+    pub limits: ThinVec<super::resource::Limit>,
     /// The execution environment.
     pub exec: Shared<super::exec_config::ExecContext>,
     /// Sockets=: socket units whose fds this service gets (it also Wants= and is After= them).
-    pub sockets: Vec<String>,
+    pub sockets: ThinVec<String>,
     /// BusName=: the D-Bus name a Type=dbus service takes when it is ready (BusName= alone
     /// implies Type=dbus).
     pub bus_name: Option<String>,
@@ -181,20 +182,20 @@ impl Default for ServiceSection {
         ServiceSection {
             stype: None,
             remain_after_exit: false,
-            exec_start_pre: Vec::new(),
-            exec_start: Vec::new(),
-            exec_start_post: Vec::new(),
-            exec_reload: Vec::new(),
-            exec_stop: Vec::new(),
-            exec_stop_post: Vec::new(),
+            exec_start_pre: ThinVec::new(),
+            exec_start: ThinVec::new(),
+            exec_start_post: ThinVec::new(),
+            exec_reload: ThinVec::new(),
+            exec_stop: ThinVec::new(),
+            exec_stop_post: ThinVec::new(),
             pid_file: None,
             guess_main_pid: true,
             restart: RestartPolicy::No,
             restart_sec: DEFAULT_RESTART_SEC,
             timeout_start: Some(DEFAULT_TIMEOUT),
             timeout_stop: Some(DEFAULT_TIMEOUT),
-            environment: Vec::new(),
-            environment_files: Vec::new(),
+            environment: ThinVec::new(),
+            environment_files: ThinVec::new(),
             working_directory: None,
             user: None,
             group: None,
@@ -208,17 +209,17 @@ impl Default for ServiceSection {
             fd_store_max: 0,
             timeout_abort: None,
             send_sighup: false,
-            success_codes: Vec::new(),
-            success_signals: Vec::new(),
-            restart_prevent: (Vec::new(), Vec::new()),
-            restart_force: (Vec::new(), Vec::new()),
+            success_codes: ThinVec::new(),
+            success_signals: ThinVec::new(),
+            restart_prevent: (ThinVec::new(), ThinVec::new()),
+            restart_force: (ThinVec::new(), ThinVec::new()),
             restart_steps: 0,
             restart_max_delay: None,
             watchdog: None,
             notify_access: None,
-            limits: Vec::new(),
+            limits: ThinVec::new(),
             exec: Default::default(),
-            sockets: Vec::new(),
+            sockets: ThinVec::new(),
             bus_name: None,
         }
     }
@@ -372,7 +373,7 @@ pub fn apply(
 }
 
 /// A list setting: words appended; an empty value resets it.
-fn list(dst: &mut Vec<String>, value: &str) {
+fn list(dst: &mut ThinVec<String>, value: &str) {
     if value.is_empty() {
         dst.clear();
         return;
@@ -494,7 +495,7 @@ fn install_key(i: &mut InstallSection, key: &str, value: &str) -> bool {
 }
 
 fn exec_key(
-    dst: &mut Vec<ExecCommand>,
+    dst: &mut ThinVec<ExecCommand>,
     fatal: &mut Vec<String>,
     key: &str,
     value: &str,
