@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use thin_vec::ThinVec;
+
 use crate::job::graph::{Dep, UnitId};
 use crate::unit::config::{UnitConfig, Warning};
 use crate::unit::load::{self, Catalog, LoadState};
@@ -17,13 +19,13 @@ pub struct UnitEntry {
     pub id: UnitId,
     pub name: String,
     /// Other names (aliases) this unit answers to.
-    pub aliases: Vec<String>,
+    pub aliases: ThinVec<String>,
     pub utype: UnitType,
     pub load: LoadState,
     pub fragment: Option<PathBuf>,
-    pub dropins: Vec<PathBuf>,
+    pub dropins: ThinVec<PathBuf>,
     pub config: Rc<UnitConfig>,
-    pub warnings: Vec<Warning>,
+    pub warnings: ThinVec<Warning>,
     pub deps: Deps,
     /// What it was loaded from ([`load::stamp`]): `daemon-reload` reads it again only when
     /// that moved. 0: always read again.
@@ -35,7 +37,7 @@ pub struct UnitEntry {
 /// unit has a dozen edges: 48 bytes here, where a vector per type took half a kilobyte.
 /// Unit ids must stay below 2^27 (134 million units).
 #[derive(Debug, Default, Clone)]
-pub struct Deps(Vec<u32>);
+pub struct Deps(ThinVec<u32>);
 
 const ID_BITS: u32 = 27;
 const ID_MASK: u32 = (1 << ID_BITS) - 1;
@@ -152,13 +154,13 @@ impl Units {
         self.list.push(UnitEntry {
             id,
             name: l.name,
-            aliases: Vec::new(),
+            aliases: ThinVec::new(),
             utype: l.utype,
             load: l.state,
             fragment: l.fragment,
-            dropins: l.dropins,
+            dropins: l.dropins.into(),
             config: Rc::new(l.config),
-            warnings: l.warnings,
+            warnings: l.warnings.into(),
             deps: Deps::default(),
             stamp: l.stamp,
         });
@@ -289,9 +291,9 @@ impl Units {
                     u.name = l.name;
                     u.load = l.state;
                     u.fragment = l.fragment;
-                    u.dropins = l.dropins;
+                    u.dropins = l.dropins.into();
                     u.config = Rc::new(l.config);
-                    u.warnings = l.warnings;
+                    u.warnings = l.warnings.into();
                     u.stamp = l.stamp;
                 }
                 self.note_config(id);
@@ -410,9 +412,9 @@ impl Units {
                 u.utype = l.utype;
                 u.load = l.state;
                 u.fragment = l.fragment;
-                u.dropins = l.dropins;
+                u.dropins = l.dropins.into();
                 u.config = Rc::new(l.config);
-                u.warnings = l.warnings;
+                u.warnings = l.warnings.into();
                 u.stamp = l.stamp;
             }
             self.note_config(id);
