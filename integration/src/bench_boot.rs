@@ -100,23 +100,11 @@ pub fn parse(line: &str) -> Option<Boot> {
     })
 }
 
-/// Builds the image for (system, n, loaded) once and boots it `runs` times.
-pub fn run(
-    repo: &Path,
-    bin_dir: &Path,
-    work: &Path,
-    system: &str,
-    n: u32,
-    loaded: u32,
-    runs: usize,
-) -> Result<Vec<Boot>> {
-    run_with(repo, bin_dir, work, system, n, loaded, runs, false)
-}
-
-/// [`run`], and with `reload` each boot also times a `daemon-reload` after one of the loaded
-/// units' files changed ([`Boot::reload_s`]).
+/// Builds the image for (system, n, loaded) once and boots it `runs` times; with `reload`
+/// each boot also times a `daemon-reload` after one of the loaded units' files changed
+/// ([`Boot::reload_s`]).
 #[allow(clippy::too_many_arguments)]
-pub fn run_with(
+pub fn run(
     repo: &Path,
     bin_dir: &Path,
     work: &Path,

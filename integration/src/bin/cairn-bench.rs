@@ -163,7 +163,7 @@ fn boot() -> Result<()> {
     for n in [10, 100, 500] {
         let mut got = Vec::new();
         for system in ["cairn", "systemd", "floor"] {
-            let boots = bb::run(&repo, &bin, &work, system, n, 0, runs)?;
+            let boots = bb::run(&repo, &bin, &work, system, n, 0, runs, false)?;
             let m = bb::median(&boots).cloned().context("no boot")?;
             got.push(m);
         }
@@ -222,17 +222,17 @@ fn boot() -> Result<()> {
     println!("units loaded, not started (N = 10): to target, manager RSS");
     let mut reloads = Vec::new();
     for loaded in [1000, 10000] {
-        let c_boots = bb::run_with(&repo, &bin, &work, "cairn", 10, loaded, runs, true)?;
+        let c_boots = bb::run(&repo, &bin, &work, "cairn", 10, loaded, runs, true)?;
         // systemd's daemon-reload with 10,000 loaded takes minutes under TCG: timed in one
         // boot of its own, the medians from boots without it.
         let (s_boots, s_reload) = if loaded >= 10000 {
-            let timed = bb::run_with(&repo, &bin, &work, "systemd", 10, loaded, 1, true)?;
+            let timed = bb::run(&repo, &bin, &work, "systemd", 10, loaded, 1, true)?;
             (
-                bb::run(&repo, &bin, &work, "systemd", 10, loaded, runs)?,
+                bb::run(&repo, &bin, &work, "systemd", 10, loaded, runs, false)?,
                 timed,
             )
         } else {
-            let b = bb::run_with(&repo, &bin, &work, "systemd", 10, loaded, runs, true)?;
+            let b = bb::run(&repo, &bin, &work, "systemd", 10, loaded, runs, true)?;
             (b.clone(), b)
         };
         reloads.push((

@@ -132,15 +132,21 @@ fn a_socket_that_cannot_be_opened_fails_with_the_reason() {
     assert_eq!(run(&mut m, &s, &[SockEvent::Start]), vec![SockAction::Open]);
 }
 
+/// A listening Accept=no socket that traffic has just made start its service.
+fn triggered(s: &SockSpec) -> SockMachine {
+    let mut m = SockMachine::default();
+    run(&mut m, s, &[SockEvent::Start, SockEvent::Opened(true)]);
+    assert_eq!(
+        run(&mut m, s, &[SockEvent::Triggered]),
+        vec![SockAction::StartService]
+    );
+    m
+}
+
 #[test]
 fn traffic_starts_the_service_and_its_end_rearms_the_watch() {
     let s = spec();
-    let mut m = SockMachine::default();
-    run(&mut m, &s, &[SockEvent::Start, SockEvent::Opened(true)]);
-    assert_eq!(
-        run(&mut m, &s, &[SockEvent::Triggered]),
-        vec![SockAction::StartService]
-    );
+    let mut m = triggered(&s);
     assert_eq!(m.state, SockState::Running);
     // The service starting and running changes nothing more.
     assert_eq!(run(&mut m, &s, &[SockEvent::ServiceActive(true)]), vec![]);
@@ -268,12 +274,7 @@ fn a_service_that_hit_its_start_limit_fails_the_socket() {
     // systemd's socket_trigger_notify(): the socket stops listening, failed with
     // service-start-limit-hit, instead of handing the traffic to nobody again and again.
     let s = spec();
-    let mut m = SockMachine::default();
-    run(&mut m, &s, &[SockEvent::Start, SockEvent::Opened(true)]);
-    assert_eq!(
-        run(&mut m, &s, &[SockEvent::Triggered]),
-        vec![SockAction::StartService]
-    );
+    let mut m = triggered(&s);
     assert_eq!(
         run(&mut m, &s, &[SockEvent::ServiceStartLimitHit]),
         vec![

@@ -89,6 +89,17 @@ impl Deps {
 }
 
 impl UnitEntry {
+    /// Takes what a new load of the same name found (its slot, name, aliases and edges stay).
+    fn take(&mut self, l: load::Loaded) {
+        self.utype = l.utype;
+        self.load = l.state;
+        self.fragment = l.fragment;
+        self.dropins = l.dropins.into();
+        self.config = Rc::new(l.config);
+        self.warnings = l.warnings.into();
+        self.stamp = l.stamp;
+    }
+
     /// Loaded without a file: made from the mount table.
     pub fn is_synthetic(&self) -> bool {
         self.fragment.is_none() && self.load == LoadState::Loaded
@@ -288,13 +299,8 @@ impl Units {
                 self.by_name.remove(&old);
                 self.by_name.insert(l.name.clone(), id);
                 if let Some(u) = self.list.get_mut(id as usize) {
-                    u.name = l.name;
-                    u.load = l.state;
-                    u.fragment = l.fragment;
-                    u.dropins = l.dropins.into();
-                    u.config = Rc::new(l.config);
-                    u.warnings = l.warnings.into();
-                    u.stamp = l.stamp;
+                    u.name = l.name.clone();
+                    u.take(l);
                 }
                 self.note_config(id);
                 return id;
@@ -409,13 +415,7 @@ impl Units {
         for (id, l) in changed {
             neighbours.extend(self.cut_edges(id));
             if let Some(u) = self.list.get_mut(id as usize) {
-                u.utype = l.utype;
-                u.load = l.state;
-                u.fragment = l.fragment;
-                u.dropins = l.dropins.into();
-                u.config = Rc::new(l.config);
-                u.warnings = l.warnings.into();
-                u.stamp = l.stamp;
+                u.take(l);
             }
             self.note_config(id);
             out.changed.push(id);
