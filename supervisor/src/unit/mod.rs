@@ -13,6 +13,7 @@ pub mod mount_config;
 pub mod name;
 pub mod number;
 pub mod resource;
+pub mod service_keys;
 pub mod shared;
 pub mod socket_config;
 pub mod specifier;
