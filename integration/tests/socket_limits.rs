@@ -45,3 +45,40 @@ fn a_service_over_its_start_limit_fails_its_socket() {
     assert!(o.status.success(), "{}", out(&o));
     assert_eq!(sb.active_state("e.socket"), "active");
 }
+
+/// The start limit is the service's answer to a start: a socket whose service cannot even be
+/// queued (masked, after it once hit its limit) goes back to listening, as before — it does
+/// not fail on that old result.
+#[test]
+fn an_old_start_limit_result_does_not_fail_the_socket_again() {
+    let mut sb = Sandbox::builder()
+        .unit("default.target", "[Unit]\nWants=e.socket\n")
+        .unit("e.socket", "[Socket]\nListenStream=@DIR@/e.sock\n")
+        .unit(
+            "e.service",
+            "[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst=1\n[Service]\nExecStart=/bin/false\n",
+        )
+        .start()
+        .unwrap();
+    wait(&mut sb, "e.socket listening", 20, |sb| {
+        Ok(sb.active_state("e.socket") == "active")
+    });
+    let c = std::os::unix::net::UnixStream::connect(sb.dir().join("e.sock")).unwrap();
+    wait(&mut sb, "e.socket failed", 20, |sb| {
+        Ok(sb.active_state("e.socket") == "failed")
+    });
+    drop(c);
+    assert_eq!(sb.property("e.service", "Result"), "start-limit-hit");
+    // Masked: no job can be queued for it any more.
+    std::os::unix::fs::symlink("/dev/null", sb.units.join("e.service.tmp")).unwrap();
+    std::fs::rename(sb.units.join("e.service.tmp"), sb.units.join("e.service")).unwrap();
+    let o = sb.ctl(&["daemon-reload"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let o = sb.ctl(&["start", "e.socket"]);
+    assert!(o.status.success(), "{}", out(&o));
+    let mut c = std::os::unix::net::UnixStream::connect(sb.dir().join("e.sock")).unwrap();
+    c.write_all(b"hello\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(sb.active_state("e.socket"), "active");
+    assert_ne!(sb.property("e.socket", "Result"), "service-start-limit-hit");
+}

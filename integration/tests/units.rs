@@ -563,3 +563,43 @@ fn quiet_and_log_level_choose_what_the_console_shows() {
     let log = loud.log_text();
     assert!(log.contains("up (generation"), "{log}");
 }
+
+/// A target that is up stays up through `daemon-reload`, also when its own file or its
+/// `.wants/` changed (enabling a unit): it has no settings to take but its edges.
+#[test]
+fn an_active_target_stays_active_through_daemon_reload() {
+    let mut sb = Sandbox::builder()
+        .unit("t.target", "[Unit]\nWants=a.service\n")
+        .unit(
+            "a.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        )
+        .unit(
+            "b.service",
+            "[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n",
+        )
+        .start()
+        .unwrap();
+    let o = sb.ctl(&["start", "t.target"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(sb.active_state("t.target"), "active");
+    // Enabled: a link in t.target.wants/, then the target's file itself.
+    let wants = sb.units.join("t.target.wants");
+    std::fs::create_dir_all(&wants).unwrap();
+    std::os::unix::fs::symlink("../b.service", wants.join("b.service")).unwrap();
+    let o = sb.ctl(&["daemon-reload"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(sb.active_state("t.target"), "active");
+    std::fs::write(
+        sb.units.join("t.target"),
+        "[Unit]\nDescription=changed\nWants=a.service\n",
+    )
+    .unwrap();
+    let o = sb.ctl(&["daemon-reload"]);
+    assert!(o.status.success(), "{}", out(&o));
+    assert_eq!(sb.active_state("t.target"), "active");
+    assert_eq!(sb.property("t.target", "Description"), "changed");
+    wait(&mut sb, "nothing else changed", 5, |sb| {
+        Ok(sb.active_state("a.service") == "active")
+    });
+}

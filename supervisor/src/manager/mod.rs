@@ -133,6 +133,9 @@ impl Manager {
                     (Kind::Service(s), Kind::Service(f)) => s.spec = f.spec,
                     (Kind::Socket(s), Kind::Socket(f)) => s.spec = f.spec,
                     (Kind::Mount(m), Kind::Mount(f)) => m.timeout = f.timeout,
+                    // A target (any unit without processes) keeps its state: it has no
+                    // settings the record holds.
+                    (Kind::Simple(_), Kind::Simple(_)) => {}
                     (kind @ Kind::Simple(_), k) => *kind = k,
                     // A unit whose file changed type under the same name (or that lost
                     // its file) keeps running as what it was until it stops.

@@ -67,16 +67,11 @@ impl Manager {
         // A service that could not even be queued (not found, masked) leaves the socket
         // listening again; the trigger limit keeps that from spinning.
         let any = services.iter().any(|s| self.service_engaged(*s));
+        // (The start limit is checked when the queued job runs: a refused start reaches the
+        // socket through `tell_triggering_sockets`, not here, where a service's last result
+        // may be an old one.)
         if !any {
-            let hit = services.iter().any(|s| self.start_limit_hit(*s));
-            self.push_socket(
-                socket,
-                if hit {
-                    SockEvent::ServiceStartLimitHit
-                } else {
-                    SockEvent::ServiceActive(false)
-                },
-            );
+            self.push_socket(socket, SockEvent::ServiceActive(false));
         }
     }
 

@@ -433,7 +433,17 @@ impl Units {
                 u.aliases.push(alias.clone());
             }
         }
-        for id in out.changed.iter().chain(&out.added) {
+        // A unit named only by Before=/After= (or by a default dependency) is not in the
+        // table until it has a file; once added, the units naming it may be any: their edges
+        // are all made again (in memory, idempotent; nothing is read).
+        if !out.added.is_empty() {
+            let all: Vec<UnitId> = self.list.iter().map(|u| u.id).collect();
+            for id in all {
+                self.add_edges(cat, id);
+            }
+            return Some(out);
+        }
+        for id in out.changed.iter() {
             neighbours.remove(id);
             self.add_edges(cat, *id);
         }
@@ -464,6 +474,9 @@ impl Units {
             n.load = LoadState::Loaded;
             n.config = o.config.clone();
             self.note_config(id);
+            // The placeholder's edges came from a default configuration (a mount's default
+            // options: before local-fs.target): gone with it.
+            self.cut_edges(id);
             self.add_edges(cat, id);
         }
     }

@@ -487,3 +487,64 @@ fn random_changes_leave_the_table_a_full_build_would() {
     // Nothing here is structural: every step went the incremental way.
     assert_eq!(incremental, 5 * 60);
 }
+
+#[test]
+fn a_unit_named_only_by_after_gets_its_edges_when_its_file_appears() {
+    // Before=/After= load nothing: b.service is not in the table until it has a file, and
+    // a.service, unchanged, must then be ordered after it.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    write(
+        dir,
+        "a.service",
+        "[Unit]\nAfter=b.service\n[Service]\nExecStart=/bin/true\n",
+    );
+    settle();
+    let cat = Catalog::scan(&[dir.to_path_buf()]);
+    let spec = specifier::Context::default();
+    let mut units = Units::build(&cat, &spec, &[]);
+    assert!(units.lookup("b.service").is_none());
+    write(dir, "b.service", "[Service]\nExecStart=/bin/true\n");
+    settle();
+    let (_, changed, added) = refresh(&mut units, &cat, dir);
+    assert_eq!((changed, added), (vec![], vec!["b.service".to_string()]));
+    let (a, b) = (
+        units.lookup("a.service").unwrap(),
+        units.lookup("b.service").unwrap(),
+    );
+    assert!(units.get(a).unwrap().deps(Dep::After).any(|x| x == b));
+    assert_eq!(describe(&units), describe(&full(dir, &units)));
+}
+
+#[test]
+fn a_full_reload_keeps_a_mount_from_the_mount_table_with_its_own_edges_only() {
+    // The rebuilt table first has the mount as a not-found placeholder, with the edges of a
+    // default mount (before local-fs.target); kept as what the mount table said (_netdev),
+    // it must have the edges of that configuration only.
+    let d = tempfile::tempdir().unwrap();
+    let cat = Catalog::scan(&[d.path().to_path_buf()]);
+    let spec = specifier::Context::default();
+    let mut old = Units::build(&cat, &spec, &[]);
+    let mut cfg = UnitConfig::default();
+    cfg.mount.where_ = Some("/srv".into());
+    cfg.mount.what = Some("server:/srv".into());
+    cfg.mount.options = "_netdev".into();
+    let m = old.add_synthetic(&cat, "srv.mount", UnitType::Mount, cfg);
+    let names: Vec<String> = old.list.iter().map(|u| u.name.clone()).collect();
+    let mut new = Units::build(&cat, &spec, &names);
+    new.keep_synthetic(&cat, &old);
+    let local_fs = new.lookup("local-fs.target").unwrap();
+    let edges = |u: &Units| {
+        let mut v: Vec<String> = u
+            .get(m)
+            .unwrap()
+            .deps
+            .all()
+            .map(|(d, o)| format!("{d:?} {}", u.get(o).unwrap().name))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!new.get(m).unwrap().deps(Dep::Before).any(|x| x == local_fs));
+    assert_eq!(edges(&new), edges(&old));
+}

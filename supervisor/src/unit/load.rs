@@ -380,6 +380,8 @@ pub struct Loaded {
 /// How long after a file's last change its status can still be the same after another
 /// change: file times come from a clock that advances by one tick (a few ms); well over it.
 const RACY_NS: i128 = 100_000_000;
+/// The same where file times are whole seconds (or happen to fall on one).
+const RACY_COARSE_NS: i128 = 2_000_000_000;
 
 /// A number that changes whenever anything a load of `unit_name` would read changes: the
 /// files (fragment, or the template's; drop-ins; each by device, inode, size, mode, owner,
@@ -402,7 +404,14 @@ pub fn stamp(cat: &Catalog, unit_name: &str, now: std::time::SystemTime) -> u64 
         match std::fs::metadata(p) {
             Ok(m) => {
                 let ctime = i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec());
-                racy |= ctime >= now_ns - RACY_NS;
+                // A file system that keeps whole seconds only (FAT, ext4 with small inodes,
+                // some NFS): two changes within the same second look alike.
+                let window = if m.ctime_nsec() == 0 {
+                    RACY_COARSE_NS
+                } else {
+                    RACY_NS
+                };
+                racy |= ctime >= now_ns - window;
                 (m.dev(), m.ino(), m.size(), m.mode(), m.uid()).hash(h);
                 (m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()).hash(h);
             }

@@ -603,21 +603,63 @@ fn unit_text(
 /// Writes what was generated into `dir` (the late generator directory), replacing what an
 /// earlier run wrote there.
 pub fn write(dir: &Path, g: &Generated) -> std::io::Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)?;
-    }
-    std::fs::create_dir_all(dir)?;
+    // What the directory must hold: files (text) and links (target), by path.
+    let mut files: BTreeMap<PathBuf, &str> = BTreeMap::new();
+    let mut links: BTreeMap<PathBuf, String> = BTreeMap::new();
     for (unit, text) in &g.units {
-        std::fs::write(dir.join(unit), text)?;
+        files.insert(dir.join(unit), text.as_str());
     }
     for (alias, unit) in &g.aliases {
-        std::os::unix::fs::symlink(unit, dir.join(alias))?;
+        links.insert(dir.join(alias), unit.clone());
     }
     for (target, units) in &g.wants {
         let wd = dir.join(format!("{target}.wants"));
-        std::fs::create_dir_all(&wd)?;
         for u in units {
-            std::os::unix::fs::symlink(format!("../{u}"), wd.join(u))?;
+            links.insert(wd.join(u), format!("../{u}"));
+        }
+    }
+    std::fs::create_dir_all(dir)?;
+    remove_others(dir, &files, &links)?;
+    // Only what differs is written: a unit whose script did not change keeps its file as it
+    // was, so `daemon-reload` does not read it again (its stamp stays).
+    for (path, text) in &files {
+        if std::fs::read(path).ok().as_deref() != Some(text.as_bytes()) {
+            std::fs::write(path, text)?;
+        }
+    }
+    for (path, target) in &links {
+        if std::fs::read_link(path).ok().as_deref() == Some(Path::new(target)) {
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let _ = std::fs::remove_file(path);
+        std::os::unix::fs::symlink(target, path)?;
+    }
+    Ok(())
+}
+
+/// Removes from `dir` (and its `.wants/` directories) whatever is not to be there any more:
+/// scripts gone, links no longer wanted, files become links and back.
+fn remove_others(
+    dir: &Path,
+    files: &BTreeMap<PathBuf, &str>,
+    links: &BTreeMap<PathBuf, String>,
+) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)?.flatten() {
+        let path = e.path();
+        let Ok(t) = e.file_type() else { continue };
+        if t.is_dir() {
+            if links.keys().any(|l| l.parent() == Some(path.as_path())) {
+                remove_others(&path, files, links)?;
+            } else {
+                std::fs::remove_dir_all(&path)?;
+            }
+        } else if (t.is_symlink() && !links.contains_key(&path))
+            || (!t.is_symlink() && !files.contains_key(&path))
+        {
+            std::fs::remove_file(&path)?;
         }
     }
     Ok(())

@@ -302,3 +302,58 @@ fn generated_units_load_as_written() {
         [("SYSTEMCTL_SKIP_REDIRECT".to_string(), "1".to_string())]
     );
 }
+
+#[test]
+fn writing_again_touches_only_what_changed() {
+    // daemon-reload regenerates the units of the scripts every time: a unit whose script did
+    // not change must keep its file (inode and times), or its stamp moves and it is read
+    // again; what went away must go.
+    use std::os::unix::fs::MetadataExt;
+    let t = Tree::new();
+    t.script("a", &header("a", "# Default-Start: 2 3 4 5\n"))
+        .script("b", &header("b b-alias", ""))
+        .script("d", &header("d", "# Default-Start: 2 3 4 5\n"))
+        .rc("2", "S01a", "a")
+        .rc("3", "S01d", "d");
+    let out = t.0.path().join("late");
+    write(&out, &generate(&t.init_d(), &|_| false)).unwrap();
+    let stat = |p: &str| {
+        let m = std::fs::symlink_metadata(out.join(p)).unwrap();
+        (m.ino(), m.ctime(), m.ctime_nsec())
+    };
+    let before = (
+        stat("a.service"),
+        stat("b.service"),
+        stat("multi-user.target.wants/a.service"),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(&out, &generate(&t.init_d(), &|_| false)).unwrap();
+    assert_eq!(
+        before,
+        (
+            stat("a.service"),
+            stat("b.service"),
+            stat("multi-user.target.wants/a.service")
+        )
+    );
+    // b's header changes (its alias goes), d loses its rc link, c appears; a is as it was.
+    std::fs::remove_file(t.0.path().join("rc3.d/S01d")).unwrap();
+    t.script("b", &header("b", "# Short-Description: now described\n"))
+        .script("c", &header("c", ""));
+    let g = generate(&t.init_d(), &|_| false);
+    write(&out, &g).unwrap();
+    assert_eq!(stat("a.service"), before.0);
+    assert_ne!(stat("b.service"), before.1);
+    assert!(std::fs::read_to_string(out.join("b.service"))
+        .unwrap()
+        .contains("now described"));
+    assert!(out.join("c.service").exists());
+    assert!(!out.join("multi-user.target.wants/d.service").exists());
+    assert!(std::fs::symlink_metadata(out.join("multi-user.target.wants/a.service")).is_ok());
+    assert!(std::fs::symlink_metadata(out.join("b-alias.service")).is_err());
+    // What is there is exactly what was generated.
+    let cat = crate::unit::load::Catalog::scan(std::slice::from_ref(&out));
+    let mut names: Vec<String> = cat.fragments.keys().cloned().collect();
+    names.retain(|n| g.units.contains_key(n));
+    assert_eq!(names.len(), g.units.len());
+}
