@@ -710,17 +710,8 @@ pub fn parse_since(s: &str) -> Result<u64, CtlError> {
 }
 
 fn parse_signal(s: &str) -> Result<i32, CtlError> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Ok(n);
-    }
-    let name = if s.starts_with("SIG") {
-        s.to_string()
-    } else {
-        format!("SIG{s}")
-    };
-    name.parse::<nix::sys::signal::Signal>()
-        .map(|s| s as i32)
-        .map_err(|_| CtlError::Usage(format!("unknown signal {s:?}")))
+    cairn_supervisor::unit::service_keys::signal_number(s)
+        .ok_or_else(|| CtlError::Usage(format!("unknown signal {s:?}")))
 }
 
 async fn enqueue(

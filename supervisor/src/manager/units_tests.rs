@@ -55,6 +55,20 @@ fn full(dir: &Path, previous: &Units) -> Units {
     Units::build(&cat, &specifier::Context::default(), &names)
 }
 
+/// `units` is the table a full reload would make from `dir`; else what differs, both ways.
+fn assert_as_built(units: &Units, dir: &Path, what: &str) {
+    let (got, want) = (describe(units), describe(&full(dir, units)));
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|x| !b.contains(x)).cloned().collect()
+    };
+    assert!(
+        got == want,
+        "{what}: not the table a full build makes;\nrefreshed:\n{}\nbuilt:\n{}",
+        only(&got, &want).join("\n"),
+        only(&want, &got).join("\n")
+    );
+}
+
 /// Refreshes `units` (built from `old`) against the directory as it is now; the catalog and
 /// what was read again, by name.
 fn refresh(units: &mut Units, old: &Catalog, dir: &Path) -> (Catalog, Vec<String>, Vec<String>) {
@@ -220,16 +234,7 @@ fn each_change_reads_only_its_unit_and_leaves_the_table_a_full_build_would() {
         cat = c;
         assert_eq!(changed, *want_changed, "{what}: read again");
         assert_eq!(added, *want_added, "{what}: added");
-        let (got, want) = (describe(&units), describe(&full(dir, &units)));
-        let only = |a: &[String], b: &[String]| -> Vec<String> {
-            a.iter().filter(|x| !b.contains(x)).cloned().collect()
-        };
-        assert!(
-            got == want,
-            "{what}: not the table a full build makes;\nrefreshed:\n{}\nbuilt:\n{}",
-            only(&got, &want).join("\n"),
-            only(&want, &got).join("\n")
-        );
+        assert_as_built(&units, dir, what);
         for (name, config) in &before {
             let now = &units.get(units.lookup(name).unwrap()).unwrap().config;
             assert_eq!(
@@ -472,15 +477,10 @@ fn random_changes_leave_the_table_a_full_build_would() {
                 }
             }
             cat = new;
-            let (got, want) = (describe(&units), describe(&full(dir, &units)));
-            let only = |a: &[String], b: &[String]| -> Vec<String> {
-                a.iter().filter(|x| !b.contains(x)).cloned().collect()
-            };
-            assert!(
-                got == want,
-                "seed {seed} step {step} ({what} {unit}): refreshed:\n{}\nbuilt:\n{}",
-                only(&got, &want).join("\n"),
-                only(&want, &got).join("\n")
+            assert_as_built(
+                &units,
+                dir,
+                &format!("seed {seed} step {step} ({what} {unit})"),
             );
         }
     }

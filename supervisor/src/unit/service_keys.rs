@@ -263,7 +263,8 @@ fn timeout(key: &str, value: &str, line: usize, ctx: &mut Ctx<'_>) -> Option<Opt
     }
 }
 
-fn signal_number(value: &str) -> Option<i32> {
+/// A signal by number or name, with or without `SIG` (`15`, `TERM`, `SIGTERM`).
+pub fn signal_number(value: &str) -> Option<i32> {
     if let Ok(n) = value.parse::<i32>() {
         return Some(n);
     }
