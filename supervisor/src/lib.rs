@@ -21,6 +21,7 @@ pub mod job;
 pub mod manager;
 pub mod notify;
 pub mod persist;
+pub mod reload;
 pub mod runtime;
 pub mod service;
 pub mod shutdown;
@@ -571,139 +572,6 @@ pub fn specifier_context(config: &Config) -> crate::unit::specifier::Context {
     }
 }
 
-/// Scans the unit path and loads every unit; warnings are logged once, here.
-pub fn load_units(
-    dirs: &[PathBuf],
-    spec: &crate::unit::specifier::Context,
-    previous: &[String],
-) -> (crate::manager::Units, crate::unit::load::Catalog) {
-    let catalog = crate::unit::load::Catalog::scan(dirs);
-    let units = build_units(&catalog, spec, previous);
-    (units, catalog)
-}
-
-/// Loads every unit of `catalog` (and what they reference); warnings are logged once, here.
-fn build_units(
-    catalog: &crate::unit::load::Catalog,
-    spec: &crate::unit::specifier::Context,
-    previous: &[String],
-) -> crate::manager::Units {
-    for w in &catalog.warnings {
-        say!("{w}");
-    }
-    let units = crate::manager::Units::build(catalog, spec, previous);
-    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-    for u in &units.list {
-        *counts.entry(u.load.as_str()).or_default() += 1;
-        for w in &u.warnings {
-            say!("{w}");
-        }
-        if let Some(r) = u.load.reason() {
-            say!("{}: {}: {r}", u.name, u.load.as_str());
-        }
-    }
-    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
-    say!("units: {}", summary.join(", "));
-    units
-}
-
-/// Translates the SysV scripts of `init_d` into the last of `dirs` (the late generator
-/// directory); a unit of the same name anywhere before it (or shipped) keeps its script from
-/// being translated. Warnings go to the log, as unit files' do.
-fn generate_sysv(init_d: Option<&std::path::Path>, dirs: &[PathBuf]) {
-    let (Some(init_d), Some((late, before))) = (init_d, dirs.split_last()) else {
-        return;
-    };
-    let native = |unit: &str| {
-        before
-            .iter()
-            .any(|d| d.join(unit).symlink_metadata().is_ok())
-            || crate::unit::builtin::UNITS.iter().any(|(n, _)| *n == unit)
-    };
-    let generated = crate::unit::sysv::generate(init_d, &native);
-    for w in &generated.warnings {
-        say!("{w}");
-    }
-    if let Err(e) = crate::unit::sysv::write(late, &generated) {
-        warn!(
-            "cannot write the units of the SysV scripts in {}: {e}",
-            init_d.display()
-        );
-    }
-}
-
-/// `daemon-reload`: reread the unit path. Unit ids stay stable (units keep their slot), so
-/// jobs, pids, timers and log readers keep pointing at the right unit. Only the units whose
-/// files (or `.wants/`, masks, drop-ins) changed are read again ([`manager::Units::refresh`]);
-/// a change that is not local (aliases, mounts) builds the whole table again.
-pub fn reload_units(world: &WorldRef) {
-    let catalog = {
-        let w = world.borrow();
-        generate_sysv(w.sysv_init_d.as_deref(), &w.unit_dirs);
-        crate::unit::load::Catalog::scan(&w.unit_dirs)
-    };
-    let spec = world.borrow().spec.clone();
-    let refreshed = {
-        let mut w = world.borrow_mut();
-        let old_catalog = w.catalog.clone();
-        let mut units = std::mem::take(&mut w.manager.units);
-        let r = units.refresh(&old_catalog, &catalog, &spec);
-        w.manager.units = units;
-        r
-    };
-    match refreshed {
-        Some(r) => {
-            for w in &catalog.warnings {
-                say!("{w}");
-            }
-            let mut w = world.borrow_mut();
-            for id in r.changed.iter().chain(&r.added) {
-                let Some(u) = w.manager.units.get(*id) else {
-                    continue;
-                };
-                for warning in &u.warnings {
-                    say!("{warning}");
-                }
-                if let Some(why) = u.load.reason() {
-                    say!("{}: {}: {why}", u.name, u.load.as_str());
-                }
-            }
-            say!(
-                "units: {} read again, {} added, {} as they were",
-                r.changed.len(),
-                r.added.len(),
-                w.manager.units.list.len() - r.changed.len() - r.added.len()
-            );
-            w.manager.refreshed(&r);
-            w.catalog = Rc::new(catalog);
-        }
-        None => {
-            let previous: Vec<String> = {
-                let w = world.borrow();
-                w.manager
-                    .units
-                    .list
-                    .iter()
-                    .map(|u| u.name.clone())
-                    .collect()
-            };
-            let mut units = build_units(&catalog, &spec, &previous);
-            let mut w = world.borrow_mut();
-            units.keep_synthetic(&catalog, &w.manager.units);
-            w.manager.reload(units);
-            w.catalog = Rc::new(catalog);
-        }
-    }
-    // The old table is freed; glibc keeps freed memory mapped unless asked (10,000 units:
-    // 78 MB after three reloads without this, 44 MB before the first).
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    runtime::process(world);
-}
-
 /// Starts the default target once (after fstab's units are loaded, when there is an fstab).
 pub fn start_default(world: &WorldRef) {
     if std::mem::replace(&mut world.borrow_mut().default_started, true) {
@@ -713,6 +581,8 @@ pub fn start_default(world: &WorldRef) {
 }
 
 pub use boot::{boot_unit, in_initrd, initrd_boot_unit};
+use reload::generate_sysv;
+pub use reload::{load_units, reload_units};
 pub use shutdown::{kind_name, shutdown, signal_action};
 
 /// The unit to start: what the kernel command line asks for (system mode: also read from

@@ -138,14 +138,20 @@ fn trim_when_quiet(world: &WorldRef) {
                 continue;
             }
             TRIM_DUE.set(false);
-            #[cfg(target_env = "gnu")]
-            // SAFETY: malloc_trim only returns free heap pages to the kernel.
-            unsafe {
-                libc::malloc_trim(0);
-            }
+            trim_heap();
             return;
         }
     });
+}
+
+/// Hands the heap's free pages back to the kernel: glibc keeps freed memory mapped unless
+/// asked (after a reload's old table, after a burst).
+pub(crate) fn trim_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn execute(world: &WorldRef, e: Effect) {
