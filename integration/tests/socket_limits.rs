@@ -6,20 +6,28 @@ use std::io::Write;
 
 use cairn_integration::{out, wait, Sandbox};
 
-#[test]
-fn a_service_over_its_start_limit_fails_its_socket() {
+/// e.socket listening for e.service, which always fails and may start `burst` times a minute.
+fn listening(burst: u32) -> Sandbox {
     let mut sb = Sandbox::builder()
         .unit("default.target", "[Unit]\nWants=e.socket\n")
         .unit("e.socket", "[Socket]\nListenStream=@DIR@/e.sock\n")
         .unit(
             "e.service",
-            "[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst=2\n[Service]\nExecStart=/bin/false\n",
+            &format!(
+                "[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst={burst}\n[Service]\nExecStart=/bin/false\n"
+            ),
         )
         .start()
         .unwrap();
     wait(&mut sb, "e.socket listening", 20, |sb| {
         Ok(sb.active_state("e.socket") == "active")
     });
+    sb
+}
+
+#[test]
+fn a_service_over_its_start_limit_fails_its_socket() {
+    let mut sb = listening(2);
     // One connection, never served: each failed start leaves it queued, so the socket triggers
     // again until the service's start limit refuses it.
     let mut c = std::os::unix::net::UnixStream::connect(sb.dir().join("e.sock")).unwrap();
@@ -51,18 +59,7 @@ fn a_service_over_its_start_limit_fails_its_socket() {
 /// not fail on that old result.
 #[test]
 fn an_old_start_limit_result_does_not_fail_the_socket_again() {
-    let mut sb = Sandbox::builder()
-        .unit("default.target", "[Unit]\nWants=e.socket\n")
-        .unit("e.socket", "[Socket]\nListenStream=@DIR@/e.sock\n")
-        .unit(
-            "e.service",
-            "[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst=1\n[Service]\nExecStart=/bin/false\n",
-        )
-        .start()
-        .unwrap();
-    wait(&mut sb, "e.socket listening", 20, |sb| {
-        Ok(sb.active_state("e.socket") == "active")
-    });
+    let mut sb = listening(1);
     let c = std::os::unix::net::UnixStream::connect(sb.dir().join("e.sock")).unwrap();
     wait(&mut sb, "e.socket failed", 20, |sb| {
         Ok(sb.active_state("e.socket") == "failed")

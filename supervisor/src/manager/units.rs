@@ -433,21 +433,17 @@ impl Units {
                 u.aliases.push(alias.clone());
             }
         }
-        // A unit named only by Before=/After= (or by a default dependency) is not in the
-        // table until it has a file; once added, the units naming it may be any: their edges
-        // are all made again (in memory, idempotent; nothing is read).
-        if !out.added.is_empty() {
-            let all: Vec<UnitId> = self.list.iter().map(|u| u.id).collect();
-            for id in all {
-                self.add_edges(cat, id);
-            }
-            return Some(out);
-        }
-        for id in out.changed.iter() {
-            neighbours.remove(id);
-            self.add_edges(cat, *id);
-        }
-        for id in neighbours {
+        // The edges of the changed units and of those they had edges with; when units were
+        // added, of every unit: one named only by Before=/After= (or by a default dependency)
+        // is not in the table until it has a file, and any unit may name it. In memory,
+        // idempotent; nothing is read.
+        let redo: Vec<UnitId> = if out.added.is_empty() {
+            neighbours.extend(&out.changed);
+            neighbours.into_iter().collect()
+        } else {
+            self.list.iter().map(|u| u.id).collect()
+        };
+        for id in redo {
             self.add_edges(cat, id);
         }
         Some(out)
