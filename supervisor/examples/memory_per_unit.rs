@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// Blocks held (malloc adds 8 to 24 bytes to each).
+static BLOCKS: AtomicIsize = AtomicIsize::new(0);
 
 fn size(n: usize) -> isize {
     isize::try_from(n).unwrap_or(isize::MAX)
@@ -20,12 +22,14 @@ fn size(n: usize) -> isize {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(size(l.size()), Ordering::Relaxed);
+        BLOCKS.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the caller's contract for `alloc` is the system allocator's.
         unsafe { System.alloc(l) }
     }
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(size(l.size()), Ordering::Relaxed);
+        BLOCKS.fetch_sub(1, Ordering::Relaxed);
         // SAFETY: `p` came from `alloc`/`realloc` above with layout `l`.
         unsafe { System.dealloc(p, l) }
     }
@@ -40,8 +44,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
+fn live() -> (isize, isize) {
+    (LIVE.load(Ordering::Relaxed), BLOCKS.load(Ordering::Relaxed))
 }
 
 fn main() -> std::io::Result<()> {
@@ -61,7 +65,10 @@ fn main() -> std::io::Result<()> {
     }
     let dirs = vec![dir.path().to_path_buf()];
     let spec = cairn_supervisor::unit::specifier::Context::default();
-    let per = |a: isize, b: isize| (b - a) / size(n);
+    let per = |a: (isize, isize), b: (isize, isize)| {
+        let (bytes, blocks) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
+        format!("{:>6.0} {:>6.1}", bytes / n as f64, blocks / n as f64)
+    };
     let t0 = live();
     let catalog = cairn_supervisor::unit::load::Catalog::scan(&dirs);
     let t1 = live();
@@ -69,11 +76,11 @@ fn main() -> std::io::Result<()> {
     let t2 = live();
     let manager = cairn_supervisor::manager::Manager::new(units);
     let t3 = live();
-    println!("{n} services loaded; heap bytes per unit:");
-    println!("  catalog (names, paths)          {:>6}", per(t0, t1));
-    println!("  unit table (configs, edges)     {:>6}", per(t1, t2));
-    println!("  run-time records                {:>6}", per(t2, t3));
-    println!("  all                             {:>6}", per(t0, t3));
+    println!("{n} services loaded; per unit:         bytes blocks");
+    println!("  catalog (names, paths)          {}", per(t0, t1));
+    println!("  unit table (settings, edges)    {}", per(t1, t2));
+    println!("  run-time records                {}", per(t2, t3));
+    println!("  all                             {}", per(t0, t3));
     println!(
         "inline sizes: UnitEntry {} UnitConfig {} UnitRt {}",
         std::mem::size_of::<cairn_supervisor::manager::UnitEntry>(),

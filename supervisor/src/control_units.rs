@@ -340,10 +340,11 @@ pub async fn enqueue(
             .units
             .get(unit)
             .ok_or_else(|| view::not_found(&name))?;
-        if matches!(jtype, JobType::Start | JobType::Restart) && u.config.unit.refuse_manual_start {
+        if matches!(jtype, JobType::Start | JobType::Restart) && u.config().unit.refuse_manual_start
+        {
             return Err(capnp::Error::failed(format!("operation refused, unit {name} may be requested by dependency only (it is configured to refuse manual start/stop)")));
         }
-        if jtype == JobType::Stop && u.config.unit.refuse_manual_stop {
+        if jtype == JobType::Stop && u.config().unit.refuse_manual_stop {
             return Err(capnp::Error::failed(format!("operation refused, unit {name} may be requested by dependency only (it is configured to refuse manual start/stop)")));
         }
         let mut out = Vec::new();

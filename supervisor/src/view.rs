@@ -118,7 +118,7 @@ pub fn fill_status(w: &World, id: UnitId, lines: usize, mut b: unit_status::Buil
     if let Kind::Mount(m) = &rt.kind {
         b.set_result(m.machine.result.as_str());
         b.set_spawn_error(m.error.as_deref().unwrap_or(""));
-        let c = &u.config.mount;
+        let c = &u.config().mount;
         let mut text = format!(
             "What: {}; Where: {}; Type: {}",
             c.what.as_deref().unwrap_or("?"),
@@ -142,7 +142,7 @@ pub fn fill_status(w: &World, id: UnitId, lines: usize, mut b: unit_status::Buil
                 "Where: {}; {} requests waiting; {} answered ({} with an error)",
                 crate::unit::mount_config::verify_where(
                     &u.name,
-                    u.config.automount.where_.as_deref()
+                    u.config().automount.where_.as_deref()
                 )
                 .unwrap_or_default(),
                 a.machine.pending.len(),
@@ -278,7 +278,7 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
             rt.job_queued.1.to_string(),
         ),
         ("CanReload".into(), yes(Graph::can_reload(m, id))),
-        ("AllowIsolate".into(), yes(u.config.unit.allow_isolate)),
+        ("AllowIsolate".into(), yes(u.config().unit.allow_isolate)),
         ("IgnoreOnIsolate".into(), yes(u.ignore_on_isolate())),
         ("ConditionResult".into(), yes(rt.condition_failed.is_none())),
         ("AssertResult".into(), yes(rt.assert_failed.is_none())),
@@ -329,7 +329,7 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         }
     }
     if let Kind::Mount(m) = &rt.kind {
-        let c = &u.config.mount;
+        let c = &u.config().mount;
         p.push(("What".into(), c.what.clone().unwrap_or_default()));
         p.push((
             "Where".into(),
@@ -342,7 +342,7 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         p.push(("Fsck".into(), m.fsck.clone().unwrap_or_default()));
     }
     if let Kind::Socket(s) = &rt.kind {
-        let c = &u.config.socket;
+        let c = &u.config().socket;
         // As systemctl shows it: `Listen=ADDRESS (Stream)`, one per line.
         for l in &c.listen {
             let kind = l.kind.key().trim_start_matches("Listen");
@@ -388,7 +388,7 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         if let Some(e) = s.machine.last_exit {
             p.push(("ExecMainStatus".into(), e.describe()));
         }
-        let cfg = &u.config.service;
+        let cfg = &u.config().service;
         let cmds = |v: &[crate::unit::exec::ExecCommand]| -> String {
             v.iter()
                 .map(|c| format!("{{ path={} ; argv[]={} }}", c.path, c.argv.join(" ")))
@@ -678,7 +678,7 @@ fn yes_no(b: bool) -> String {
 /// triggered, and a trigger-limit pause (which ends by itself).
 fn socket_status(u: &crate::manager::UnitEntry, s: &crate::manager::SocketRt) -> String {
     let listen: Vec<String> = u
-        .config
+        .config()
         .socket
         .listen
         .iter()

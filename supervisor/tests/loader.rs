@@ -75,9 +75,12 @@ fn drop_ins_override_and_extend_in_file_name_order() {
         web.fragment.as_deref(),
         Some(high.join("web.service").as_path())
     );
-    assert_eq!(web.config.unit.description.as_deref(), Some("from drop-in"));
-    assert_eq!(web.config.service.exec_start.len(), 1);
-    assert_eq!(web.config.service.exec_start[0].path, "/bin/c");
+    assert_eq!(
+        web.config().unit.description.as_deref(),
+        Some("from drop-in")
+    );
+    assert_eq!(web.config().service.exec_start.len(), 1);
+    assert_eq!(web.config().service.exec_start[0].path, "/bin/c");
     assert_eq!(web.dropins.len(), 2);
     assert_eq!(deps(&u, "web.service", Dep::Wants), vec!["b.service"]);
 }
@@ -105,21 +108,21 @@ fn templates_instances_and_specifiers() {
     let one = u.get(u.lookup("getty@tty1.service").unwrap()).unwrap();
     assert_eq!(one.load, LoadState::Loaded);
     assert_eq!(
-        one.config.unit.description.as_deref(),
+        one.config().unit.description.as_deref(),
         Some("Getty on tty1")
     );
     assert_eq!(
-        one.config.service.exec_start[0].argv,
+        one.config().service.exec_start[0].argv,
         ["/sbin/agetty", "tty1", "38400"]
     );
     assert_eq!(
-        one.config.service.restart,
+        one.config().service.restart,
         cairn_supervisor::service::policy::RestartPolicy::Always,
         "the instance's own drop-in"
     );
     let s0 = u.get(u.lookup("getty@ttyS0.service").unwrap()).unwrap();
     assert_eq!(
-        s0.config.service.restart,
+        s0.config().service.restart,
         cairn_supervisor::service::policy::RestartPolicy::No
     );
     // The template itself is not a unit.
@@ -184,7 +187,7 @@ fn default_dependencies_and_the_shipped_targets() {
     // default.target is an alias of multi-user.target, which is shipped.
     assert_eq!(u.lookup("default.target"), u.lookup("multi-user.target"));
     let mu = u.get(u.lookup("multi-user.target").unwrap()).unwrap();
-    assert!(mu.config.unit.allow_isolate);
+    assert!(mu.config().unit.allow_isolate);
     assert_eq!(
         deps(&u, "multi-user.target", Dep::Requires),
         vec!["basic.target"]

@@ -11,7 +11,7 @@ impl Manager {
                 if let Some(u) = self.units.get(unit) {
                     out.push(Effect::Log(format!(
                         "{}: start request repeated too quickly (StartLimitBurst={} within {:?}); refusing",
-                        u.name, u.config.unit.start_limit_burst, u.config.unit.start_limit_interval
+                        u.name, u.config().unit.start_limit_burst, u.config().unit.start_limit_interval
                     )));
                 }
                 Event::StartLimitHit

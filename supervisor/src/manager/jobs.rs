@@ -199,6 +199,7 @@ impl Manager {
                 irreversible: false,
             },
         );
+        self.units.keep_parsed(unit);
         if let Some(rt) = self.rt_mut(unit) {
             rt.job = Some(id);
             // Read here: a job may be queued between two passes of the loop (a control call).
@@ -434,7 +435,7 @@ impl Manager {
         let Some(u) = self.units.get(unit) else {
             return true;
         };
-        let cfg = u.config.clone();
+        let cfg = u.config().clone();
         let cond = condition::evaluate(&cfg.unit.conditions, &condition::Host)
             .err()
             .map(|c| c.describe(false));

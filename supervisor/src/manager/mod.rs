@@ -11,7 +11,9 @@ mod feed;
 pub mod jobs;
 pub mod log;
 pub mod mount;
+mod names;
 pub mod rt;
+pub mod settings;
 pub mod socket;
 mod triggers;
 pub mod units;
@@ -123,6 +125,12 @@ impl Manager {
 
     /// Unit `i`'s run-time record takes the settings of its (new) entry in the table.
     fn take_settings(&mut self, i: usize) {
+        let id = UnitId::try_from(i).unwrap_or(UnitId::MAX);
+        let busy = self.rt.get(i).is_some_and(|rt| rt.job.is_some())
+            || self.active_state(id) != ActiveState::Inactive;
+        if busy {
+            self.units.keep_parsed(id);
+        }
         let Some(u) = self.units.list.get(i) else {
             return;
         };
@@ -446,8 +454,8 @@ impl Manager {
     fn start_allowed(&mut self, unit: UnitId) -> bool {
         let (interval, burst) = match self.units.get(unit) {
             Some(u) => (
-                u.config.unit.start_limit_interval,
-                u.config.unit.start_limit_burst,
+                u.config().unit.start_limit_interval,
+                u.config().unit.start_limit_burst,
             ),
             None => return true,
         };
@@ -480,7 +488,7 @@ impl Manager {
         };
         let handlers: Vec<UnitId> = u.deps(Dep::OnFailure).collect();
         let mode = u
-            .config
+            .config()
             .unit
             .on_failure_job_mode
             .unwrap_or(JobMode::Replace);
@@ -632,7 +640,8 @@ impl Manager {
             .units
             .list
             .iter()
-            .all(|u| u.config.unit.stop_when_unneeded
+            .filter(|u| u.settings.is_parsed())
+            .all(|u| u.config().unit.stop_when_unneeded
                 == self.units.stop_when_unneeded.contains(&u.id)));
         let candidates: Vec<UnitId> = self.units.stop_when_unneeded.iter().copied().collect();
         let mut queued = false;
@@ -687,7 +696,7 @@ impl Graph for Manager {
     fn allow_isolate(&self, u: UnitId) -> bool {
         self.units
             .get(u)
-            .is_some_and(|e| e.config.unit.allow_isolate)
+            .is_some_and(|e| e.config().unit.allow_isolate)
     }
     fn can_reload(&self, u: UnitId) -> bool {
         matches!(self.rt.get(u as usize).map(|r| &r.kind), Some(Kind::Service(s)) if !s.spec.reload.is_empty())
@@ -710,5 +719,5 @@ impl Graph for Manager {
 
 /// A shared handle to the config of a unit (for spawning without holding a borrow).
 pub fn config_of(m: &Manager, id: UnitId) -> Option<Rc<crate::unit::config::UnitConfig>> {
-    m.units.get(id).map(|u| u.config.clone())
+    m.units.get(id).map(|u| u.config().clone())
 }

@@ -141,7 +141,7 @@ impl UnitRt {
         let kind = match (u.utype, &u.load) {
             (UnitType::Service, LoadState::Loaded) => Kind::Service(Box::new(ServiceRt {
                 machine: Machine::default(),
-                spec: intern(spec_of(&u.config.service)),
+                spec: intern(spec_of(&u.config().service)),
                 main_pid: None,
                 control_pid: None,
                 spawn_error: None,
@@ -154,13 +154,13 @@ impl UnitRt {
             })),
             (UnitType::Mount, LoadState::Loaded) => Kind::Mount(Box::new(MountRt {
                 machine: mount::MountMachine::default(),
-                timeout: u.config.mount.timeout,
+                timeout: u.config().mount.timeout,
                 error: None,
                 fsck: None,
             })),
             (UnitType::Socket, LoadState::Loaded) => Kind::Socket(Box::new(SocketRt {
                 machine: socket::SockMachine::default(),
-                spec: sock_spec_of(&u.config),
+                spec: sock_spec_of(&u.config()),
                 control_pid: None,
                 spawn_error: None,
             })),

@@ -191,7 +191,7 @@ impl Manager {
         let deadline = self
             .units
             .get(mount)
-            .and_then(|u| u.config.mount.timeout)
+            .and_then(|u| u.config().mount.timeout)
             .unwrap_or(super::automount::DEFAULT_DEADLINE);
         let Some(a) = self.automount_mut(unit) else {
             return;

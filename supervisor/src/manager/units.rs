@@ -15,6 +15,8 @@ use crate::unit::load::{self, Catalog, LoadState};
 use crate::unit::name::{self, UnitType};
 use crate::unit::specifier;
 
+pub use super::settings::Settings;
+
 pub struct UnitEntry {
     pub id: UnitId,
     pub name: String,
@@ -24,7 +26,8 @@ pub struct UnitEntry {
     pub load: LoadState,
     pub fragment: Option<PathBuf>,
     pub dropins: ThinVec<PathBuf>,
-    pub config: Rc<UnitConfig>,
+    /// Read through [`UnitEntry::config`].
+    pub settings: Settings,
     pub warnings: ThinVec<Warning>,
     pub deps: Deps,
     /// What it was loaded from ([`load::stamp`]): `daemon-reload` reads it again only when
@@ -90,14 +93,22 @@ impl Deps {
 
 impl UnitEntry {
     /// Takes what a new load of the same name found (its slot, name, aliases and edges stay).
-    fn take(&mut self, l: load::Loaded) {
+    fn take(&mut self, mut l: load::Loaded, spec: &Rc<specifier::Context>) {
+        self.settings = Settings::of(&mut l, spec);
         self.utype = l.utype;
         self.load = l.state;
         self.fragment = l.fragment;
         self.dropins = l.dropins.into();
-        self.config = Rc::new(l.config);
         self.warnings = l.warnings.into();
         self.stamp = l.stamp;
+    }
+
+    /// The unit's settings (parsed again for a unit that keeps only its text: hold on to the
+    /// result rather than asking twice).
+    pub fn config(&self) -> Rc<UnitConfig> {
+        let fragment = self.fragment.as_deref().unwrap_or(std::path::Path::new(""));
+        self.settings
+            .get(self.utype, &self.name, fragment, &self.dropins)
     }
 
     /// Loaded without a file: made from the mount table.
@@ -109,17 +120,17 @@ impl UnitEntry {
         self.deps.get(d)
     }
 
-    pub fn description(&self) -> &str {
-        self.config
+    pub fn description(&self) -> String {
+        self.config()
             .unit
             .description
-            .as_deref()
-            .unwrap_or(&self.name)
+            .clone()
+            .unwrap_or_else(|| self.name.clone())
     }
 
     /// systemd's defaults: mounts, devices and snapshots are kept on isolate.
     pub fn ignore_on_isolate(&self) -> bool {
-        self.config.unit.ignore_on_isolate.unwrap_or(matches!(
+        self.config().unit.ignore_on_isolate.unwrap_or(matches!(
             self.utype,
             UnitType::Mount | UnitType::Device | UnitType::Snapshot | UnitType::Automount
         ))
@@ -136,13 +147,15 @@ pub struct Refreshed {
 #[derive(Default)]
 pub struct Units {
     pub list: Vec<UnitEntry>,
-    pub by_name: BTreeMap<String, UnitId>,
+    names: super::names::Names,
     /// How long a start job waits for a device, when a mount says (x-systemd.device-timeout=;
     /// the shortest of those that name it). Others wait DEVICE_TIMEOUT.
     pub device_timeouts: BTreeMap<UnitId, std::time::Duration>,
     /// The units with StopWhenUnneeded=yes, so that the loop looks at those only (it scanned
     /// every unit on every pass).
     pub stop_when_unneeded: BTreeSet<UnitId>,
+    /// The specifiers' context of the last load, shared by the units that keep their text.
+    spec: Option<Rc<specifier::Context>>,
 }
 
 /// The inverse of each dependency kind, as systemd records both ends.
@@ -156,12 +169,29 @@ impl Units {
     }
 
     pub fn lookup(&self, name: &str) -> Option<UnitId> {
-        self.by_name.get(name).copied()
+        self.names.get(&self.list, name)
     }
 
-    fn add(&mut self, l: load::Loaded) -> UnitId {
+    /// One context for every unit loaded with an equal one.
+    fn spec_rc(&mut self, spec: &specifier::Context) -> Rc<specifier::Context> {
+        match &self.spec {
+            Some(s) if **s == *spec => s.clone(),
+            _ => {
+                let s = Rc::new(spec.clone());
+                self.spec = Some(s.clone());
+                s
+            }
+        }
+    }
+
+    fn add(&mut self, l: load::Loaded, spec: &specifier::Context) -> UnitId {
+        let spec = self.spec_rc(spec);
+        self.add_with(l, &spec)
+    }
+
+    fn add_with(&mut self, mut l: load::Loaded, spec: &Rc<specifier::Context>) -> UnitId {
         let id = UnitId::try_from(self.list.len()).unwrap_or(UnitId::MAX);
-        self.by_name.insert(l.name.clone(), id);
+        let settings = Settings::of(&mut l, spec);
         self.list.push(UnitEntry {
             id,
             name: l.name,
@@ -170,20 +200,30 @@ impl Units {
             load: l.state,
             fragment: l.fragment,
             dropins: l.dropins.into(),
-            config: Rc::new(l.config),
+            settings,
             warnings: l.warnings.into(),
             deps: Deps::default(),
             stamp: l.stamp,
         });
+        self.names.insert(&self.list, id);
         self.note_config(id);
         id
+    }
+
+    /// Unit `id` keeps its settings parsed from now on: it has a job, it is about to run.
+    pub fn keep_parsed(&mut self, id: UnitId) {
+        if let Some(u) = self.list.get_mut(id as usize) {
+            if !u.settings.is_parsed() {
+                u.settings = Settings::Parsed(u.config());
+            }
+        }
     }
 
     /// Keeps `stop_when_unneeded` true to unit `id`'s configuration.
     fn note_config(&mut self, id: UnitId) {
         if self
             .get(id)
-            .is_some_and(|u| u.config.unit.stop_when_unneeded)
+            .is_some_and(|u| u.config().unit.stop_when_unneeded)
         {
             self.stop_when_unneeded.insert(id);
         } else {
@@ -221,7 +261,7 @@ impl Units {
             i += 1;
             let l = load::load(cat, &name, spec);
             let referenced = referenced_names(&l);
-            units.add(l);
+            units.add(l, spec);
             for r in referenced {
                 let canon = cat.resolve(&r);
                 if name::parse(&canon).is_ok() && seen.insert(canon.clone()) {
@@ -233,7 +273,7 @@ impl Units {
         for (alias, target) in &cat.aliases {
             let canon = cat.resolve(target);
             if let Some(id) = units.lookup(&canon) {
-                units.by_name.insert(alias.clone(), id);
+                units.names.alias(alias.clone(), id);
                 if let Some(u) = units.list.get_mut(id as usize) {
                     u.aliases.push(alias.clone());
                 }
@@ -275,7 +315,7 @@ impl Units {
                     queue.push(canon);
                 }
             }
-            added.push(self.add(l));
+            added.push(self.add(l, spec));
         }
         for id in &added {
             self.add_edges(cat, *id);
@@ -295,18 +335,19 @@ impl Units {
     ) -> UnitId {
         let l = load::load(cat, name, spec);
         if let Some(id) = reuse {
-            if let Some(old) = self.list.get(id as usize).map(|u| u.name.clone()) {
-                self.by_name.remove(&old);
-                self.by_name.insert(l.name.clone(), id);
+            if (id as usize) < self.list.len() {
+                self.names.remove(&self.list, id);
+                let spec = self.spec_rc(spec);
                 if let Some(u) = self.list.get_mut(id as usize) {
                     u.name = l.name.clone();
-                    u.take(l);
+                    u.take(l, &spec);
                 }
+                self.names.insert(&self.list, id);
                 self.note_config(id);
                 return id;
             }
         }
-        let id = self.add(l);
+        let id = self.add(l, spec);
         self.add_edges(cat, id);
         id
     }
@@ -320,7 +361,7 @@ impl Units {
         u.load = LoadState::NotFound;
         u.fragment = None;
         u.dropins.clear();
-        u.config = Rc::new(UnitConfig::default());
+        u.settings = Settings::default();
         u.warnings.clear();
         u.stamp = 0;
         self.cut_edges(id);
@@ -412,23 +453,24 @@ impl Units {
         // Now the table: cut, replace, add, then the edges of all of those.
         let mut out = Refreshed::default();
         let mut neighbours: BTreeSet<UnitId> = BTreeSet::new();
+        let spec_rc = self.spec_rc(spec);
         for (id, l) in changed {
             neighbours.extend(self.cut_edges(id));
             if let Some(u) = self.list.get_mut(id as usize) {
-                u.take(l);
+                u.take(l, &spec_rc);
             }
             self.note_config(id);
             out.changed.push(id);
         }
         for l in added {
-            out.added.push(self.add(l));
+            out.added.push(self.add(l, spec));
         }
         for (alias, target) in &cat.aliases {
             let canon = cat.resolve(target);
             let Some(id) = self.lookup(&canon).filter(|id| out.added.contains(id)) else {
                 continue;
             };
-            self.by_name.insert(alias.clone(), id);
+            self.names.alias(alias.clone(), id);
             if let Some(u) = self.list.get_mut(id as usize) {
                 u.aliases.push(alias.clone());
             }
@@ -468,7 +510,7 @@ impl Units {
                 continue;
             };
             n.load = LoadState::Loaded;
-            n.config = o.config.clone();
+            n.settings = o.settings.clone();
             self.note_config(id);
             // The placeholder's edges came from a default configuration (a mount's default
             // options: before local-fs.target): gone with it.
@@ -486,7 +528,9 @@ impl Units {
         utype: UnitType,
         config: UnitConfig,
     ) -> UnitId {
-        let id = self.add(load::Loaded {
+        // No file: its settings stay as given, and no specifier is expanded again.
+        let spec = self.spec.clone().unwrap_or_default();
+        let loaded = load::Loaded {
             name: name.to_string(),
             utype,
             fragment: None,
@@ -497,14 +541,16 @@ impl Units {
             extra_wants: Vec::new(),
             extra_requires: Vec::new(),
             stamp: load::stamp(cat, name, std::time::SystemTime::now()),
-        });
+            texts: Vec::new(),
+        };
+        let id = self.add_with(loaded, &spec);
         self.add_edges(cat, id);
         id
     }
 
     fn add_edges(&mut self, cat: &Catalog, id: UnitId) {
         let Some(u) = self.get(id) else { return };
-        let c = u.config.clone();
+        let c = u.config();
         let utype = u.utype;
         let default_deps = c.unit.default_dependencies.unwrap_or(true);
         let mut edges: Vec<(Dep, String)> = Vec::new();
@@ -680,7 +726,7 @@ impl Units {
             for p in pulled {
                 let opted_out = self
                     .get(p)
-                    .is_some_and(|o| o.config.unit.default_dependencies == Some(false));
+                    .is_some_and(|o| o.config().unit.default_dependencies == Some(false));
                 if !opted_out {
                     self.edge(id, Dep::After, p);
                 }

@@ -38,7 +38,7 @@ fn describe(u: &Units) -> Vec<String> {
                 {
                     use std::hash::{Hash, Hasher};
                     let mut h = std::collections::hash_map::DefaultHasher::new();
-                    format!("{:?}", e.config).hash(&mut h);
+                    format!("{:?}", e.config()).hash(&mut h);
                     h.finish()
                 },
             )
@@ -119,10 +119,10 @@ fn each_change_reads_only_its_unit_and_leaves_the_table_a_full_build_would() {
     settle();
     let mut cat = Catalog::scan(&[dir.to_path_buf()]);
     let mut units = Units::build(&cat, &specifier::Context::default(), &[]);
-    let configs = |u: &Units| -> Vec<(String, Rc<UnitConfig>)> {
+    let configs = |u: &Units| -> Vec<(String, Settings)> {
         u.list
             .iter()
-            .map(|e| (e.name.clone(), e.config.clone()))
+            .map(|e| (e.name.clone(), e.settings.clone()))
             .collect()
     };
 
@@ -132,8 +132,8 @@ fn each_change_reads_only_its_unit_and_leaves_the_table_a_full_build_would() {
     cat = c;
     assert_eq!((changed, added), (vec![], vec![]));
     for (name, config) in &before {
-        let now = &units.get(units.lookup(name).unwrap()).unwrap().config;
-        assert!(Rc::ptr_eq(config, now), "{name} was read again");
+        let now = &units.get(units.lookup(name).unwrap()).unwrap().settings;
+        assert!(Settings::ptr_eq(config, now), "{name} was read again");
     }
 
     type Step = (
@@ -236,9 +236,9 @@ fn each_change_reads_only_its_unit_and_leaves_the_table_a_full_build_would() {
         assert_eq!(added, *want_added, "{what}: added");
         assert_as_built(&units, dir, what);
         for (name, config) in &before {
-            let now = &units.get(units.lookup(name).unwrap()).unwrap().config;
+            let now = &units.get(units.lookup(name).unwrap()).unwrap().settings;
             assert_eq!(
-                Rc::ptr_eq(config, now),
+                Settings::ptr_eq(config, now),
                 !want_changed.contains(&name.as_str()),
                 "{what}: {name}"
             );

@@ -176,7 +176,7 @@ fn waiting_names(world: &WorldRef) -> Vec<String> {
         .list
         .iter()
         .filter(|u| w.manager.active_state(u.id) == ActiveState::Activating)
-        .filter_map(|u| u.config.service.bus_name.clone())
+        .filter_map(|u| u.config().service.bus_name.clone())
         .collect()
 }
 
@@ -216,7 +216,10 @@ fn name_taken(world: &WorldRef, name: &str) {
             .units
             .list
             .iter()
-            .filter(|u| u.config.service.bus_name.as_deref() == Some(name))
+            // Only a starting service waits for its name; the others' settings are not read
+            // (an idle unit's would be parsed again, at every client that connects).
+            .filter(|u| w.manager.active_state(u.id) == ActiveState::Activating)
+            .filter(|u| u.config().service.bus_name.as_deref() == Some(name))
             .map(|u| u.id)
             .collect()
     };

@@ -92,7 +92,7 @@ pub(crate) fn spawn_command(
             Some(Kind::Service(s)) => (s.main_pid, s.spec.stype),
             _ => (None, ServiceType::Simple),
         };
-        (u.config.clone(), u.name.clone(), main_pid, stype)
+        (u.config().clone(), u.name.clone(), main_pid, stype)
     };
     let s = &cfg.service;
     let cmd = exec_list(s, list)

@@ -40,7 +40,7 @@ pub fn fd_store(
         };
         (
             u.name.clone(),
-            u.config.service.fd_store_max,
+            u.config().service.fd_store_max,
             w.link.clone(),
         )
     };

@@ -182,8 +182,8 @@ pub(crate) fn ingest(world: &WorldRef, unit: UnitId, chunk: &[u8]) {
         .get(unit)
         .map(|u| {
             (
-                u.config.service.exec.syslog_level,
-                u.config.service.exec.syslog_facility,
+                u.config().service.exec.syslog_level,
+                u.config().service.exec.syslog_facility,
             )
         })
         .unwrap_or((6, 3));
@@ -200,7 +200,7 @@ pub(crate) fn ingest(world: &WorldRef, unit: UnitId, chunk: &[u8]) {
         .manager
         .units
         .get(unit)
-        .and_then(|u| u.config.service.exec.syslog_identifier.clone())
+        .and_then(|u| u.config().service.exec.syslog_identifier.clone())
         .unwrap_or_else(|| {
             name.rsplit_once('.')
                 .map(|(n, _)| n.to_string())

@@ -367,7 +367,7 @@ fn cgroup_dir(world: &WorldRef, unit: UnitId) -> Option<PathBuf> {
         .manager
         .units
         .get(unit)
-        .map(|u| u.config.service.limits.clone())
+        .map(|u| u.config().service.limits.clone())
         .unwrap_or_default();
     let cgroups = w.cgroups.clone();
     drop(w);
@@ -603,7 +603,8 @@ pub fn pid_belongs(world: &WorldRef, unit: UnitId, pid: i32) -> bool {
 fn find_main_pid(world: &WorldRef, unit: UnitId) -> bool {
     let (pid_file, control, cgroup) = {
         let w = world.borrow();
-        let service = w.manager.units.get(unit).map(|u| &u.config.service);
+        let config = w.manager.units.get(unit).map(|u| u.config());
+        let service = config.as_ref().map(|c| &c.service);
         let pid_file = service.and_then(|s| s.pid_file.clone());
         let guess = service.is_some_and(|s| s.guess_main_pid);
         let control = match w.manager.rt.get(unit as usize).map(|r| &r.kind) {

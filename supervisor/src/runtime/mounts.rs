@@ -60,7 +60,7 @@ fn send(world: &WorldRef, unit: UnitId, a: MountAction, client: mounter::Client)
         w.manager
             .units
             .get(unit)
-            .map(|u| (u.name.clone(), u.config.clone()))
+            .map(|u| (u.name.clone(), u.config().clone()))
     }) else {
         return;
     };
@@ -141,8 +141,9 @@ fn automount_where(
 ) -> Option<(String, Rc<crate::unit::config::UnitConfig>)> {
     let w = world.borrow();
     let u = w.manager.units.get(unit)?;
-    let where_ = mount_config::verify_where(&u.name, u.config.automount.where_.as_deref()).ok()?;
-    Some((where_, u.config.clone()))
+    let where_ =
+        mount_config::verify_where(&u.name, u.config().automount.where_.as_deref()).ok()?;
+    Some((where_, u.config().clone()))
 }
 
 pub(super) fn automount_action(world: &WorldRef, unit: UnitId, a: AutomountAction) {
@@ -459,7 +460,8 @@ pub fn table_changed(
             let Some(u) = w.manager.units.get(id) else {
                 continue;
             };
-            let Ok(where_) = mount_config::verify_where(&u.name, u.config.mount.where_.as_deref())
+            let Ok(where_) =
+                mount_config::verify_where(&u.name, u.config().mount.where_.as_deref())
             else {
                 continue;
             };

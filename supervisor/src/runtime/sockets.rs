@@ -93,7 +93,7 @@ pub(super) fn action(world: &WorldRef, unit: UnitId, a: SockAction) {
 fn config(world: &WorldRef, unit: UnitId) -> Option<(String, Rc<crate::unit::config::UnitConfig>)> {
     let w = world.borrow();
     let u = w.manager.units.get(unit)?;
-    Some((u.name.clone(), u.config.clone()))
+    Some((u.name.clone(), u.config().clone()))
 }
 
 /// SocketUser=/SocketGroup= as numbers.
@@ -391,7 +391,7 @@ fn watch(world: &WorldRef, unit: UnitId) {
         }
         (
             u.name.clone(),
-            u.config.socket.accept,
+            u.config().socket.accept,
             link.client.clone(),
             idxs,
         )
@@ -661,7 +661,7 @@ pub(crate) fn for_spawn(
         return (fds, names);
     };
     let mut sockets: Vec<UnitId> = u.deps(crate::job::graph::Dep::TriggeredBy).collect();
-    for s in &u.config.service.sockets {
+    for s in &u.config().service.sockets {
         if let Some(id) = w.manager.units.lookup(s) {
             if !sockets.contains(&id) {
                 sockets.push(id);
@@ -673,7 +673,7 @@ pub(crate) fn for_spawn(
             continue;
         };
         let fdname = su
-            .config
+            .config()
             .socket
             .file_descriptor_name
             .clone()
@@ -750,7 +750,7 @@ pub fn rows(world: &WorldRef) -> Vec<SocketRow> {
         let Some(Kind::Socket(s)) = w.manager.rt.get(u.id as usize).map(|r| &r.kind) else {
             continue;
         };
-        let activates = match crate::manager::units::triggered_service(&u.name, &u.config) {
+        let activates = match crate::manager::units::triggered_service(&u.name, &u.config()) {
             Some(svc) => svc,
             None => {
                 let prefix = u.name.strip_suffix(".socket").unwrap_or(&u.name);
@@ -763,7 +763,7 @@ pub fn rows(world: &WorldRef) -> Vec<SocketRow> {
                 .get(&u.id)
                 .map(|io| u32::try_from(io.instances.len()).unwrap_or(u32::MAX))
                 .unwrap_or(0);
-        for l in &u.config.socket.listen {
+        for l in &u.config().socket.listen {
             rows.push(SocketRow {
                 listen: l.address.describe(),
                 kind: l.kind.key(),

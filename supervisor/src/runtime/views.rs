@@ -65,7 +65,7 @@ pub fn remove_runtime_directories(world: &WorldRef, unit: UnitId) {
             .units
             .get(unit)
             .map(|u| {
-                u.config
+                u.config()
                     .service
                     .exec
                     .directories

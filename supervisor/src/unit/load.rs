@@ -375,6 +375,9 @@ pub struct Loaded {
     pub extra_requires: Vec<String>,
     /// What the load read, as one number ([`stamp`]); 0 when it cannot vouch for that.
     pub stamp: u64,
+    /// The text of the fragment and of each drop-in in `dropins`, in that order, as read:
+    /// what [`parse_again`] makes `config` from once more.
+    pub texts: Vec<Box<str>>,
 }
 
 /// How long after a file's last change its status can still be the same after another
@@ -476,6 +479,7 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         extra_wants: cat.deps_dir(unit_name, true),
         extra_requires: cat.deps_dir(unit_name, false),
         stamp,
+        texts: Vec::new(),
     };
     let parsed = match parsed {
         Ok(p) => p,
@@ -526,15 +530,12 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         },
         Fragment::Builtin(t) => t.to_string(),
     };
-    let mut spec = spec_base.clone();
-    spec.unit = unit_name.to_string();
-    spec.fragment_path = Some(frag_path.display().to_string());
-    let mut files = vec![(frag_path.clone(), text)];
+    l.texts.push(text.into_boxed_str());
     for p in cat.dropin_paths(unit_name, template.as_deref()).values() {
         match read(p) {
             Ok(t) => {
                 l.dropins.push(p.clone());
-                files.push((p.clone(), t));
+                l.texts.push(t.into_boxed_str());
             }
             Err(e) => l.warnings.push(Warning {
                 file: p.clone(),
@@ -543,22 +544,74 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
             }),
         }
     }
-    for (path, text) in &files {
-        let (file, syntax_warnings) = syntax::parse(text);
-        l.warnings
-            .extend(syntax_warnings.into_iter().map(|w| Warning {
-                file: path.clone(),
-                line: w.line,
-                message: w.message,
-            }));
-        config::apply(&mut l.config, utype, &file, path, &spec, &mut l.warnings);
-    }
+    let texts: Vec<&str> = l.texts.iter().map(|t| &**t).collect();
+    l.config = parse_files(
+        utype,
+        unit_name,
+        &frag_path,
+        &l.dropins,
+        &texts,
+        spec_base,
+        &mut l.warnings,
+    );
     l.fragment = Some(frag_path);
     l.state = match verify(&l) {
         Ok(()) => LoadState::Loaded,
         Err(reason) => LoadState::BadSetting(reason),
     };
     l
+}
+
+/// The settings of a unit made from the text of its files, `texts[0]` the fragment's at
+/// `fragment`, the others the drop-ins' at `dropins`, in order.
+fn parse_files(
+    utype: UnitType,
+    unit_name: &str,
+    fragment: &Path,
+    dropins: &[PathBuf],
+    texts: &[&str],
+    spec_base: &specifier::Context,
+    warnings: &mut Vec<Warning>,
+) -> UnitConfig {
+    let mut spec = spec_base.clone();
+    spec.unit = unit_name.to_string();
+    spec.fragment_path = Some(fragment.display().to_string());
+    let mut config = UnitConfig::default();
+    for (path, text) in std::iter::once(fragment)
+        .chain(dropins.iter().map(PathBuf::as_path))
+        .zip(texts)
+    {
+        let (file, syntax_warnings) = syntax::parse(text);
+        warnings.extend(syntax_warnings.into_iter().map(|w| Warning {
+            file: path.to_path_buf(),
+            line: w.line,
+            message: w.message,
+        }));
+        config::apply(&mut config, utype, &file, path, &spec, warnings);
+    }
+    config
+}
+
+/// The settings [`load`] made from the same text, made again: for a unit that keeps only its
+/// text while it is idle. The warnings were the load's to report; they are not made twice.
+pub fn parse_again(
+    utype: UnitType,
+    unit_name: &str,
+    fragment: &Path,
+    dropins: &[PathBuf],
+    texts: &[&str],
+    spec_base: &specifier::Context,
+) -> UnitConfig {
+    let mut warnings = Vec::new();
+    parse_files(
+        utype,
+        unit_name,
+        fragment,
+        dropins,
+        texts,
+        spec_base,
+        &mut warnings,
+    )
 }
 
 /// The settings a unit cannot work without (systemd's `service_verify`).

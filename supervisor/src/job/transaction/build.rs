@@ -258,13 +258,13 @@ impl<G: Graph> Tx<'_, G> {
         let mut queue = VecDeque::new();
         let failures_before = self.failures.len();
         for u in units {
-            if self.g.ignore_on_isolate(u)
-                || (self.g.active_state(u).is_inactive_or_failed()
-                    && self.g.installed_job(u).is_none())
+            // The unit's settings last: an idle unit's are parsed again when asked.
+            if (self.g.active_state(u).is_inactive_or_failed() && self.g.installed_job(u).is_none())
                 // "Is there already something listed for this?" This includes jobs that
                 // step 3 may yet remove: a unit whose start cannot be satisfied is left
                 // alone rather than stopped.
                 || self.by_unit.contains_key(&u)
+                || self.g.ignore_on_isolate(u)
             {
                 continue;
             }
