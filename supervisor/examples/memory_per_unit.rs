@@ -69,6 +69,7 @@ fn main() -> std::io::Result<()> {
         let (bytes, blocks) = ((b.0 - a.0) as f64, (b.1 - a.1) as f64);
         format!("{:>6.0} {:>6.1}", bytes / n as f64, blocks / n as f64)
     };
+    let clock = std::time::Instant::now();
     let t0 = live();
     let catalog = cairn_supervisor::unit::load::Catalog::scan(&dirs);
     let t1 = live();
@@ -76,11 +77,13 @@ fn main() -> std::io::Result<()> {
     let t2 = live();
     let manager = cairn_supervisor::manager::Manager::new(units);
     let t3 = live();
+    let took = clock.elapsed();
     println!("{n} services loaded; per unit:         bytes blocks");
     println!("  catalog (names, paths)          {}", per(t0, t1));
     println!("  unit table (settings, edges)    {}", per(t1, t2));
     println!("  run-time records                {}", per(t2, t3));
     println!("  all                             {}", per(t0, t3));
+    println!("catalog, table and records made in {took:.1?}");
     println!(
         "inline sizes: UnitEntry {} UnitConfig {} UnitRt {}",
         std::mem::size_of::<cairn_supervisor::manager::UnitEntry>(),

@@ -411,7 +411,7 @@ pub fn reset_failed(
     };
     for id in ids {
         if let Some(rt) = w.manager.rt_mut(id) {
-            rt.assert_failed = None;
+            rt.clear_assert();
             rt.starts.clear();
             if let Kind::Service(s) = &mut rt.kind {
                 if s.machine.state == State::Failed {

@@ -105,11 +105,9 @@ pub fn delete(world: &WorldRef, name: &str) -> Result<(), capnp::Error> {
     let mut w = world.borrow_mut();
     let id = crate::view::lookup(&w, name)?;
     let path = dir(&w.config.runtime_dir).join(name);
-    let is_snapshot = w
-        .manager
-        .units
-        .get(id)
-        .is_some_and(|u| u.utype == UnitType::Snapshot && u.fragment.as_ref() == Some(&path));
+    let is_snapshot = w.manager.units.get(id).is_some_and(|u| {
+        u.utype == UnitType::Snapshot && u.fragment.as_deref() == Some(path.as_path())
+    });
     if !is_snapshot {
         return Err(failed(format!(
             "{name} is not a snapshot (only units made by `cairnctl snapshot` can be deleted)"

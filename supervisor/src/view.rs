@@ -158,8 +158,8 @@ pub fn fill_status(w: &World, id: UnitId, lines: usize, mut b: unit_status::Buil
         b.set_spawn_error(s.spawn_error.as_deref().unwrap_or(""));
         b.set_status_text(socket_status(u, s).as_str());
     }
-    b.set_condition_failed(rt.condition_failed.as_deref().unwrap_or(""));
-    b.set_assert_failed(rt.assert_failed.as_deref().unwrap_or(""));
+    b.set_condition_failed(rt.condition_failed().unwrap_or(""));
+    b.set_assert_failed(rt.assert_failed().unwrap_or(""));
     if let Some(dir) = w.io.units.get(&id).and_then(|i| i.cgroup.as_ref()) {
         b.set_cgroup(dir.display().to_string().as_str());
         let procs = crate::cgroup::procs(dir);
@@ -280,8 +280,11 @@ pub fn properties(w: &World, id: UnitId) -> Vec<(String, String)> {
         ("CanReload".into(), yes(Graph::can_reload(m, id))),
         ("AllowIsolate".into(), yes(u.config().unit.allow_isolate)),
         ("IgnoreOnIsolate".into(), yes(u.ignore_on_isolate())),
-        ("ConditionResult".into(), yes(rt.condition_failed.is_none())),
-        ("AssertResult".into(), yes(rt.assert_failed.is_none())),
+        (
+            "ConditionResult".into(),
+            yes(rt.condition_failed().is_none()),
+        ),
+        ("AssertResult".into(), yes(rt.assert_failed().is_none())),
         ("LogLinesSuppressed".into(), rt.log.suppressed().to_string()),
         (
             "LastFailure".into(),
@@ -542,10 +545,10 @@ pub fn why_not(m: &Manager, id: UnitId) -> Vec<String> {
     } else if u.load != crate::unit::load::LoadState::Loaded {
         out.push(format!("{} is {}", u.name, u.load.as_str()));
     }
-    if let Some(c) = &rt.condition_failed {
+    if let Some(c) = rt.condition_failed() {
         out.push(format!("condition failed: {c} (the unit was skipped)"));
     }
-    if let Some(a) = &rt.assert_failed {
+    if let Some(a) = rt.assert_failed() {
         out.push(format!("assertion failed: {a}"));
     }
     if let Some(j) = rt.job.and_then(|j| m.jobs.get(j)) {

@@ -9,9 +9,10 @@ impl Manager {
         let ev = match ev {
             Event::Start | Event::RestartTimer if !self.start_allowed(unit) => {
                 if let Some(u) = self.units.get(unit) {
+                    let (interval, burst) = u.settings.start_limit();
                     out.push(Effect::Log(format!(
-                        "{}: start request repeated too quickly (StartLimitBurst={} within {:?}); refusing",
-                        u.name, u.config().unit.start_limit_burst, u.config().unit.start_limit_interval
+                        "{}: start request repeated too quickly (StartLimitBurst={burst} within {interval:?}); refusing",
+                        u.name
                     )));
                 }
                 Event::StartLimitHit

@@ -199,7 +199,6 @@ impl Manager {
                 irreversible: false,
             },
         );
-        self.units.keep_parsed(unit);
         if let Some(rt) = self.rt_mut(unit) {
             rt.job = Some(id);
             // Read here: a job may be queued between two passes of the loop (a control call).
@@ -350,7 +349,7 @@ impl Manager {
                     let asserted = self
                         .rt
                         .get(unit as usize)
-                        .is_some_and(|r| r.assert_failed.is_some());
+                        .is_some_and(|r| r.assert_failed().is_some());
                     self.finish(
                         id,
                         if asserted {
@@ -435,19 +434,26 @@ impl Manager {
         let Some(u) = self.units.get(unit) else {
             return true;
         };
-        let cfg = u.config().clone();
-        let cond = condition::evaluate(&cfg.unit.conditions, &condition::Host)
-            .err()
-            .map(|c| c.describe(false));
-        let assert = condition::evaluate(&cfg.unit.asserts, &condition::Host)
-            .err()
-            .map(|c| c.describe(true));
+        // Most units have none: their settings are not parsed again for nothing.
+        let (cond, assert) = if u.settings.has_checks() {
+            let cfg = u.config();
+            (
+                condition::evaluate(&cfg.unit.conditions, &condition::Host)
+                    .err()
+                    .map(|c| c.describe(false)),
+                condition::evaluate(&cfg.unit.asserts, &condition::Host)
+                    .err()
+                    .map(|c| c.describe(true)),
+            )
+        } else {
+            (None, None)
+        };
         let Some(rt) = self.rt_mut(unit) else {
             return true;
         };
-        rt.condition_failed = cond;
-        rt.assert_failed = assert;
-        rt.condition_failed.is_none() && rt.assert_failed.is_none()
+        let passed = cond.is_none() && assert.is_none();
+        rt.set_checks(cond, assert);
+        passed
     }
 
     /// After a unit changed: is its running job done?

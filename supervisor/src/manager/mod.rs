@@ -125,12 +125,6 @@ impl Manager {
 
     /// Unit `i`'s run-time record takes the settings of its (new) entry in the table.
     fn take_settings(&mut self, i: usize) {
-        let id = UnitId::try_from(i).unwrap_or(UnitId::MAX);
-        let busy = self.rt.get(i).is_some_and(|rt| rt.job.is_some())
-            || self.active_state(id) != ActiveState::Inactive;
-        if busy {
-            self.units.keep_parsed(id);
-        }
         let Some(u) = self.units.list.get(i) else {
             return;
         };
@@ -351,7 +345,7 @@ impl Manager {
             Kind::Device(_) => ActiveState::Inactive,
             Kind::Simple(t) if t.active => ActiveState::Active,
             Kind::Simple(_) => {
-                if rt.assert_failed.is_some() {
+                if rt.assert_failed().is_some() {
                     ActiveState::Failed
                 } else {
                     ActiveState::Inactive
@@ -453,10 +447,7 @@ impl Manager {
     /// Counts a start against StartLimitIntervalSec=/StartLimitBurst=; false when over.
     fn start_allowed(&mut self, unit: UnitId) -> bool {
         let (interval, burst) = match self.units.get(unit) {
-            Some(u) => (
-                u.config().unit.start_limit_interval,
-                u.config().unit.start_limit_burst,
-            ),
+            Some(u) => u.settings.start_limit(),
             None => return true,
         };
         let now = self.now_usec;
@@ -469,15 +460,15 @@ impl Manager {
         let window = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
         while rt
             .starts
-            .front()
+            .first()
             .is_some_and(|t| now.saturating_sub(*t) >= window)
         {
-            rt.starts.pop_front();
+            rt.starts.remove(0);
         }
         if rt.starts.len() >= burst as usize {
             return false;
         }
-        rt.starts.push_back(now);
+        rt.starts.push(now);
         true
     }
 

@@ -2,8 +2,6 @@
 //! about it (job, timestamps, log ring, last failure), and the service `Spec` derived from a
 //! `[Service]` section (interned: one value per distinct spec). Split out of `mod.rs`.
 
-use std::collections::VecDeque;
-
 use super::{automount, log, mount, socket, JobId, UnitEntry};
 use crate::job::transaction::Reason;
 use crate::job::types::{JobResult, JobType};
@@ -105,8 +103,9 @@ pub struct ServiceRt {
 pub struct UnitRt {
     pub job: Option<JobId>,
     pub kind: Kind,
-    pub condition_failed: Option<String>,
-    pub assert_failed: Option<String>,
+    /// The Condition*= and Assert*= that failed at its last start, if any did (one pointer
+    /// for the two: most units never have one).
+    checks: Option<Box<Checks>>,
     /// The last job that ran on this unit and how it ended, for `why-not`.
     pub last_job: Option<(JobType, JobResult, Reason)>,
     /// Why the unit is (or was last) started: the provenance of its last start job.
@@ -122,7 +121,7 @@ pub struct UnitRt {
     pub job_queued: (u64, u64),
     pub log: log::LazyRing,
     /// When the last starts happened (for StartLimitBurst=); `reset-failed` clears it.
-    pub starts: VecDeque<u64>,
+    pub starts: thin_vec::ThinVec<u64>,
     /// What the last failure left: how the main process ended, the result, when, and the last
     /// log lines then. Kept across restarts.
     pub last_failure: Option<Box<Failure>>,
@@ -136,12 +135,45 @@ pub struct Failure {
     pub last_lines: Vec<String>,
 }
 
+/// What failed of a unit's conditions and assertions ([`UnitRt::condition_failed`]).
+#[derive(Debug, Default)]
+struct Checks {
+    condition: Option<Box<str>>,
+    assert: Option<Box<str>>,
+}
+
 impl UnitRt {
+    /// The condition that failed at the last start (why it was skipped).
+    pub fn condition_failed(&self) -> Option<&str> {
+        self.checks.as_ref()?.condition.as_deref()
+    }
+
+    /// The assertion that failed at the last start (why it failed).
+    pub fn assert_failed(&self) -> Option<&str> {
+        self.checks.as_ref()?.assert.as_deref()
+    }
+
+    /// What the last start's checks found (None: passed).
+    pub fn set_checks(&mut self, condition: Option<String>, assert: Option<String>) {
+        self.checks = (condition.is_some() || assert.is_some()).then(|| {
+            Box::new(Checks {
+                condition: condition.map(String::into_boxed_str),
+                assert: assert.map(String::into_boxed_str),
+            })
+        });
+    }
+
+    /// `reset-failed`: a failed assertion is forgotten.
+    pub fn clear_assert(&mut self) {
+        let condition = self.condition_failed().map(str::to_string);
+        self.set_checks(condition, None);
+    }
+
     pub(super) fn new(u: &UnitEntry) -> UnitRt {
         let kind = match (u.utype, &u.load) {
             (UnitType::Service, LoadState::Loaded) => Kind::Service(Box::new(ServiceRt {
                 machine: Machine::default(),
-                spec: intern(spec_of(&u.config().service)),
+                spec: u.settings.service_spec(),
                 main_pid: None,
                 control_pid: None,
                 spawn_error: None,
@@ -169,8 +201,7 @@ impl UnitRt {
         UnitRt {
             job: None,
             kind,
-            condition_failed: None,
-            assert_failed: None,
+            checks: None,
             last_job: None,
             started_by: None,
             state_change_usec: 0,
@@ -180,7 +211,7 @@ impl UnitRt {
             active_enter_mono: 0,
             job_queued: (0, 0),
             log: log::LazyRing::default(),
-            starts: VecDeque::new(),
+            starts: thin_vec::ThinVec::new(),
             last_failure: None,
         }
     }

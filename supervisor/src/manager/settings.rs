@@ -1,16 +1,21 @@
 //! A unit's settings as the table keeps them: parsed, or only the text they are parsed from.
 //!
-//! Most loaded units never run: something references them, or they are there to be started by
-//! hand. systemd keeps every loaded unit parsed (4.6 kB each); here a service or a target
-//! keeps the text of its files (a trivial unit: under 200 bytes) until it gets its first job,
-//! and is parsed again (well under a microsecond for such a unit) whenever something asks for
-//! its settings before then. The text is the one read at load, so what a unit does does not
-//! depend on when it was parsed: a file changed on disk takes effect at `daemon-reload`, as
-//! with systemd. docs/performance.md §11.
+//! A service or a target keeps the text of its files (a trivial unit: under 200 bytes, where
+//! its parsed settings take over a kilobyte) and is parsed again (0.7 µs for such a unit)
+//! whenever something asks for its settings: at a spawn, a job's conditions, a stop; not for
+//! each line it logs (its syslog settings are kept at the spawn, `runtime::SyslogAs`). Most
+//! loaded units never run, and a running one needs its settings only at such moments; systemd
+//! keeps every loaded unit parsed (4.6 kB each). The last 16 parses are kept (a start asks
+//! several times in a row); otherwise parsing on demand rather than keeping the result while a
+//! unit runs also leaves no holes in the heap when it stops. The text is the
+//! one read at load, so what a unit does does not depend on when it is parsed: a file changed
+//! on disk takes effect at `daemon-reload`, as with systemd. docs/performance.md §11.
 
 use std::path::Path;
 use std::rc::Rc;
 
+use super::rt::{intern, spec_of};
+use crate::service::machine::Spec;
 use crate::unit::config::UnitConfig;
 use crate::unit::load::{self, LoadState};
 use crate::unit::name::UnitType;
@@ -25,17 +30,51 @@ pub enum Settings {
 /// What a unit's settings are made from: its files' text as loaded (the fragment's, then each
 /// drop-in's in the entry's order), one after the other in one allocation, and the
 /// specifiers' context of that load.
+///
+/// With it, what the manager reads of every unit when it builds the table and its run-time
+/// records, taken from the load's parse, so that building does not parse each unit again.
 #[derive(Debug)]
 pub struct Source {
     spec: Rc<specifier::Context>,
     text: Box<str>,
     /// Where each file but the last ends in `text` (none: a fragment without drop-ins).
     ends: thin_vec::ThinVec<u32>,
+    /// [`spec_of`] its `[Service]` section (interned: shared by units alike).
+    service: Rc<Spec>,
+    /// StartLimitIntervalSec= (µs) and StartLimitBurst=.
+    start_limit: (u64, u32),
+    stop_when_unneeded: bool,
+    /// It has Condition*= or Assert*= settings.
+    checks: bool,
+    /// DefaultDependencies= as given (a target wanting it reads it).
+    default_dependencies: Option<bool>,
 }
 
 impl Source {
-    fn new(spec: Rc<specifier::Context>, texts: &[Box<str>]) -> Option<Source> {
+    fn new(spec: Rc<specifier::Context>, l: &mut load::Loaded) -> Option<Source> {
+        let service = intern(spec_of(&l.config.service));
+        let u = &l.config.unit;
+        let stop_when_unneeded = u.stop_when_unneeded;
+        let interval = u64::try_from(u.start_limit_interval.as_micros()).unwrap_or(u64::MAX);
+        let start_limit = (interval, u.start_limit_burst);
+        let checks = !u.conditions.is_empty() || !u.asserts.is_empty();
+        let default_dependencies = u.default_dependencies;
+        let texts = &mut l.texts;
         let mut ends = thin_vec::ThinVec::new();
+        if texts.len() == 1 {
+            // The usual case, without a copy.
+            let text = texts.pop()?;
+            return Some(Source {
+                spec,
+                text,
+                ends,
+                service,
+                start_limit,
+                stop_when_unneeded,
+                checks,
+                default_dependencies,
+            });
+        }
         let mut text = String::with_capacity(texts.iter().map(|t| t.len()).sum());
         for (i, t) in texts.iter().enumerate() {
             if i > 0 {
@@ -47,6 +86,11 @@ impl Source {
             spec,
             text: text.into_boxed_str(),
             ends,
+            service,
+            start_limit,
+            stop_when_unneeded,
+            checks,
+            default_dependencies,
         })
     }
 
@@ -60,6 +104,16 @@ impl Source {
         }
         out
     }
+}
+
+/// How many units' settings, parsed again, are kept for the next ask: a start asks for a
+/// unit's several times in a row (its conditions, its start limit, the spawn, its cgroup's
+/// limits), and the loop starts units in batches. Bounded: 16 parses, some 20 KB.
+const RECENT_MAX: usize = 16;
+
+thread_local! {
+    static RECENT: std::cell::RefCell<std::collections::VecDeque<(std::rc::Weak<Source>, Rc<UnitConfig>)>> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
 }
 
 impl Default for Settings {
@@ -81,10 +135,7 @@ impl Settings {
             && matches!(l.utype, UnitType::Service | UnitType::Target)
             && l.fragment.is_some()
             && !l.texts.is_empty();
-        match text_only
-            .then(|| Source::new(spec.clone(), &l.texts))
-            .flatten()
-        {
+        match text_only.then(|| Source::new(spec.clone(), l)).flatten() {
             Some(source) => Settings::Text(Rc::new(source)),
             None => Settings::Parsed(Rc::new(std::mem::take(&mut l.config))),
         }
@@ -98,16 +149,76 @@ impl Settings {
         fragment: &Path,
         dropins: &[std::path::PathBuf],
     ) -> Rc<UnitConfig> {
+        let s = match self {
+            Settings::Parsed(c) => return c.clone(),
+            Settings::Text(s) => s,
+        };
+        // A Weak keeps its allocation: no other source can be at the address of one listed.
+        let hit = RECENT.with(|r| {
+            r.borrow()
+                .iter()
+                .find(|(w, _)| std::ptr::eq(w.as_ptr(), Rc::as_ptr(s)))
+                .map(|(_, c)| c.clone())
+        });
+        if let Some(c) = hit {
+            return c;
+        }
+        let c = Rc::new(load::parse_again(
+            utype,
+            name,
+            fragment,
+            dropins,
+            &s.texts(),
+            &s.spec,
+        ));
+        RECENT.with(|r| {
+            let mut r = r.borrow_mut();
+            r.push_front((Rc::downgrade(s), c.clone()));
+            r.truncate(RECENT_MAX);
+        });
+        c
+    }
+
+    /// The service spec its settings make ([`spec_of`]), without parsing them again.
+    pub fn service_spec(&self) -> Rc<Spec> {
         match self {
-            Settings::Parsed(c) => c.clone(),
-            Settings::Text(s) => Rc::new(load::parse_again(
-                utype,
-                name,
-                fragment,
-                dropins,
-                &s.texts(),
-                &s.spec,
-            )),
+            Settings::Text(s) => s.service.clone(),
+            Settings::Parsed(c) => intern(spec_of(&c.service)),
+        }
+    }
+
+    /// StartLimitIntervalSec= and StartLimitBurst=, without parsing the settings again.
+    pub fn start_limit(&self) -> (std::time::Duration, u32) {
+        match self {
+            Settings::Text(s) => (
+                std::time::Duration::from_micros(s.start_limit.0),
+                s.start_limit.1,
+            ),
+            Settings::Parsed(c) => (c.unit.start_limit_interval, c.unit.start_limit_burst),
+        }
+    }
+
+    /// Whether it has Condition*= or Assert*= settings, without parsing them again.
+    pub fn has_checks(&self) -> bool {
+        match self {
+            Settings::Text(s) => s.checks,
+            Settings::Parsed(c) => !c.unit.conditions.is_empty() || !c.unit.asserts.is_empty(),
+        }
+    }
+
+    /// DefaultDependencies= as given, without parsing the settings again.
+    pub fn default_dependencies(&self) -> Option<bool> {
+        match self {
+            Settings::Text(s) => s.default_dependencies,
+            Settings::Parsed(c) => c.unit.default_dependencies,
+        }
+    }
+
+    /// StopWhenUnneeded=, without parsing the settings again.
+    pub fn stop_when_unneeded(&self) -> bool {
+        match self {
+            Settings::Text(s) => s.stop_when_unneeded,
+            Settings::Parsed(c) => c.unit.stop_when_unneeded,
         }
     }
 
@@ -145,7 +256,7 @@ mod tests {
         write(
             dir,
             "web.service",
-            "[Unit]\nDescription=web on %H\nAfter=db.service\n[Service]\nExecStart=/bin/web %n\nNoSuchKey=1\n",
+            "[Unit]\nDefaultDependencies=no\nDescription=web on %H %y\nAfter=db.service\n[Service]\nExecStart=/bin/web %n %y %H %T\nNoSuchKey=1\n",
         );
         write(dir, "web.service.d/a.conf", "[Service]\nEnvironment=A=1\n");
         write(
@@ -156,7 +267,7 @@ mod tests {
         write(
             dir,
             "db.service",
-            "[Service]\nType=oneshot\nExecStart=/bin/true\n",
+            "[Unit]\nStopWhenUnneeded=yes\nStartLimitIntervalSec=2.5\nStartLimitBurst=3\nConditionPathExists=/\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\nExecStop=/bin/true\n",
         );
         write(
             dir,
@@ -197,6 +308,31 @@ mod tests {
                 "{}",
                 u.name
             );
+            // What the table and the records take without parsing again.
+            assert_eq!(
+                *u.settings.service_spec(),
+                spec_of(&loaded.config.service),
+                "{}",
+                u.name
+            );
+            assert_eq!(
+                u.settings.stop_when_unneeded(),
+                loaded.config.unit.stop_when_unneeded
+            );
+            let c = &loaded.config.unit;
+            assert_eq!(
+                u.settings.start_limit(),
+                (c.start_limit_interval, c.start_limit_burst)
+            );
+            assert_eq!(u.settings.default_dependencies(), c.default_dependencies);
+            assert_eq!(
+                u.settings.has_checks(),
+                !c.conditions.is_empty() || !c.asserts.is_empty()
+            );
+            assert_eq!(
+                table.stop_when_unneeded.contains(&u.id),
+                u.name == "db.service"
+            );
         }
         assert!(texts >= 4, "web, db, getty@tty1, multi-user: {texts}");
         let web = table.get(table.lookup("web.service").unwrap()).unwrap();
@@ -213,27 +349,61 @@ mod tests {
     }
 
     #[test]
-    fn a_job_keeps_the_settings_parsed_and_so_does_a_reload() {
+    fn the_last_units_asked_for_are_not_parsed_again() {
+        let d = tempfile::tempdir().unwrap();
+        for i in 0..=RECENT_MAX {
+            write(
+                d.path(),
+                &format!("s{i}.service"),
+                "[Service]\nExecStart=/bin/true\n",
+            );
+        }
+        let cat = Catalog::scan(&[d.path().to_path_buf()]);
+        let table = Units::build(&cat, &specifier::Context::default(), &[]);
+        let unit = |i: usize| {
+            table
+                .get(table.lookup(&format!("s{i}.service")).unwrap())
+                .unwrap()
+        };
+        let first = unit(0).config();
+        assert!(
+            Rc::ptr_eq(&first, &unit(0).config()),
+            "asked twice, parsed once"
+        );
+        for i in 1..=RECENT_MAX {
+            let _ = unit(i).config();
+        }
+        let again = unit(0).config();
+        assert!(
+            !Rc::ptr_eq(&first, &again),
+            "out of the recent ones: parsed again"
+        );
+        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+    }
+
+    #[test]
+    fn a_started_unit_and_a_reload_keep_text_and_the_same_settings() {
         let d = tempfile::tempdir().unwrap();
         let (cat, spec) = units(d.path());
         let mut m = Manager::new(Units::build(&cat, &spec, &[]));
         let id = |m: &Manager, n: &str| m.units.lookup(n).unwrap();
-        let parsed = |m: &Manager, n: &str| m.units.get(id(m, n)).unwrap().settings.is_parsed();
+        let text = |m: &Manager, n: &str| !m.units.get(id(m, n)).unwrap().settings.is_parsed();
+        let settings =
+            |m: &Manager, n: &str| format!("{:?}", m.units.get(id(m, n)).unwrap().config());
+        let before = settings(&m, "web.service");
         let mut out = Vec::new();
         m.enqueue(
-            id(&m, "db.service"),
+            id(&m, "multi-user.target"),
             JobType::Start,
             JobMode::Replace,
             &mut out,
         )
         .unwrap();
-        assert!(parsed(&m, "db.service"));
-        assert!(!parsed(&m, "web.service"));
-        // daemon-reload: a new table, every unit as text again; the one with a job is
-        // parsed once more, the idle one is not.
+        assert!(text(&m, "web.service") && text(&m, "multi-user.target"));
         let names: Vec<String> = m.units.list.iter().map(|u| u.name.clone()).collect();
         m.reload(Units::build(&cat, &spec, &names));
-        assert!(parsed(&m, "db.service"));
-        assert!(!parsed(&m, "web.service"));
+        assert!(text(&m, "web.service"));
+        assert_eq!(settings(&m, "web.service"), before);
+        assert!(!text(&m, "w.socket") && !text(&m, "srv.mount"));
     }
 }

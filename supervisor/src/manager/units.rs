@@ -24,7 +24,7 @@ pub struct UnitEntry {
     pub aliases: ThinVec<String>,
     pub utype: UnitType,
     pub load: LoadState,
-    pub fragment: Option<PathBuf>,
+    pub fragment: Option<Box<std::path::Path>>,
     pub dropins: ThinVec<PathBuf>,
     /// Read through [`UnitEntry::config`].
     pub settings: Settings,
@@ -97,7 +97,7 @@ impl UnitEntry {
         self.settings = Settings::of(&mut l, spec);
         self.utype = l.utype;
         self.load = l.state;
-        self.fragment = l.fragment;
+        self.fragment = l.fragment.map(PathBuf::into_boxed_path);
         self.dropins = l.dropins.into();
         self.warnings = l.warnings.into();
         self.stamp = l.stamp;
@@ -198,7 +198,7 @@ impl Units {
             aliases: ThinVec::new(),
             utype: l.utype,
             load: l.state,
-            fragment: l.fragment,
+            fragment: l.fragment.map(PathBuf::into_boxed_path),
             dropins: l.dropins.into(),
             settings,
             warnings: l.warnings.into(),
@@ -210,20 +210,11 @@ impl Units {
         id
     }
 
-    /// Unit `id` keeps its settings parsed from now on: it has a job, it is about to run.
-    pub fn keep_parsed(&mut self, id: UnitId) {
-        if let Some(u) = self.list.get_mut(id as usize) {
-            if !u.settings.is_parsed() {
-                u.settings = Settings::Parsed(u.config());
-            }
-        }
-    }
-
     /// Keeps `stop_when_unneeded` true to unit `id`'s configuration.
     fn note_config(&mut self, id: UnitId) {
         if self
             .get(id)
-            .is_some_and(|u| u.config().unit.stop_when_unneeded)
+            .is_some_and(|u| u.settings.stop_when_unneeded())
         {
             self.stop_when_unneeded.insert(id);
         } else {
@@ -551,164 +542,42 @@ impl Units {
     fn add_edges(&mut self, cat: &Catalog, id: UnitId) {
         let Some(u) = self.get(id) else { return };
         let c = u.config();
-        let utype = u.utype;
-        let default_deps = c.unit.default_dependencies.unwrap_or(true);
-        let mut edges: Vec<(Dep, String)> = Vec::new();
-        let un = &c.unit;
-        for (d, names) in [
-            (Dep::Requires, &un.requires),
-            (Dep::Requisite, &un.requisite),
-            (Dep::Wants, &un.wants),
-            (Dep::BindsTo, &un.binds_to),
-            (Dep::PartOf, &un.part_of),
-            (Dep::Conflicts, &un.conflicts),
-            (Dep::Before, &un.before),
-            (Dep::After, &un.after),
-            (Dep::OnFailure, &un.on_failure),
-            (Dep::OnSuccess, &un.on_success),
-        ] {
-            edges.extend(names.iter().map(|n| (d, n.clone())));
-        }
-        if let Some(u) = self.get(id) {
-            let name = u.name.clone();
-            for w in cat.deps_dir(&name, true) {
-                edges.push((Dep::Wants, w));
-            }
-            for r in cat.deps_dir(&name, false) {
-                edges.push((Dep::Requires, r));
-            }
-        }
-        // systemd's service_add_extras(): a Type=dbus service needs the bus, whatever
-        // DefaultDependencies= says.
-        if utype == UnitType::Service
-            && c.service.bus_name.is_some()
-            && matches!(
-                c.service.stype,
-                None | Some(crate::service::machine::ServiceType::Dbus)
-            )
-        {
-            edges.push((Dep::Requires, "dbus.socket".into()));
-            edges.push((Dep::After, "dbus.socket".into()));
-        }
-        // [Install] WantedBy=/RequiredBy= of a unit is honoured once it is enabled, which is the
-        // `.wants/` symlink scanned above (enable/disable: issue 12).
-        if default_deps {
-            match utype {
-                UnitType::Service => {
-                    edges.push((Dep::Requires, "sysinit.target".into()));
-                    edges.push((Dep::After, "sysinit.target".into()));
-                    edges.push((Dep::After, "basic.target".into()));
-                    edges.push((Dep::Conflicts, "shutdown.target".into()));
-                    edges.push((Dep::Before, "shutdown.target".into()));
-                }
-                UnitType::Target => {
-                    edges.push((Dep::Conflicts, "shutdown.target".into()));
-                    edges.push((Dep::Before, "shutdown.target".into()));
-                }
-                // systemd's mount_add_default_dependencies(): local file systems before
-                // local-fs.target (unless nofail or _netdev), all before umount.target.
-                UnitType::Mount => {
-                    let opts = &c.mount.options;
-                    let has = |o: &str| opts.split(',').any(|x| x == o);
-                    if has("_netdev") {
-                        edges.push((Dep::After, "network-online.target".into()));
-                        edges.push((Dep::Before, "remote-fs.target".into()));
-                    } else {
-                        edges.push((Dep::After, "local-fs-pre.target".into()));
-                        if !has("nofail") {
-                            edges.push((Dep::Before, "local-fs.target".into()));
-                        }
-                    }
-                    edges.push((Dep::Conflicts, "umount.target".into()));
-                    edges.push((Dep::Before, "umount.target".into()));
-                }
-                // systemd's socket_add_default_dependencies().
-                UnitType::Socket => {
-                    edges.push((Dep::Before, "sockets.target".into()));
-                    edges.push((Dep::Requires, "sysinit.target".into()));
-                    edges.push((Dep::After, "sysinit.target".into()));
-                    edges.push((Dep::Conflicts, "shutdown.target".into()));
-                    edges.push((Dep::Before, "shutdown.target".into()));
-                }
-                _ => {}
-            }
-        }
-        // A socket is ordered before the service it triggers (socket_add_extras()); a service
-        // wants and is ordered after the sockets of its Sockets=.
-        if utype == UnitType::Socket {
-            if let Some(svc) = triggered_service(&self_name_of(self, id), &c) {
-                edges.push((Dep::Before, svc.clone()));
-                edges.push((Dep::Triggers, svc));
-            }
-        }
-        // A mount of a device node is bound to and after the device's unit (it waits for
-        // exactly its device, and is unmounted when the device goes).
-        // Not for mounts found in the mount table (systemd binds only those it was told to
-        // mount), nor for the root file system.
-        let from_file = self.get(id).is_some_and(|u| u.fragment.is_some());
+        let (name, utype, from_file) = (u.name.clone(), u.utype, u.fragment.is_some());
+        let names = edge_names(cat, &name, utype, from_file, &c);
+        self.connect(cat, id, names.iter().map(|(d, n)| (*d, n.as_str())));
+        self.note_device_timeout(id, &c);
+    }
+
+    /// x-systemd.device-timeout= of a mount: the start job of its device waits that long.
+    fn note_device_timeout(&mut self, id: UnitId, c: &UnitConfig) {
+        let Some(u) = self.get(id) else { return };
         let is_root = c.mount.where_.as_deref() == Some("/");
-        if utype == UnitType::Mount && from_file && !is_root {
-            if let Some(dev) = device_of_mount(&c) {
-                edges.push((Dep::BindsTo, dev.clone()));
-                edges.push((Dep::After, dev.clone()));
-                if let (Some(t), Some(d)) = (c.mount.device_timeout, self.lookup(&dev)) {
-                    let e = self.device_timeouts.entry(d).or_insert(t);
-                    *e = (*e).min(t);
-                }
-            }
+        if u.utype != UnitType::Mount || u.fragment.is_none() || is_root {
+            return;
         }
-        // A mount requires and is after the mounts of the directories above it; any unit
-        // requires and is after the mounts of its RequiresMountsFor= paths (and theirs).
-        let mut mount_paths: Vec<String> = c.unit.requires_mounts_for.to_vec();
-        if utype == UnitType::Mount {
-            let own = self.get(id).map(|u| u.name.clone()).unwrap_or_default();
-            if let Ok(w) = crate::unit::mount_config::verify_where(&own, c.mount.where_.as_deref())
-            {
-                if let Some(parent) = std::path::Path::new(&w).parent() {
-                    mount_paths.push(parent.display().to_string());
-                }
-            }
+        if let (Some(t), Some(d)) = (
+            c.mount.device_timeout,
+            device_of_mount(c).and_then(|dev| self.lookup(&dev)),
+        ) {
+            let e = self.device_timeouts.entry(d).or_insert(t);
+            *e = (*e).min(t);
         }
-        for p in mount_paths {
-            let mut cur = Some(std::path::PathBuf::from(p));
-            while let Some(path) = cur {
-                let s = path.display().to_string();
-                if let Some(n) = crate::unit::mount_config::unit_of_path(&s, "mount") {
-                    if self.lookup(&n).is_some() {
-                        edges.push((Dep::Requires, n.clone()));
-                        edges.push((Dep::After, n));
-                    }
-                }
-                cur = path.parent().map(|p| p.to_path_buf());
-            }
-        }
-        // An automount is before and triggers the mount of its path (systemd's
-        // automount_add_trigger_dependencies()).
-        if utype == UnitType::Automount {
-            let own = self.get(id).map(|u| u.name.clone()).unwrap_or_default();
-            if let Ok(w) =
-                crate::unit::mount_config::verify_where(&own, c.automount.where_.as_deref())
-            {
-                if let Some(m) = crate::unit::mount_config::unit_of_path(&w, "mount") {
-                    edges.push((Dep::Before, m.clone()));
-                    edges.push((Dep::Triggers, m));
-                }
-                if default_deps {
-                    edges.push((Dep::Before, "local-fs.target".into()));
-                    edges.push((Dep::Conflicts, "umount.target".into()));
-                    edges.push((Dep::Before, "umount.target".into()));
-                }
-            }
-        }
-        if utype == UnitType::Service {
-            for s in &c.service.sockets {
-                edges.push((Dep::Wants, s.clone()));
-                edges.push((Dep::After, s.clone()));
-            }
-        }
-        let self_name = self.get(id).map(|u| u.name.clone()).unwrap_or_default();
-        for (d, n) in edges {
-            let canon = cat.resolve(&n);
+    }
+
+    /// Gives unit `id` its edges to the units `names` name (those loaded), and a target its
+    /// ordering after what it pulls in.
+    fn connect<'a>(
+        &mut self,
+        cat: &Catalog,
+        id: UnitId,
+        names: impl Iterator<Item = (Dep, &'a str)>,
+    ) {
+        let Some(u) = self.get(id) else { return };
+        let utype = u.utype;
+        let default_deps = u.settings.default_dependencies().unwrap_or(true);
+        let self_name = u.name.clone();
+        for (d, n) in names {
+            let canon = cat.resolve(n);
             if canon == self_name {
                 continue;
             }
@@ -726,13 +595,168 @@ impl Units {
             for p in pulled {
                 let opted_out = self
                     .get(p)
-                    .is_some_and(|o| o.config().unit.default_dependencies == Some(false));
+                    .is_some_and(|o| o.settings.default_dependencies() == Some(false));
                 if !opted_out {
                     self.edge(id, Dep::After, p);
                 }
             }
         }
     }
+}
+
+/// The names unit `name`'s settings give it edges to, before they are resolved to units: its
+/// dependency settings, its `.wants/`/`.requires/` entries, the implicit and default ones.
+/// A function of the settings and the catalog only, so that a build takes them from the
+/// load's parse (a unit that keeps only its text would be parsed again for them).
+pub(super) fn edge_names(
+    cat: &Catalog,
+    name: &str,
+    utype: UnitType,
+    from_file: bool,
+    c: &UnitConfig,
+) -> Vec<(Dep, String)> {
+    let default_deps = c.unit.default_dependencies.unwrap_or(true);
+    let mut edges: Vec<(Dep, String)> = Vec::new();
+    let un = &c.unit;
+    for (d, names) in [
+        (Dep::Requires, &un.requires),
+        (Dep::Requisite, &un.requisite),
+        (Dep::Wants, &un.wants),
+        (Dep::BindsTo, &un.binds_to),
+        (Dep::PartOf, &un.part_of),
+        (Dep::Conflicts, &un.conflicts),
+        (Dep::Before, &un.before),
+        (Dep::After, &un.after),
+        (Dep::OnFailure, &un.on_failure),
+        (Dep::OnSuccess, &un.on_success),
+    ] {
+        edges.extend(names.iter().map(|n| (d, n.clone())));
+    }
+    for w in cat.deps_dir(name, true) {
+        edges.push((Dep::Wants, w));
+    }
+    for r in cat.deps_dir(name, false) {
+        edges.push((Dep::Requires, r));
+    }
+    // systemd's service_add_extras(): a Type=dbus service needs the bus, whatever
+    // DefaultDependencies= says.
+    if utype == UnitType::Service
+        && c.service.bus_name.is_some()
+        && matches!(
+            c.service.stype,
+            None | Some(crate::service::machine::ServiceType::Dbus)
+        )
+    {
+        edges.push((Dep::Requires, "dbus.socket".into()));
+        edges.push((Dep::After, "dbus.socket".into()));
+    }
+    // [Install] WantedBy=/RequiredBy= of a unit is honoured once it is enabled, which is the
+    // `.wants/` symlink scanned above (enable/disable: issue 12).
+    if default_deps {
+        match utype {
+            UnitType::Service => {
+                edges.push((Dep::Requires, "sysinit.target".into()));
+                edges.push((Dep::After, "sysinit.target".into()));
+                edges.push((Dep::After, "basic.target".into()));
+                edges.push((Dep::Conflicts, "shutdown.target".into()));
+                edges.push((Dep::Before, "shutdown.target".into()));
+            }
+            UnitType::Target => {
+                edges.push((Dep::Conflicts, "shutdown.target".into()));
+                edges.push((Dep::Before, "shutdown.target".into()));
+            }
+            // systemd's mount_add_default_dependencies(): local file systems before
+            // local-fs.target (unless nofail or _netdev), all before umount.target.
+            UnitType::Mount => {
+                let opts = &c.mount.options;
+                let has = |o: &str| opts.split(',').any(|x| x == o);
+                if has("_netdev") {
+                    edges.push((Dep::After, "network-online.target".into()));
+                    edges.push((Dep::Before, "remote-fs.target".into()));
+                } else {
+                    edges.push((Dep::After, "local-fs-pre.target".into()));
+                    if !has("nofail") {
+                        edges.push((Dep::Before, "local-fs.target".into()));
+                    }
+                }
+                edges.push((Dep::Conflicts, "umount.target".into()));
+                edges.push((Dep::Before, "umount.target".into()));
+            }
+            // systemd's socket_add_default_dependencies().
+            UnitType::Socket => {
+                edges.push((Dep::Before, "sockets.target".into()));
+                edges.push((Dep::Requires, "sysinit.target".into()));
+                edges.push((Dep::After, "sysinit.target".into()));
+                edges.push((Dep::Conflicts, "shutdown.target".into()));
+                edges.push((Dep::Before, "shutdown.target".into()));
+            }
+            _ => {}
+        }
+    }
+    // A socket is ordered before the service it triggers (socket_add_extras()); a service
+    // wants and is ordered after the sockets of its Sockets=.
+    if utype == UnitType::Socket {
+        if let Some(svc) = triggered_service(name, c) {
+            edges.push((Dep::Before, svc.clone()));
+            edges.push((Dep::Triggers, svc));
+        }
+    }
+    // A mount of a device node is bound to and after the device's unit (it waits for
+    // exactly its device, and is unmounted when the device goes).
+    // Not for mounts found in the mount table (systemd binds only those it was told to
+    // mount), nor for the root file system.
+    let is_root = c.mount.where_.as_deref() == Some("/");
+    if utype == UnitType::Mount && from_file && !is_root {
+        if let Some(dev) = device_of_mount(c) {
+            edges.push((Dep::BindsTo, dev.clone()));
+            edges.push((Dep::After, dev));
+        }
+    }
+    // A mount requires and is after the mounts of the directories above it; any unit
+    // requires and is after the mounts of its RequiresMountsFor= paths (and theirs).
+    let mut mount_paths: Vec<String> = c.unit.requires_mounts_for.to_vec();
+    if utype == UnitType::Mount {
+        if let Ok(w) = crate::unit::mount_config::verify_where(name, c.mount.where_.as_deref()) {
+            if let Some(parent) = std::path::Path::new(&w).parent() {
+                mount_paths.push(parent.display().to_string());
+            }
+        }
+    }
+    for p in mount_paths {
+        let mut cur = Some(std::path::PathBuf::from(p));
+        while let Some(path) = cur {
+            let s = path.display().to_string();
+            // (Those that are not loaded are left out when the names are resolved.)
+            if let Some(n) = crate::unit::mount_config::unit_of_path(&s, "mount") {
+                edges.push((Dep::Requires, n.clone()));
+                edges.push((Dep::After, n));
+            }
+            cur = path.parent().map(|p| p.to_path_buf());
+        }
+    }
+    // An automount is before and triggers the mount of its path (systemd's
+    // automount_add_trigger_dependencies()).
+    if utype == UnitType::Automount {
+        if let Ok(w) = crate::unit::mount_config::verify_where(name, c.automount.where_.as_deref())
+        {
+            if let Some(m) = crate::unit::mount_config::unit_of_path(&w, "mount") {
+                edges.push((Dep::Before, m.clone()));
+                edges.push((Dep::Triggers, m));
+            }
+            if default_deps {
+                edges.push((Dep::Before, "local-fs.target".into()));
+                edges.push((Dep::Conflicts, "umount.target".into()));
+                edges.push((Dep::Before, "umount.target".into()));
+            }
+        }
+    }
+    if utype == UnitType::Service {
+        for s in &c.service.sockets {
+            edges.push((Dep::Wants, s.clone()));
+            edges.push((Dep::After, s.clone()));
+        }
+    }
+    edges
 }
 
 /// The device unit a mount's What= names (`/dev/vdb1` → `dev-vdb1.device`).
@@ -744,10 +768,6 @@ pub fn device_of_mount(c: &crate::unit::config::UnitConfig) -> Option<String> {
     name::try_escape_path(what)
         .ok()
         .map(|n| format!("{n}.device"))
-}
-
-fn self_name_of(units: &Units, id: UnitId) -> String {
-    units.get(id).map(|u| u.name.clone()).unwrap_or_default()
 }
 
 /// The service a socket unit starts: Service=, else the service of the same name. None with

@@ -92,9 +92,14 @@ pub(crate) fn spawn_command(
             Some(Kind::Service(s)) => (s.main_pid, s.spec.stype),
             _ => (None, ServiceType::Simple),
         };
-        (u.config().clone(), u.name.clone(), main_pid, stype)
+        (u.config(), u.name.clone(), main_pid, stype)
     };
     let s = &cfg.service;
+    world.borrow_mut().io.units.entry(unit).or_default().syslog = Some(super::SyslogAs {
+        level: s.exec.syslog_level,
+        facility: s.exec.syslog_facility,
+        identifier: s.exec.syslog_identifier.as_deref().map(Box::from),
+    });
     let cmd = exec_list(s, list)
         .get(index)
         .ok_or(StartError::NoCommand(index))?;

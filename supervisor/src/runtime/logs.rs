@@ -176,17 +176,20 @@ pub(crate) fn ingest(world: &WorldRef, unit: UnitId, chunk: &[u8]) {
             eprintln!("{name}[{pid}]: {line}");
         }
     }
-    let (level, facility) = w
-        .manager
-        .units
-        .get(unit)
-        .map(|u| {
-            (
-                u.config().service.exec.syslog_level,
-                u.config().service.exec.syslog_facility,
-            )
+    // As of the last spawn; else (lines of a process started before a supervisor restart)
+    // from the settings.
+    let syslog = w.io.units.get(&unit).and_then(|i| i.syslog.clone());
+    let syslog = syslog.or_else(|| {
+        w.manager.units.get(unit).map(|u| {
+            let x = &u.config().service.exec;
+            super::SyslogAs {
+                level: x.syslog_level,
+                facility: x.syslog_facility,
+                identifier: x.syslog_identifier.as_deref().map(Box::from),
+            }
         })
-        .unwrap_or((6, 3));
+    });
+    let (level, facility) = syslog.as_ref().map_or((6, 3), |s| (s.level, s.facility));
     let fresh = match w.manager.rt_mut(unit) {
         Some(rt) => {
             rt.log.default_priority = Some(level);
@@ -196,11 +199,8 @@ pub(crate) fn ingest(world: &WorldRef, unit: UnitId, chunk: &[u8]) {
         }
         None => Vec::new(),
     };
-    let ident = w
-        .manager
-        .units
-        .get(unit)
-        .and_then(|u| u.config().service.exec.syslog_identifier.clone())
+    let ident = syslog
+        .and_then(|s| s.identifier.map(String::from))
         .unwrap_or_else(|| {
             name.rsplit_once('.')
                 .map(|(n, _)| n.to_string())

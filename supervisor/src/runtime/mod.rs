@@ -48,6 +48,17 @@ pub struct UnitIo {
     pub connection: Option<OwnedFd>,
     /// memory.events' oom_kill count when last read.
     pub oom_kills: u64,
+    /// How its output goes to syslog, as of its last spawn: its lines are read without its
+    /// settings being parsed again (an idle-shaped unit keeps only their text).
+    pub syslog: Option<SyslogAs>,
+}
+
+/// SyslogLevel=, SyslogFacility=, SyslogIdentifier=.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogAs {
+    pub level: u8,
+    pub facility: u8,
+    pub identifier: Option<Box<str>>,
 }
 
 /// A spawned process whose exec is not confirmed yet.

@@ -51,17 +51,10 @@ impl LoadState {
 /// Where a unit's text comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fragment {
-    File(PathBuf),
+    /// The file of the same name in the catalog's `dirs[i]` (its path is made when asked for,
+    /// [`Catalog::fragment`]: with 10,000 units, 10,000 allocations fewer).
+    File(u16),
     Builtin(&'static str),
-}
-
-impl Fragment {
-    pub fn path(&self, name: &str) -> PathBuf {
-        match self {
-            Fragment::File(p) => p.clone(),
-            Fragment::Builtin(_) => Path::new(builtin::PATH).join(name),
-        }
-    }
 }
 
 /// Everything the search path holds, by name.
@@ -88,8 +81,14 @@ impl Catalog {
             dirs: dirs.to_vec(),
             ..Catalog::default()
         };
-        for dir in dirs {
-            c.scan_dir(dir);
+        for (i, dir) in dirs.iter().enumerate() {
+            match u16::try_from(i) {
+                Ok(i) => c.scan_dir(dir, i),
+                Err(_) => c.warnings.push(format!(
+                    "{}: too many unit directories; ignored",
+                    dir.display()
+                )),
+            }
         }
         for (name, text) in builtin::UNITS {
             if c.fragments.contains_key(*name)
@@ -140,13 +139,28 @@ impl Catalog {
         }
     }
 
+    /// The fragment a unit loads (its template's, for an instance) and its path.
+    pub fn fragment(&self, unit_name: &str) -> Option<(&Fragment, PathBuf)> {
+        let template = name::parse(unit_name).ok().and_then(|p| p.template());
+        let (key, f) = self.fragments.get_key_value(unit_name).or_else(|| {
+            template
+                .as_ref()
+                .and_then(|t| self.fragments.get_key_value(t.as_str()))
+        })?;
+        let path = match f {
+            Fragment::File(i) => self.dirs.get(usize::from(*i))?.join(key),
+            Fragment::Builtin(_) => Path::new(builtin::PATH).join(unit_name),
+        };
+        Some((f, path))
+    }
+
     fn taken(&self, name: &str) -> bool {
         self.fragments.contains_key(name)
             || self.aliases.contains_key(name)
             || self.masked.contains(name)
     }
 
-    fn scan_dir(&mut self, dir: &Path) {
+    fn scan_dir(&mut self, dir: &Path, index: u16) {
         // A directory anyone may write to could hand the manager anyone's units: refused.
         if let Some(why) = untrusted_dir(dir) {
             self.warnings
@@ -205,7 +219,7 @@ impl Catalog {
                 meta = match std::fs::metadata(&path) {
                     Ok(m) => m,
                     Err(_) => {
-                        self.fragments.insert(fname, Fragment::File(path));
+                        self.fragments.insert(fname, Fragment::File(index));
                         continue;
                     }
                 };
@@ -224,7 +238,7 @@ impl Catalog {
                     .insert(fname, format!("{}: {why}", path.display()));
                 continue;
             }
-            self.fragments.insert(fname, Fragment::File(path));
+            self.fragments.insert(fname, Fragment::File(index));
         }
     }
 
@@ -424,13 +438,9 @@ pub fn stamp(cat: &Catalog, unit_name: &str, now: std::time::SystemTime) -> u64 
     cat.masked.contains(unit_name).hash(&mut h);
     cat.broken.get(unit_name).hash(&mut h);
     let template = name::parse(unit_name).ok().and_then(|p| p.template());
-    match cat
-        .fragments
-        .get(unit_name)
-        .or_else(|| template.as_ref().and_then(|t| cat.fragments.get(t)))
-    {
-        Some(Fragment::File(p)) => file(&mut h, p),
-        Some(Fragment::Builtin(t)) => (t.as_ptr() as usize, t.len()).hash(&mut h),
+    match cat.fragment(unit_name) {
+        Some((Fragment::File(_), p)) => file(&mut h, &p),
+        Some((Fragment::Builtin(t), _)) => (t.as_ptr() as usize, t.len()).hash(&mut h),
         None => 0u8.hash(&mut h),
     }
     for p in cat.dropin_paths(unit_name, template.as_deref()).values() {
@@ -497,11 +507,7 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         return l;
     }
     let template = parsed.template();
-    let fragment = cat
-        .fragments
-        .get(unit_name)
-        .or_else(|| template.as_ref().and_then(|t| cat.fragments.get(t)));
-    let Some(fragment) = fragment else {
+    let Some((fragment, frag_path)) = cat.fragment(unit_name) else {
         // A device unit needs no file: it exists (dead until devmon sees the device), as in
         // systemd, so that BindsTo=/After= on it work before the device is there.
         if utype == UnitType::Device {
@@ -514,13 +520,12 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
         utype,
         UnitType::Timer | UnitType::Path | UnitType::Slice | UnitType::Swap | UnitType::Scope
     ) {
-        l.fragment = Some(fragment.path(unit_name));
+        l.fragment = Some(frag_path);
         l.state = LoadState::NotSupported;
         return l;
     }
-    let frag_path = fragment.path(unit_name);
     let text = match fragment {
-        Fragment::File(p) => match read(p) {
+        Fragment::File(_) => match read(&frag_path) {
             Ok(t) => t,
             Err(e) => {
                 l.fragment = Some(frag_path);
@@ -573,9 +578,24 @@ fn parse_files(
     spec_base: &specifier::Context,
     warnings: &mut Vec<Warning>,
 ) -> UnitConfig {
-    let mut spec = spec_base.clone();
-    spec.unit = unit_name.to_string();
-    spec.fragment_path = Some(fragment.display().to_string());
+    thread_local! {
+        static SPEC: std::cell::RefCell<specifier::Context> = Default::default();
+    }
+    SPEC.with(|spec| {
+        let mut spec = spec.borrow_mut();
+        spec.for_unit(spec_base, unit_name, fragment);
+        apply_files(utype, fragment, dropins, texts, &spec, warnings)
+    })
+}
+
+fn apply_files(
+    utype: UnitType,
+    fragment: &Path,
+    dropins: &[PathBuf],
+    texts: &[&str],
+    spec: &specifier::Context,
+    warnings: &mut Vec<Warning>,
+) -> UnitConfig {
     let mut config = UnitConfig::default();
     for (path, text) in std::iter::once(fragment)
         .chain(dropins.iter().map(PathBuf::as_path))
@@ -587,7 +607,7 @@ fn parse_files(
             line: w.line,
             message: w.message,
         }));
-        config::apply(&mut config, utype, &file, path, &spec, warnings);
+        config::apply(&mut config, utype, &file, path, spec, warnings);
     }
     config
 }

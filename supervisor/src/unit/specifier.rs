@@ -27,6 +27,7 @@ use super::syntax::LONG_LINE_MAX;
 /// config_dir "/etc", user "root"/0, home "/root".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
+    // (`for_unit` lists every field: a new one goes there too.)
     /// Full unit name (%n); other unit specifiers are derived from it.
     pub unit: String,
     pub fragment_path: Option<String>,
@@ -46,6 +47,54 @@ pub struct Context {
     pub boot_id: String,
     pub kernel_release: String,
     pub architecture: String,
+}
+
+impl Context {
+    /// Makes `self` `base` for unit `unit` (from `fragment`), in the strings it already has:
+    /// parsing a unit again costs no allocation for its context.
+    pub fn for_unit(&mut self, base: &Context, unit: &str, fragment: &std::path::Path) {
+        let Context {
+            unit: _,
+            fragment_path: _,
+            runtime_dir,
+            state_dir,
+            cache_dir,
+            logs_dir,
+            config_dir,
+            user_name,
+            uid,
+            group_name,
+            gid,
+            home,
+            shell,
+            hostname,
+            machine_id,
+            boot_id,
+            kernel_release,
+            architecture,
+        } = base;
+        self.unit.clear();
+        self.unit.push_str(unit);
+        let f = self.fragment_path.get_or_insert_with(String::new);
+        f.clear();
+        f.push_str(&fragment.to_string_lossy());
+        self.runtime_dir.clone_from(runtime_dir);
+        self.state_dir.clone_from(state_dir);
+        self.cache_dir.clone_from(cache_dir);
+        self.logs_dir.clone_from(logs_dir);
+        self.config_dir.clone_from(config_dir);
+        self.user_name.clone_from(user_name);
+        self.uid = *uid;
+        self.group_name.clone_from(group_name);
+        self.gid = *gid;
+        self.home.clone_from(home);
+        self.shell.clone_from(shell);
+        self.hostname.clone_from(hostname);
+        self.machine_id.clone_from(machine_id);
+        self.boot_id.clone_from(boot_id);
+        self.kernel_release.clone_from(kernel_release);
+        self.architecture.clone_from(architecture);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -273,6 +322,27 @@ fn directory_of(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn for_unit_leaves_nothing_of_what_the_context_held() {
+        let base = ctx("a.service");
+        let mut scratch = Context {
+            unit: "old@x.service".into(),
+            fragment_path: None,
+            uid: 7,
+            gid: 9,
+            hostname: "a-much-longer-old-host-name".into(),
+            ..Context::default()
+        };
+        for unit in ["b.service", "getty@tty1.service"] {
+            let path = format!("/etc/cairn/{unit}");
+            scratch.for_unit(&base, unit, std::path::Path::new(&path));
+            let mut want = base.clone();
+            want.unit = unit.into();
+            want.fragment_path = Some(path);
+            assert_eq!(scratch, want);
+        }
+    }
 
     /// The system-mode context `systemd-analyze verify` used on the test
     /// machine (hostname "vm").
