@@ -248,11 +248,15 @@ impl Units {
             }
         }
         let mut i = 0;
+        let mut pending = PendingEdges::default();
         while let Some(name) = queue.get(i).cloned() {
             i += 1;
             let l = load::load(cat, &name, spec);
             let referenced = referenced_names(&l);
-            units.add(l, spec);
+            // From the load's parse, at hand only here (a unit that keeps its text drops it).
+            let names = edge_names(cat, &l.name, l.utype, l.fragment.is_some(), &l.config);
+            let id = units.add(l, spec);
+            pending.add(id, names);
             for r in referenced {
                 let canon = cat.resolve(&r);
                 if name::parse(&canon).is_ok() && seen.insert(canon.clone()) {
@@ -274,8 +278,13 @@ impl Units {
             .filter_map(|i| UnitId::try_from(i).ok())
             .collect();
         for id in ids {
-            units.add_edges(cat, id);
+            units.connect(cat, id, pending.of(id));
+            if units.get(id).is_some_and(|u| u.utype == UnitType::Mount) {
+                let c = units.get(id).map(|u| u.config()).unwrap_or_default();
+                units.note_device_timeout(id, &c);
+            }
         }
+        drop(pending);
         for u in &mut units.list {
             u.deps.shrink();
         }
@@ -757,6 +766,43 @@ pub(super) fn edge_names(
         }
     }
     edges
+}
+
+/// The edge names of every unit a build loads ([`edge_names`]), until all units are in and
+/// the names can be resolved: in one pool of text and one list, two allocations however many
+/// units (a vector of names per unit, freed after the build, would leave the heap in holes).
+#[derive(Default)]
+struct PendingEdges {
+    pool: String,
+    /// (unit, edge type, start and end in `pool`), in unit order.
+    edges: Vec<(UnitId, Dep, u32, u32)>,
+    /// Where the next unit's edges start in `edges`.
+    next: usize,
+}
+
+impl PendingEdges {
+    fn add(&mut self, id: UnitId, names: Vec<(Dep, String)>) {
+        for (d, n) in names {
+            let start = u32::try_from(self.pool.len()).unwrap_or(u32::MAX);
+            self.pool.push_str(&n);
+            let end = u32::try_from(self.pool.len()).unwrap_or(u32::MAX);
+            self.edges.push((id, d, start, end));
+        }
+    }
+
+    /// Unit `id`'s edge names; units are asked for in the order they were added.
+    fn of(&mut self, id: UnitId) -> impl Iterator<Item = (Dep, &str)> {
+        let from = self.next;
+        while self.edges.get(self.next).is_some_and(|e| e.0 == id) {
+            self.next += 1;
+        }
+        let pool = &self.pool;
+        self.edges
+            .get(from..self.next)
+            .unwrap_or_default()
+            .iter()
+            .map(move |&(_, d, a, b)| (d, pool.get(a as usize..b as usize).unwrap_or_default()))
+    }
 }
 
 /// The device unit a mount's What= names (`/dev/vdb1` → `dev-vdb1.device`).
