@@ -61,30 +61,22 @@ impl Source {
         let default_dependencies = u.default_dependencies;
         let texts = &mut l.texts;
         let mut ends = thin_vec::ThinVec::new();
-        if texts.len() == 1 {
+        let text = if texts.len() == 1 {
             // The usual case, without a copy.
-            let text = texts.pop()?;
-            return Some(Source {
-                spec,
-                text,
-                ends,
-                service,
-                start_limit,
-                stop_when_unneeded,
-                checks,
-                default_dependencies,
-            });
-        }
-        let mut text = String::with_capacity(texts.iter().map(|t| t.len()).sum());
-        for (i, t) in texts.iter().enumerate() {
-            if i > 0 {
-                ends.push(u32::try_from(text.len()).ok()?);
+            texts.pop()?
+        } else {
+            let mut text = String::with_capacity(texts.iter().map(|t| t.len()).sum());
+            for (i, t) in texts.iter().enumerate() {
+                if i > 0 {
+                    ends.push(u32::try_from(text.len()).ok()?);
+                }
+                text.push_str(t);
             }
-            text.push_str(t);
-        }
+            text.into_boxed_str()
+        };
         Some(Source {
             spec,
-            text: text.into_boxed_str(),
+            text,
             ends,
             service,
             start_limit,

@@ -584,32 +584,21 @@ fn parse_files(
     SPEC.with(|spec| {
         let mut spec = spec.borrow_mut();
         spec.for_unit(spec_base, unit_name, fragment);
-        apply_files(utype, fragment, dropins, texts, &spec, warnings)
+        let mut config = UnitConfig::default();
+        for (path, text) in std::iter::once(fragment)
+            .chain(dropins.iter().map(PathBuf::as_path))
+            .zip(texts)
+        {
+            let (file, syntax_warnings) = syntax::parse(text);
+            warnings.extend(syntax_warnings.into_iter().map(|w| Warning {
+                file: path.to_path_buf(),
+                line: w.line,
+                message: w.message,
+            }));
+            config::apply(&mut config, utype, &file, path, &spec, warnings);
+        }
+        config
     })
-}
-
-fn apply_files(
-    utype: UnitType,
-    fragment: &Path,
-    dropins: &[PathBuf],
-    texts: &[&str],
-    spec: &specifier::Context,
-    warnings: &mut Vec<Warning>,
-) -> UnitConfig {
-    let mut config = UnitConfig::default();
-    for (path, text) in std::iter::once(fragment)
-        .chain(dropins.iter().map(PathBuf::as_path))
-        .zip(texts)
-    {
-        let (file, syntax_warnings) = syntax::parse(text);
-        warnings.extend(syntax_warnings.into_iter().map(|w| Warning {
-            file: path.to_path_buf(),
-            line: w.line,
-            message: w.message,
-        }));
-        config::apply(&mut config, utype, &file, path, spec, warnings);
-    }
-    config
 }
 
 /// The settings [`load`] made from the same text, made again: for a unit that keeps only its
