@@ -233,7 +233,7 @@ fn allowed(world: &WorldRef, unit: UnitId, pid: i32) -> bool {
     let Some(Kind::Service(s)) = w.manager.rt.get(unit as usize).map(|r| &r.kind) else {
         return false;
     };
-    let access = crate::runtime::notify_access(&u.config().service, s.spec.stype);
+    let access = s.spec.notify_access;
     // A main or control process that already exited (its last datagram read after its exit)
     // still counts as what it was.
     let recent = w

@@ -7,6 +7,7 @@
 //! finished: that is the parallelism.
 
 pub mod automount;
+mod edges;
 mod feed;
 pub mod jobs;
 pub mod log;
@@ -631,8 +632,7 @@ impl Manager {
             .units
             .list
             .iter()
-            .filter(|u| u.settings.is_parsed())
-            .all(|u| u.config().unit.stop_when_unneeded
+            .all(|u| u.settings.stop_when_unneeded()
                 == self.units.stop_when_unneeded.contains(&u.id)));
         let candidates: Vec<UnitId> = self.units.stop_when_unneeded.iter().copied().collect();
         let mut queued = false;

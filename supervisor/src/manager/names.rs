@@ -27,17 +27,30 @@ impl Names {
         self.ids.find(self.hasher.hash_one(name), is).copied()
     }
 
-    /// Indexes unit `id` by the name its entry has (now in `list`).
+    /// Indexes unit `id` by the name its entry has (now in `list`); a unit indexed by the same
+    /// name before is not found by it any more (the newest wins, as a map's insert).
     pub fn insert(&mut self, list: &[UnitEntry], id: UnitId) {
         let Some(u) = list.get(id as usize) else {
             return;
         };
         let hasher = &self.hasher;
-        let rehash = |i: &UnitId| {
-            list.get(*i as usize)
-                .map_or(0, |u| hasher.hash_one(&u.name))
-        };
-        self.ids.insert_unique(hasher.hash_one(&u.name), id, rehash);
+        let hash = hasher.hash_one(&u.name);
+        let same = |i: &UnitId| list.get(*i as usize).is_some_and(|o| o.name == u.name);
+        match self.ids.find_entry(hash, same) {
+            Ok(mut e) => *e.get_mut() = id,
+            Err(_) => {
+                let rehash = |i: &UnitId| {
+                    list.get(*i as usize)
+                        .map_or(0, |u| hasher.hash_one(&u.name))
+                };
+                self.ids.insert_unique(hash, id, rehash);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.ids.len()
     }
 
     /// Forgets unit `id` by its entry's name (before that name changes).
@@ -93,10 +106,22 @@ mod tests {
         let cat = Catalog::scan(&[d.path().to_path_buf()]);
         let spec = Context::default();
         let a = units.add_runtime(&cat, "e@1.service", &spec, None);
-        let b = units.add_runtime(&cat, "e@2.service", &spec, Some(a));
-        assert_eq!(a, b);
+        let indexed = units.names.len();
+        for i in 2..50 {
+            let b = units.add_runtime(&cat, &format!("e@{i}.service"), &spec, Some(a));
+            assert_eq!(a, b);
+        }
+        assert_eq!(
+            units.names.len(),
+            indexed,
+            "the old names are gone from the index"
+        );
         assert_eq!(units.lookup("e@1.service"), None);
-        assert_eq!(units.lookup("e@2.service"), Some(a));
+        assert_eq!(units.lookup("e@49.service"), Some(a));
+        // The same name loaded again in a new slot: the newest answers to it.
+        let c = units.add_runtime(&cat, "e@49.service", &spec, None);
+        assert_ne!(a, c);
+        assert_eq!(units.lookup("e@49.service"), Some(c));
         assert_eq!(
             units
                 .lookup("s499.service")

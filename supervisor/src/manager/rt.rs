@@ -288,6 +288,7 @@ pub fn spec_of(s: &ServiceSection) -> Spec {
         success_codes: s.success_codes.to_vec(),
         success_signals: s.success_signals.to_vec(),
         restart_prevent: (s.restart_prevent.0.to_vec(), s.restart_prevent.1.to_vec()),
+        notify_access: crate::runtime::notify_access(s, stype),
         restart_force: (s.restart_force.0.to_vec(), s.restart_force.1.to_vec()),
     }
 }

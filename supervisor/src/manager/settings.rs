@@ -15,6 +15,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::rt::{intern, spec_of};
+use crate::job::graph::Dep;
 use crate::service::machine::Spec;
 use crate::unit::config::UnitConfig;
 use crate::unit::load::{self, LoadState};
@@ -48,10 +49,20 @@ pub struct Source {
     checks: bool,
     /// DefaultDependencies= as given (a target wanting it reads it).
     default_dependencies: Option<bool>,
+    /// The names its edges go to ([`super::edges::edge_names`]), as a 64-bit Bloom filter: a
+    /// `daemon-reload` that adds units parses again only the units that may name one.
+    names: u64,
 }
 
 impl Source {
-    fn new(spec: Rc<specifier::Context>, l: &mut load::Loaded) -> Option<Source> {
+    fn new(
+        spec: Rc<specifier::Context>,
+        l: &mut load::Loaded,
+        edge_names: &[(Dep, String)],
+    ) -> Option<Source> {
+        let names = edge_names
+            .iter()
+            .fold(0, |bloom, (_, n)| bloom | name_bits(n));
         let service = intern(spec_of(&l.config.service));
         let u = &l.config.unit;
         let stop_when_unneeded = u.stop_when_unneeded;
@@ -83,6 +94,7 @@ impl Source {
             stop_when_unneeded,
             checks,
             default_dependencies,
+            names,
         })
     }
 
@@ -108,6 +120,15 @@ thread_local! {
         const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
 }
 
+/// Two bits of 64 for a unit name (a fixed hash: the same in every process).
+fn name_bits(name: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    let h = h.finish();
+    (1 << (h % 64)) | (1 << ((h >> 6) % 64))
+}
+
 impl Default for Settings {
     /// The default settings, one allocation for every unit that has them (not-found ones).
     fn default() -> Self {
@@ -122,12 +143,19 @@ impl Settings {
     /// What a load found, in the form the table keeps: text for a service or target read from
     /// a file, parsed for the rest (mounts, sockets, devices and automounts are read by the
     /// helpers' set-up at start; units in error keep what the load could make of them).
-    pub fn of(l: &mut load::Loaded, spec: &Rc<specifier::Context>) -> Settings {
+    pub fn of(
+        l: &mut load::Loaded,
+        spec: &Rc<specifier::Context>,
+        edge_names: &[(Dep, String)],
+    ) -> Settings {
         let text_only = l.state == LoadState::Loaded
             && matches!(l.utype, UnitType::Service | UnitType::Target)
             && l.fragment.is_some()
             && !l.texts.is_empty();
-        match text_only.then(|| Source::new(spec.clone(), l)).flatten() {
+        match text_only
+            .then(|| Source::new(spec.clone(), l, edge_names))
+            .flatten()
+        {
             Some(source) => Settings::Text(Rc::new(source)),
             None => Settings::Parsed(Rc::new(std::mem::take(&mut l.config))),
         }
@@ -146,10 +174,11 @@ impl Settings {
             Settings::Text(s) => s,
         };
         // A Weak keeps its allocation: no other source can be at the address of one listed.
+        let key = Rc::downgrade(s);
         let hit = RECENT.with(|r| {
             r.borrow()
                 .iter()
-                .find(|(w, _)| std::ptr::eq(w.as_ptr(), Rc::as_ptr(s)))
+                .find(|(w, _)| w.ptr_eq(&key))
                 .map(|(_, c)| c.clone())
         });
         if let Some(c) = hit {
@@ -165,7 +194,7 @@ impl Settings {
         ));
         RECENT.with(|r| {
             let mut r = r.borrow_mut();
-            r.push_front((Rc::downgrade(s), c.clone()));
+            r.push_front((key, c.clone()));
             r.truncate(RECENT_MAX);
         });
         c
@@ -195,6 +224,18 @@ impl Settings {
         match self {
             Settings::Text(s) => s.checks,
             Settings::Parsed(c) => !c.unit.conditions.is_empty() || !c.unit.asserts.is_empty(),
+        }
+    }
+
+    /// Whether its edges may go to a unit of one of `names` (no: they surely do not), without
+    /// parsing the settings again.
+    pub fn may_name(&self, names: &[&str]) -> bool {
+        match self {
+            Settings::Text(s) => names.iter().any(|n| {
+                let bits = name_bits(n);
+                s.names & bits == bits
+            }),
+            Settings::Parsed(_) => true,
         }
     }
 
@@ -347,7 +388,7 @@ mod tests {
             write(
                 d.path(),
                 &format!("s{i}.service"),
-                "[Service]\nExecStart=/bin/true\n",
+                &format!("[Service]\nExecStart=/bin/echo {i}\n"),
             );
         }
         let cat = Catalog::scan(&[d.path().to_path_buf()]);
@@ -362,9 +403,18 @@ mod tests {
             Rc::ptr_eq(&first, &unit(0).config()),
             "asked twice, parsed once"
         );
-        for i in 1..=RECENT_MAX {
-            let _ = unit(i).config();
+        for i in 1..RECENT_MAX {
+            // Each its own: the cache never answers for another unit.
+            assert_eq!(
+                unit(i).config().service.exec_start[0].argv[1],
+                i.to_string()
+            );
         }
+        assert!(
+            Rc::ptr_eq(&first, &unit(0).config()),
+            "16 asked: still there"
+        );
+        let _ = unit(RECENT_MAX).config();
         let again = unit(0).config();
         assert!(
             !Rc::ptr_eq(&first, &again),

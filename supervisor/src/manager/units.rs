@@ -15,6 +15,7 @@ use crate::unit::load::{self, Catalog, LoadState};
 use crate::unit::name::{self, UnitType};
 use crate::unit::specifier;
 
+use super::edges::{edge_names, PendingEdges};
 pub use super::settings::Settings;
 
 pub struct UnitEntry {
@@ -93,8 +94,9 @@ impl Deps {
 
 impl UnitEntry {
     /// Takes what a new load of the same name found (its slot, name, aliases and edges stay).
-    fn take(&mut self, mut l: load::Loaded, spec: &Rc<specifier::Context>) {
-        self.settings = Settings::of(&mut l, spec);
+    fn take(&mut self, cat: &Catalog, mut l: load::Loaded, spec: &Rc<specifier::Context>) {
+        let names = edge_names(cat, &l.name, l.utype, l.fragment.is_some(), &l.config);
+        self.settings = Settings::of(&mut l, spec, &names);
         self.utype = l.utype;
         self.load = l.state;
         self.fragment = l.fragment.map(PathBuf::into_boxed_path);
@@ -147,7 +149,7 @@ pub struct Refreshed {
 #[derive(Default)]
 pub struct Units {
     pub list: Vec<UnitEntry>,
-    names: super::names::Names,
+    pub(super) names: super::names::Names,
     /// How long a start job waits for a device, when a mount says (x-systemd.device-timeout=;
     /// the shortest of those that name it). Others wait DEVICE_TIMEOUT.
     pub device_timeouts: BTreeMap<UnitId, std::time::Duration>,
@@ -184,14 +186,26 @@ impl Units {
         }
     }
 
-    fn add(&mut self, l: load::Loaded, spec: &specifier::Context) -> UnitId {
+    /// Adds what a load found; its edge names (from the load's parse), not yet connected.
+    fn add(
+        &mut self,
+        cat: &Catalog,
+        l: load::Loaded,
+        spec: &specifier::Context,
+    ) -> (UnitId, Vec<(Dep, String)>) {
         let spec = self.spec_rc(spec);
-        self.add_with(l, &spec)
+        self.add_with(cat, l, &spec)
     }
 
-    fn add_with(&mut self, mut l: load::Loaded, spec: &Rc<specifier::Context>) -> UnitId {
+    fn add_with(
+        &mut self,
+        cat: &Catalog,
+        mut l: load::Loaded,
+        spec: &Rc<specifier::Context>,
+    ) -> (UnitId, Vec<(Dep, String)>) {
         let id = UnitId::try_from(self.list.len()).unwrap_or(UnitId::MAX);
-        let settings = Settings::of(&mut l, spec);
+        let names = edge_names(cat, &l.name, l.utype, l.fragment.is_some(), &l.config);
+        let settings = Settings::of(&mut l, spec, &names);
         self.list.push(UnitEntry {
             id,
             name: l.name,
@@ -207,7 +221,7 @@ impl Units {
         });
         self.names.insert(&self.list, id);
         self.note_config(id);
-        id
+        (id, names)
     }
 
     /// Keeps `stop_when_unneeded` true to unit `id`'s configuration.
@@ -254,8 +268,7 @@ impl Units {
             let l = load::load(cat, &name, spec);
             let referenced = referenced_names(&l);
             // From the load's parse, at hand only here (a unit that keeps its text drops it).
-            let names = edge_names(cat, &l.name, l.utype, l.fragment.is_some(), &l.config);
-            let id = units.add(l, spec);
+            let (id, names) = units.add(cat, l, spec);
             pending.add(id, names);
             for r in referenced {
                 let canon = cat.resolve(&r);
@@ -315,7 +328,7 @@ impl Units {
                     queue.push(canon);
                 }
             }
-            added.push(self.add(l, spec));
+            added.push(self.add(cat, l, spec).0);
         }
         for id in &added {
             self.add_edges(cat, *id);
@@ -340,14 +353,14 @@ impl Units {
                 let spec = self.spec_rc(spec);
                 if let Some(u) = self.list.get_mut(id as usize) {
                     u.name = l.name.clone();
-                    u.take(l, &spec);
+                    u.take(cat, l, &spec);
                 }
                 self.names.insert(&self.list, id);
                 self.note_config(id);
                 return id;
             }
         }
-        let id = self.add(l, spec);
+        let (id, _) = self.add(cat, l, spec);
         self.add_edges(cat, id);
         id
     }
@@ -457,13 +470,13 @@ impl Units {
         for (id, l) in changed {
             neighbours.extend(self.cut_edges(id));
             if let Some(u) = self.list.get_mut(id as usize) {
-                u.take(l, &spec_rc);
+                u.take(cat, l, &spec_rc);
             }
             self.note_config(id);
             out.changed.push(id);
         }
         for l in added {
-            out.added.push(self.add(l, spec));
+            out.added.push(self.add(cat, l, spec).0);
         }
         for (alias, target) in &cat.aliases {
             let canon = cat.resolve(target);
@@ -476,15 +489,29 @@ impl Units {
             }
         }
         // The edges of the changed units and of those they had edges with; when units were
-        // added, of every unit: one named only by Before=/After= (or by a default dependency)
-        // is not in the table until it has a file, and any unit may name it. In memory,
-        // idempotent; nothing is read.
-        let redo: Vec<UnitId> = if out.added.is_empty() {
-            neighbours.extend(&out.changed);
-            neighbours.into_iter().collect()
-        } else {
-            self.list.iter().map(|u| u.id).collect()
-        };
+        // added, also of every unit that may name one: one named only by Before=/After= (or by
+        // a default dependency) is not in the table until it has a file, and any unit may name
+        // it. A unit that keeps its text says whether it may without being parsed (the filter
+        // of its edge names); the others are done again, in memory. Idempotent; nothing is
+        // read.
+        neighbours.extend(&out.changed);
+        neighbours.extend(&out.added);
+        if !out.added.is_empty() {
+            let names: Vec<String> = out
+                .added
+                .iter()
+                .filter_map(|id| self.get(*id))
+                .flat_map(|u| std::iter::once(u.name.clone()).chain(u.aliases.iter().cloned()))
+                .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            neighbours.extend(
+                self.list
+                    .iter()
+                    .filter(|u| u.settings.may_name(&names))
+                    .map(|u| u.id),
+            );
+        }
+        let redo: Vec<UnitId> = neighbours.into_iter().collect();
         for id in redo {
             self.add_edges(cat, id);
         }
@@ -543,7 +570,7 @@ impl Units {
             stamp: load::stamp(cat, name, std::time::SystemTime::now()),
             texts: Vec::new(),
         };
-        let id = self.add_with(loaded, &spec);
+        let (id, _) = self.add_with(cat, loaded, &spec);
         self.add_edges(cat, id);
         id
     }
@@ -610,198 +637,6 @@ impl Units {
                 }
             }
         }
-    }
-}
-
-/// The names unit `name`'s settings give it edges to, before they are resolved to units: its
-/// dependency settings, its `.wants/`/`.requires/` entries, the implicit and default ones.
-/// A function of the settings and the catalog only, so that a build takes them from the
-/// load's parse (a unit that keeps only its text would be parsed again for them).
-pub(super) fn edge_names(
-    cat: &Catalog,
-    name: &str,
-    utype: UnitType,
-    from_file: bool,
-    c: &UnitConfig,
-) -> Vec<(Dep, String)> {
-    let default_deps = c.unit.default_dependencies.unwrap_or(true);
-    let mut edges: Vec<(Dep, String)> = Vec::new();
-    let un = &c.unit;
-    for (d, names) in [
-        (Dep::Requires, &un.requires),
-        (Dep::Requisite, &un.requisite),
-        (Dep::Wants, &un.wants),
-        (Dep::BindsTo, &un.binds_to),
-        (Dep::PartOf, &un.part_of),
-        (Dep::Conflicts, &un.conflicts),
-        (Dep::Before, &un.before),
-        (Dep::After, &un.after),
-        (Dep::OnFailure, &un.on_failure),
-        (Dep::OnSuccess, &un.on_success),
-    ] {
-        edges.extend(names.iter().map(|n| (d, n.clone())));
-    }
-    for w in cat.deps_dir(name, true) {
-        edges.push((Dep::Wants, w));
-    }
-    for r in cat.deps_dir(name, false) {
-        edges.push((Dep::Requires, r));
-    }
-    // systemd's service_add_extras(): a Type=dbus service needs the bus, whatever
-    // DefaultDependencies= says.
-    if utype == UnitType::Service
-        && c.service.bus_name.is_some()
-        && matches!(
-            c.service.stype,
-            None | Some(crate::service::machine::ServiceType::Dbus)
-        )
-    {
-        edges.push((Dep::Requires, "dbus.socket".into()));
-        edges.push((Dep::After, "dbus.socket".into()));
-    }
-    // [Install] WantedBy=/RequiredBy= of a unit is honoured once it is enabled, which is the
-    // `.wants/` symlink scanned above (enable/disable: issue 12).
-    if default_deps {
-        match utype {
-            UnitType::Service => {
-                edges.push((Dep::Requires, "sysinit.target".into()));
-                edges.push((Dep::After, "sysinit.target".into()));
-                edges.push((Dep::After, "basic.target".into()));
-                edges.push((Dep::Conflicts, "shutdown.target".into()));
-                edges.push((Dep::Before, "shutdown.target".into()));
-            }
-            UnitType::Target => {
-                edges.push((Dep::Conflicts, "shutdown.target".into()));
-                edges.push((Dep::Before, "shutdown.target".into()));
-            }
-            // systemd's mount_add_default_dependencies(): local file systems before
-            // local-fs.target (unless nofail or _netdev), all before umount.target.
-            UnitType::Mount => {
-                let opts = &c.mount.options;
-                let has = |o: &str| opts.split(',').any(|x| x == o);
-                if has("_netdev") {
-                    edges.push((Dep::After, "network-online.target".into()));
-                    edges.push((Dep::Before, "remote-fs.target".into()));
-                } else {
-                    edges.push((Dep::After, "local-fs-pre.target".into()));
-                    if !has("nofail") {
-                        edges.push((Dep::Before, "local-fs.target".into()));
-                    }
-                }
-                edges.push((Dep::Conflicts, "umount.target".into()));
-                edges.push((Dep::Before, "umount.target".into()));
-            }
-            // systemd's socket_add_default_dependencies().
-            UnitType::Socket => {
-                edges.push((Dep::Before, "sockets.target".into()));
-                edges.push((Dep::Requires, "sysinit.target".into()));
-                edges.push((Dep::After, "sysinit.target".into()));
-                edges.push((Dep::Conflicts, "shutdown.target".into()));
-                edges.push((Dep::Before, "shutdown.target".into()));
-            }
-            _ => {}
-        }
-    }
-    // A socket is ordered before the service it triggers (socket_add_extras()); a service
-    // wants and is ordered after the sockets of its Sockets=.
-    if utype == UnitType::Socket {
-        if let Some(svc) = triggered_service(name, c) {
-            edges.push((Dep::Before, svc.clone()));
-            edges.push((Dep::Triggers, svc));
-        }
-    }
-    // A mount of a device node is bound to and after the device's unit (it waits for
-    // exactly its device, and is unmounted when the device goes).
-    // Not for mounts found in the mount table (systemd binds only those it was told to
-    // mount), nor for the root file system.
-    let is_root = c.mount.where_.as_deref() == Some("/");
-    if utype == UnitType::Mount && from_file && !is_root {
-        if let Some(dev) = device_of_mount(c) {
-            edges.push((Dep::BindsTo, dev.clone()));
-            edges.push((Dep::After, dev));
-        }
-    }
-    // A mount requires and is after the mounts of the directories above it; any unit
-    // requires and is after the mounts of its RequiresMountsFor= paths (and theirs).
-    let mut mount_paths: Vec<String> = c.unit.requires_mounts_for.to_vec();
-    if utype == UnitType::Mount {
-        if let Ok(w) = crate::unit::mount_config::verify_where(name, c.mount.where_.as_deref()) {
-            if let Some(parent) = std::path::Path::new(&w).parent() {
-                mount_paths.push(parent.display().to_string());
-            }
-        }
-    }
-    for p in mount_paths {
-        let mut cur = Some(std::path::PathBuf::from(p));
-        while let Some(path) = cur {
-            let s = path.display().to_string();
-            // (Those that are not loaded are left out when the names are resolved.)
-            if let Some(n) = crate::unit::mount_config::unit_of_path(&s, "mount") {
-                edges.push((Dep::Requires, n.clone()));
-                edges.push((Dep::After, n));
-            }
-            cur = path.parent().map(|p| p.to_path_buf());
-        }
-    }
-    // An automount is before and triggers the mount of its path (systemd's
-    // automount_add_trigger_dependencies()).
-    if utype == UnitType::Automount {
-        if let Ok(w) = crate::unit::mount_config::verify_where(name, c.automount.where_.as_deref())
-        {
-            if let Some(m) = crate::unit::mount_config::unit_of_path(&w, "mount") {
-                edges.push((Dep::Before, m.clone()));
-                edges.push((Dep::Triggers, m));
-            }
-            if default_deps {
-                edges.push((Dep::Before, "local-fs.target".into()));
-                edges.push((Dep::Conflicts, "umount.target".into()));
-                edges.push((Dep::Before, "umount.target".into()));
-            }
-        }
-    }
-    if utype == UnitType::Service {
-        for s in &c.service.sockets {
-            edges.push((Dep::Wants, s.clone()));
-            edges.push((Dep::After, s.clone()));
-        }
-    }
-    edges
-}
-
-/// The edge names of every unit a build loads ([`edge_names`]), until all units are in and
-/// the names can be resolved: in one pool of text and one list, two allocations however many
-/// units (a vector of names per unit, freed after the build, would leave the heap in holes).
-#[derive(Default)]
-struct PendingEdges {
-    pool: String,
-    /// (unit, edge type, start and end in `pool`), in unit order.
-    edges: Vec<(UnitId, Dep, u32, u32)>,
-    /// Where the next unit's edges start in `edges`.
-    next: usize,
-}
-
-impl PendingEdges {
-    fn add(&mut self, id: UnitId, names: Vec<(Dep, String)>) {
-        for (d, n) in names {
-            let start = u32::try_from(self.pool.len()).unwrap_or(u32::MAX);
-            self.pool.push_str(&n);
-            let end = u32::try_from(self.pool.len()).unwrap_or(u32::MAX);
-            self.edges.push((id, d, start, end));
-        }
-    }
-
-    /// Unit `id`'s edge names; units are asked for in the order they were added.
-    fn of(&mut self, id: UnitId) -> impl Iterator<Item = (Dep, &str)> {
-        let from = self.next;
-        while self.edges.get(self.next).is_some_and(|e| e.0 == id) {
-            self.next += 1;
-        }
-        let pool = &self.pool;
-        self.edges
-            .get(from..self.next)
-            .unwrap_or_default()
-            .iter()
-            .map(move |&(_, d, a, b)| (d, pool.get(a as usize..b as usize).unwrap_or_default()))
     }
 }
 

@@ -177,18 +177,19 @@ pub(crate) fn ingest(world: &WorldRef, unit: UnitId, chunk: &[u8]) {
         }
     }
     // As of the last spawn; else (lines of a process started before a supervisor restart)
-    // from the settings.
-    let syslog = w.io.units.get(&unit).and_then(|i| i.syslog.clone());
-    let syslog = syslog.or_else(|| {
-        w.manager.units.get(unit).map(|u| {
+    // from the settings, kept from then on.
+    let mut syslog = w.io.units.get(&unit).and_then(|i| i.syslog.clone());
+    if syslog.is_none() {
+        syslog = w.manager.units.get(unit).map(|u| {
             let x = &u.config().service.exec;
             super::SyslogAs {
                 level: x.syslog_level,
                 facility: x.syslog_facility,
                 identifier: x.syslog_identifier.as_deref().map(Box::from),
             }
-        })
-    });
+        });
+        w.io.units.entry(unit).or_default().syslog = syslog.clone();
+    }
     let (level, facility) = syslog.as_ref().map_or((6, 3), |s| (s.level, s.facility));
     let fresh = match w.manager.rt_mut(unit) {
         Some(rt) => {

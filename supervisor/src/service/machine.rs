@@ -129,6 +129,8 @@ pub struct Spec {
     /// RestartPreventExitStatus= / RestartForceExitStatus=: (codes, signals).
     pub restart_prevent: (Vec<i32>, Vec<i32>),
     pub restart_force: (Vec<i32>, Vec<i32>),
+    /// NotifyAccess= in force (`runtime::notify_access`): read at every notify message.
+    pub notify_access: crate::unit::config::NotifyAccess,
 }
 
 fn exit_matches(e: Option<ExitStatus>, list: &(Vec<i32>, Vec<i32>)) -> bool {

@@ -35,6 +35,7 @@ fn spec(stype: ServiceType) -> Spec {
         success_signals: vec![],
         restart_prevent: (vec![], vec![]),
         restart_force: (vec![], vec![]),
+        notify_access: crate::unit::config::NotifyAccess::None,
     }
 }
 

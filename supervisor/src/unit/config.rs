@@ -108,7 +108,7 @@ pub struct InstallSection {
 }
 
 /// Who may send notify messages for a service (systemd.service(5), NotifyAccess=).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotifyAccess {
     None,
     Main,
