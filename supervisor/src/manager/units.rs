@@ -328,12 +328,12 @@ impl Units {
                     queue.push(canon);
                 }
             }
-            added.push(self.add(cat, l, spec).0);
+            added.push(self.add(cat, l, spec));
         }
-        for id in &added {
-            self.add_edges(cat, *id);
+        for (id, names) in &added {
+            self.connect_names(cat, *id, names);
         }
-        added
+        added.into_iter().map(|(id, _)| id).collect()
     }
 
     /// Loads one unit at run time (an Accept=yes instance) and adds it with its edges to the
@@ -360,8 +360,8 @@ impl Units {
                 return id;
             }
         }
-        let (id, _) = self.add(cat, l, spec);
-        self.add_edges(cat, id);
+        let (id, names) = self.add(cat, l, spec);
+        self.connect_names(cat, id, &names);
         id
     }
 
@@ -582,6 +582,18 @@ impl Units {
         let names = edge_names(cat, &name, utype, from_file, &c);
         self.connect(cat, id, names.iter().map(|(d, n)| (*d, n.as_str())));
         self.note_device_timeout(id, &c);
+    }
+
+    /// [`Units::add_edges`] with the edge names of the unit's load (no parse again).
+    fn connect_names(&mut self, cat: &Catalog, id: UnitId, names: &[(Dep, String)]) {
+        self.connect(cat, id, names.iter().map(|(d, n)| (*d, n.as_str())));
+        if let Some(c) = self
+            .get(id)
+            .filter(|u| u.utype == UnitType::Mount)
+            .map(|u| u.config())
+        {
+            self.note_device_timeout(id, &c);
+        }
     }
 
     /// x-systemd.device-timeout= of a mount: the start job of its device waits that long.
