@@ -438,6 +438,7 @@ pub(crate) mod bus;
 mod command;
 pub(crate) mod devices;
 mod fdstore;
+pub(crate) mod fstab;
 mod logs;
 pub(crate) mod mounts;
 pub(crate) mod sockets;
