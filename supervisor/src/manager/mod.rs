@@ -20,7 +20,6 @@ mod triggers;
 pub mod units;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::rc::Rc;
 
 use crate::job::graph::{ActiveState, Dep, Graph, UnitId};
 use crate::job::transaction::Reason;
@@ -706,9 +705,4 @@ impl Graph for Manager {
             .filter_map(|i| UnitId::try_from(i).ok())
             .collect()
     }
-}
-
-/// A shared handle to the config of a unit (for spawning without holding a borrow).
-pub fn config_of(m: &Manager, id: UnitId) -> Option<Rc<crate::unit::config::UnitConfig>> {
-    m.units.get(id).map(|u| u.config().clone())
 }

@@ -184,13 +184,15 @@ impl Settings {
         if let Some(c) = hit {
             return c;
         }
-        let c = Rc::new(load::parse_again(
+        // The warnings were the load's to report: not made twice.
+        let c = Rc::new(load::parse_files(
             utype,
             name,
             fragment,
             dropins,
             &s.texts(),
             &s.spec,
+            &mut Vec::new(),
         ));
         RECENT.with(|r| {
             let mut r = r.borrow_mut();
@@ -255,6 +257,7 @@ impl Settings {
         }
     }
 
+    #[cfg(test)]
     pub fn is_parsed(&self) -> bool {
         matches!(self, Settings::Parsed(_))
     }
@@ -273,15 +276,9 @@ impl Settings {
 mod tests {
     use super::*;
     use crate::job::types::{JobMode, JobType};
+    use crate::manager::units::tests::write;
     use crate::manager::{Manager, Units};
     use crate::unit::load::Catalog;
-
-    fn write(dir: &Path, name: &str, text: &str) {
-        if let Some(parent) = dir.join(name).parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(dir.join(name), text).unwrap();
-    }
 
     /// Services and targets of every shape a load handles: drop-ins (one overriding the
     /// fragment), a template's instance, specifiers, a warning; and the types that stay parsed.

@@ -263,12 +263,13 @@ impl Units {
         }
         let mut i = 0;
         let mut pending = PendingEdges::default();
+        let shared_spec = units.spec_rc(spec);
         while let Some(name) = queue.get(i).cloned() {
             i += 1;
             let l = load::load(cat, &name, spec);
             let referenced = referenced_names(&l);
             // From the load's parse, at hand only here (a unit that keeps its text drops it).
-            let (id, names) = units.add(cat, l, spec);
+            let (id, names) = units.add_with(cat, l, &shared_spec);
             pending.add(id, names);
             for r in referenced {
                 let canon = cat.resolve(&r);
@@ -316,6 +317,7 @@ impl Units {
     ) -> Vec<UnitId> {
         let mut queue = vec![name.to_string()];
         let mut added = Vec::new();
+        let shared_spec = self.spec_rc(spec);
         // A template that references itself by ever-new instance names stops here.
         while let Some(n) = queue.pop().filter(|_| added.len() < 1024) {
             if self.lookup(&n).is_some() {
@@ -328,7 +330,7 @@ impl Units {
                     queue.push(canon);
                 }
             }
-            added.push(self.add(cat, l, spec));
+            added.push(self.add_with(cat, l, &shared_spec));
         }
         for (id, names) in &added {
             self.connect_names(cat, *id, names);
@@ -476,7 +478,7 @@ impl Units {
             out.changed.push(id);
         }
         for l in added {
-            out.added.push(self.add(cat, l, spec).0);
+            out.added.push(self.add_with(cat, l, &spec_rc).0);
         }
         for (alias, target) in &cat.aliases {
             let canon = cat.resolve(target);
@@ -570,8 +572,8 @@ impl Units {
             stamp: load::stamp(cat, name, std::time::SystemTime::now()),
             texts: Vec::new(),
         };
-        let (id, _) = self.add_with(cat, loaded, &spec);
-        self.add_edges(cat, id);
+        let (id, names) = self.add_with(cat, loaded, &spec);
+        self.connect_names(cat, id, &names);
         id
     }
 
@@ -713,4 +715,4 @@ fn referenced_names(l: &load::Loaded) -> Vec<String> {
 
 #[cfg(test)]
 #[path = "units_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -5,7 +5,7 @@
 use super::*;
 use std::path::Path;
 
-fn write(dir: &Path, name: &str, text: &str) {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) {
     if let Some(parent) = dir.join(name).parent() {
         std::fs::create_dir_all(parent).unwrap();
     }

@@ -390,7 +390,7 @@ pub struct Loaded {
     /// What the load read, as one number ([`stamp`]); 0 when it cannot vouch for that.
     pub stamp: u64,
     /// The text of the fragment and of each drop-in in `dropins`, in that order, as read:
-    /// what [`parse_again`] makes `config` from once more.
+    /// what [`parse_files`] makes `config` from once more.
     pub texts: Vec<Box<str>>,
 }
 
@@ -568,8 +568,9 @@ pub fn load(cat: &Catalog, unit_name: &str, spec_base: &specifier::Context) -> L
 }
 
 /// The settings of a unit made from the text of its files, `texts[0]` the fragment's at
-/// `fragment`, the others the drop-ins' at `dropins`, in order.
-fn parse_files(
+/// `fragment`, the others the drop-ins' at `dropins`, in order: by [`load`], and again for a
+/// unit that keeps only its text (`manager::settings`).
+pub fn parse_files(
     utype: UnitType,
     unit_name: &str,
     fragment: &Path,
@@ -599,28 +600,6 @@ fn parse_files(
         }
         config
     })
-}
-
-/// The settings [`load`] made from the same text, made again: for a unit that keeps only its
-/// text while it is idle. The warnings were the load's to report; they are not made twice.
-pub fn parse_again(
-    utype: UnitType,
-    unit_name: &str,
-    fragment: &Path,
-    dropins: &[PathBuf],
-    texts: &[&str],
-    spec_base: &specifier::Context,
-) -> UnitConfig {
-    let mut warnings = Vec::new();
-    parse_files(
-        utype,
-        unit_name,
-        fragment,
-        dropins,
-        texts,
-        spec_base,
-        &mut warnings,
-    )
 }
 
 /// The settings a unit cannot work without (systemd's `service_verify`).
