@@ -60,6 +60,8 @@ pub enum InitError {
     Signalfd(Errno),
     #[error("setting up the event loop: {0}")]
     Poll(std::io::Error),
+    #[error("mapping the link's receive buffer: {0}")]
+    Buffer(std::io::Error),
 }
 
 struct Supervisor {
@@ -87,7 +89,7 @@ pub struct Init {
     pending_signal: Option<i32>,
     reaped_orphans: u64,
     started_realtime_usec: u64,
-    buf: Vec<u8>,
+    buf: seqpacket::PacketBuf,
     /// The command line, for the exec after switch-root.
     argv: Vec<OsString>,
     /// switch-root asked: (new root, init inside it); done once this supervisor is gone.
@@ -202,7 +204,7 @@ impl Init {
             pending_signal: None,
             reaped_orphans: 0,
             started_realtime_usec: proto::procinfo::realtime_usec(),
-            buf: vec![0; seqpacket::MAX_PACKET],
+            buf: seqpacket::PacketBuf::new().map_err(InitError::Buffer)?,
             argv: Vec::new(),
             switching: None,
         })

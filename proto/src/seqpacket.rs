@@ -18,6 +18,71 @@ use crate::SCM_MAX_FD;
 /// The largest packet either side sends. A packet of 253 fd names fits with room to spare.
 pub const MAX_PACKET: usize = 128 * 1024;
 
+/// A receive buffer of [`MAX_PACKET`] bytes in an anonymous mapping of its own: the kernel
+/// provides each page when a packet is first written to it, so a link whose packets are a few
+/// hundred bytes holds a page or two, not 128 KiB. From the heap, the buffer cost all of it:
+/// calloc clears (so touches) memory it takes from the heap's top, and a freed 128 KiB chunk
+/// raises glibc's mmap threshold so that the next one comes from the heap.
+pub struct PacketBuf {
+    ptr: std::ptr::NonNull<u8>,
+}
+
+impl PacketBuf {
+    pub fn new() -> std::io::Result<PacketBuf> {
+        // SAFETY: a new private anonymous mapping, at an address the kernel chooses; no
+        // existing memory is involved.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                MAX_PACKET,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        std::ptr::NonNull::new(p.cast::<u8>())
+            .map(|ptr| PacketBuf { ptr })
+            .ok_or_else(|| std::io::Error::other("mmap returned a null mapping"))
+    }
+}
+
+impl std::ops::Deref for PacketBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the mapping is MAX_PACKET bytes, readable, zero-filled by the kernel (so
+        // initialized), and lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), MAX_PACKET) }
+    }
+}
+
+impl std::ops::DerefMut for PacketBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in deref, and &mut self makes this the only reference to the mapping.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), MAX_PACKET) }
+    }
+}
+
+impl Drop for PacketBuf {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in new, of that length, unmapped once; no slice of it
+        // outlives self.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), MAX_PACKET) };
+    }
+}
+
+// SAFETY: PacketBuf owns its mapping alone, like a Box<[u8]>; nothing in it is tied to a thread.
+unsafe impl Send for PacketBuf {}
+
+impl std::fmt::Debug for PacketBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PacketBuf({MAX_PACKET} bytes)")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SeqpacketError {
     #[error("link i/o: {0}")]
@@ -197,6 +262,50 @@ mod tests {
         let mut msg = capnp::message::Builder::new_default();
         msg.init_root::<to_init::Builder>().set_taken(());
         assert!(decode(&encode(&msg)).is_ok());
+    }
+
+    #[test]
+    fn a_packet_buffer_is_zeroed_writable_and_its_own_mapping() {
+        let mut a = PacketBuf::new().unwrap();
+        let b = PacketBuf::new().unwrap();
+        assert_eq!(a.len(), MAX_PACKET);
+        assert!(a.iter().all(|&x| x == 0));
+        a[MAX_PACKET - 1] = 7;
+        a[0] = 1;
+        assert_eq!((a[0], a[MAX_PACKET - 1]), (1, 7));
+        assert!(b.iter().all(|&x| x == 0));
+        // Its pages are not the heap's: a mapping of its own in /proc/self/maps.
+        let start = a.as_ptr() as usize;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let own = maps.lines().any(|l| {
+            let range = l.split(' ').next().unwrap();
+            let (lo, hi) = range.split_once('-').unwrap();
+            let lo = usize::from_str_radix(lo, 16).unwrap();
+            let hi = usize::from_str_radix(hi, 16).unwrap();
+            lo <= start && start + MAX_PACKET <= hi && !l.ends_with("[heap]")
+        });
+        assert!(own, "{start:#x} not in an anonymous mapping:\n{maps}");
+    }
+
+    #[test]
+    fn a_full_size_packet_arrives_whole_in_a_packet_buffer() {
+        let (a, b) = pair().unwrap();
+        let mut msg = capnp::message::Builder::new_default();
+        {
+            let root = msg.init_root::<to_init::Builder>();
+            let mut names = root.init_store_fds(1);
+            names.set(0, "x".repeat(MAX_PACKET - 1024).as_str());
+        }
+        send(a.as_fd(), &msg, &[]).unwrap();
+        let mut buf = PacketBuf::new().unwrap();
+        let p = recv(b.as_fd(), &mut buf).unwrap();
+        let root = p.message.get_root::<to_init::Reader>().unwrap();
+        match root.which().unwrap() {
+            to_init::StoreFds(names) => {
+                assert_eq!(names.unwrap().get(0).unwrap().len(), MAX_PACKET - 1024)
+            }
+            _ => panic!("wrong variant"),
+        }
     }
 
     #[test]

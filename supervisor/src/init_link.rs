@@ -76,6 +76,8 @@ impl From<std::str::Utf8Error> for LinkError {
 pub struct InitLink {
     io: AsyncFd<OwnedFd>,
     status_waiters: RefCell<VecDeque<oneshot::Sender<InitStatus>>>,
+    /// Where packets from cairn-init land; borrowed only between readiness and the read.
+    buf: RefCell<seqpacket::PacketBuf>,
 }
 
 impl InitLink {
@@ -101,14 +103,15 @@ impl InitLink {
         Ok(InitLink {
             io: proto::fdstream::register(fd)?,
             status_waiters: RefCell::new(VecDeque::new()),
+            buf: RefCell::new(seqpacket::PacketBuf::new()?),
         })
     }
 
     async fn recv(&self) -> Result<Packet, LinkError> {
-        let mut buf = vec![0u8; seqpacket::MAX_PACKET];
         loop {
             let mut guard = self.io.ready(Interest::READABLE).await?;
-            match seqpacket::recv(self.io.get_ref().as_fd(), &mut buf) {
+            let got = seqpacket::recv(self.io.get_ref().as_fd(), &mut self.buf.borrow_mut());
+            match got {
                 Err(SeqpacketError::Io(Errno::EAGAIN)) => guard.clear_ready(),
                 other => return Ok(other?),
             }
