@@ -35,15 +35,30 @@ build:
 # 4.5 ms instead of 30 under the VM's TCG, docs/performance.md). The supervisor and cairnctl
 # stay dynamic: they look users up through NSS. STATIC_DIR is where the static ones land;
 # the VM images (demo, vm, bench) take them from there.
+# cairn-init and the supervisor are linked with the functions they run first and together
+# (CRATE/hot-functions.txt, written by integration/scripts/hot-functions and named without
+# crate hashes; LINK_ORDER/BIN.order is that list in this build's symbols, link/order.rs):
+# the kernel maps 64 KiB of a binary around each page fault, so this keeps their resident
+# text to the pages they run (docs/performance.md §12). A changed order links them once more.
 STATIC_TARGET = x86_64-unknown-linux-gnu
 STATIC_DIR = $(CURDIR)/target/$(STATIC_TARGET)/release
+STATIC_FLAGS = -C target-feature=+crt-static -C relocation-model=static
+LINK_ORDER = $(CURDIR)/target/link-order
+RELEASE_BUILD = export CAIRN_LINK_ORDER=$(LINK_ORDER) && \
+	$(CARGO) build --workspace --release && \
+	RUSTFLAGS="$(STATIC_FLAGS)" $(CARGO) build --release --target $(STATIC_TARGET) \
+	    -p cairn-init -p cairn-activator -p cairn-mounter -p cairn-devmon && \
+	RUSTFLAGS="$(STATIC_FLAGS)" $(CARGO) build --release --target $(STATIC_TARGET) \
+	    -p cairn-supervisor --bin cairn-spawner
 release:
-	$(CARGO) build --workspace --release
-	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-	    $(CARGO) build --release --target $(STATIC_TARGET) \
-	    -p cairn-init -p cairn-activator -p cairn-mounter -p cairn-devmon
-	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
-	    $(CARGO) build --release --target $(STATIC_TARGET) -p cairn-supervisor --bin cairn-spawner
+	@mkdir -p $(LINK_ORDER)
+	@touch -a $(LINK_ORDER)/cairn-init.order $(LINK_ORDER)/cairn-supervisor.order
+	$(RELEASE_BUILD)
+	@changed="$$(integration/scripts/link-order $(STATIC_DIR)/cairn-init pid1/hot-functions.txt \
+	    $(LINK_ORDER)/cairn-init.order)$$(integration/scripts/link-order \
+	    target/release/cairn-supervisor supervisor/hot-functions.txt \
+	    $(LINK_ORDER)/cairn-supervisor.order)"; \
+	if [ -n "$$changed" ]; then echo "linked again in the new order of:" $$changed; $(RELEASE_BUILD); fi
 
 # Installs the Debian packages in $(APT) that are missing (nothing when all are there).
 deps:
