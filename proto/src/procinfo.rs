@@ -3,8 +3,20 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Resident set size in bytes, from `/proc/self/statm`.
+/// Resident set size in bytes: `Rss:` of `/proc/self/smaps_rollup` (the page tables walked),
+/// else `/proc/self/statm`. statm (and status's VmRSS) are, on kernels before 6.2, sums each
+/// thread brings up to date after every 64 page faults: a process that has faulted little
+/// since, as cairn-init at rest, read 4 KiB there for an RSS of 700.
 pub fn rss_bytes() -> u64 {
+    if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+        let kb = rollup.lines().find_map(|l| {
+            let rest = l.strip_prefix("Rss:")?;
+            rest.split_whitespace().next()?.parse::<u64>().ok()
+        });
+        if let Some(kb) = kb {
+            return kb * 1024;
+        }
+    }
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
         return 0;
     };
@@ -96,5 +108,27 @@ pub fn raise_nofile() -> u64 {
             hard
         }
         Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_counts_pages_as_they_are_touched() {
+        let before = rss_bytes();
+        assert!(before > 0);
+        // 8 MiB of fresh pages (a mapping of their own), each written once.
+        let mut block = vec![0u8; 8 << 20];
+        for i in (0..block.len()).step_by(4096) {
+            block[i] = 1;
+        }
+        let after = rss_bytes();
+        assert!(
+            after >= before + (7 << 20),
+            "before {before}, after touching 8 MiB {after}"
+        );
+        assert_eq!(block.iter().step_by(4096).count(), 2048);
     }
 }
