@@ -44,8 +44,10 @@ STATIC_TARGET = x86_64-unknown-linux-gnu
 STATIC_DIR = $(CURDIR)/target/$(STATIC_TARGET)/release
 STATIC_FLAGS = -C target-feature=+crt-static -C relocation-model=static
 LINK_ORDER = $(CURDIR)/target/link-order
-RELEASE_BUILD = export CAIRN_LINK_ORDER=$(LINK_ORDER) && \
-	$(CARGO) build --workspace --release && \
+# Exported for every cargo run of this Makefile: one without it would see the supervisor's
+# build script's input change and build the supervisor again.
+export CAIRN_LINK_ORDER := $(LINK_ORDER)
+RELEASE_BUILD = $(CARGO) build --workspace --release && \
 	RUSTFLAGS="$(STATIC_FLAGS)" $(CARGO) build --release --target $(STATIC_TARGET) \
 	    -p cairn-init -p cairn-activator -p cairn-mounter -p cairn-devmon && \
 	RUSTFLAGS="$(STATIC_FLAGS)" $(CARGO) build --release --target $(STATIC_TARGET) \
@@ -54,11 +56,12 @@ release:
 	@mkdir -p $(LINK_ORDER)
 	@touch -a $(LINK_ORDER)/cairn-init.order $(LINK_ORDER)/cairn-supervisor.order
 	$(RELEASE_BUILD)
-	@changed="$$(integration/scripts/link-order $(STATIC_DIR)/cairn-init pid1/hot-functions.txt \
-	    $(LINK_ORDER)/cairn-init.order)$$(integration/scripts/link-order \
-	    target/release/cairn-supervisor supervisor/hot-functions.txt \
-	    $(LINK_ORDER)/cairn-supervisor.order)"; \
-	if [ -n "$$changed" ]; then echo "linked again in the new order of:" $$changed; $(RELEASE_BUILD); fi
+	@init=$$(integration/scripts/link-order $(STATIC_DIR)/cairn-init pid1/hot-functions.txt \
+	    $(LINK_ORDER)/cairn-init.order) || exit 1; \
+	supervisor=$$(integration/scripts/link-order target/release/cairn-supervisor \
+	    supervisor/hot-functions.txt $(LINK_ORDER)/cairn-supervisor.order) || exit 1; \
+	if [ -n "$$init$$supervisor" ]; then \
+	    echo "linked again in the new order of:$$init$$supervisor"; $(RELEASE_BUILD); fi
 
 # Installs the Debian packages in $(APT) that are missing (nothing when all are there).
 deps:

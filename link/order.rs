@@ -17,10 +17,11 @@ fn link_order(bin: &str) {
         return;
     };
     let order = std::path::Path::new(&dir).join(format!("{bin}.order"));
-    println!("cargo:rerun-if-changed={}", order.display());
     if !order.exists() {
+        // (A missing file named here would run this script again at every build.)
         return;
     }
+    println!("cargo:rerun-if-changed={}", order.display());
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../link/hot-first.ld");
     for arg in [
         format!("--symbol-ordering-file={}", order.display()),

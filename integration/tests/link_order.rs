@@ -114,7 +114,7 @@ fn entry_point(path: &Path) -> u64 {
 }
 
 #[test]
-fn step_trace_records_a_static_programs_first_instruction_and_its_exit() {
+fn step_trace_records_a_static_programs_first_instruction_and_passes_on_its_status() {
     require_root();
     // busybox-static: not position-independent, so its addresses are the file's.
     let busybox = Path::new("/bin/busybox");
@@ -141,4 +141,26 @@ fn step_trace_records_a_static_programs_first_instruction_and_its_exit() {
         // More than the first few instructions: libc's start, busybox's applet lookup, exit.
         assert!(ran.len() > 1000, "{} addresses", ran.len());
     }
+    // The command's exit status is the tracer's.
+    let status = Command::new(bin("cairn-step-trace"))
+        .arg(&out)
+        .args([busybox.as_os_str(), "false".as_ref()])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
+fn link_order_refuses_a_missing_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let order = dir.path().join("bin.order");
+    std::fs::write(&order, "kept\n").unwrap();
+    let out = Command::new(script())
+        .arg(bin("cairn-init"))
+        .arg(dir.path().join("no-such-list.txt"))
+        .arg(&order)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&order).unwrap(), "kept\n");
 }

@@ -97,7 +97,15 @@ fn component_rss_kib(console: &str, name: &str) -> f64 {
         .lines()
         .find(|l| l.split_whitespace().next() == Some(name))
         .unwrap_or_else(|| panic!("no {name} in {list}"));
-    let rss = line.split_whitespace().nth(5).unwrap_or("");
+    // (Not by column: UPTIME may be two words, "1min 5s".)
+    let rss = line
+        .split_whitespace()
+        .skip(2)
+        .find(|w| {
+            let (num, unit) = w.split_at(w.len().saturating_sub(1));
+            "BKMG".contains(unit) && !unit.is_empty() && num.parse::<f64>().is_ok()
+        })
+        .unwrap_or_else(|| panic!("no RSS in {line}"));
     let (num, unit) = rss.split_at(rss.len().saturating_sub(1));
     let num: f64 = num
         .parse()

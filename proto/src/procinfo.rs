@@ -9,11 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// since, as cairn-init at rest, read 4 KiB there for an RSS of 700.
 pub fn rss_bytes() -> u64 {
     if let Ok(rollup) = std::fs::read_to_string("/proc/self/smaps_rollup") {
-        let kb = rollup.lines().find_map(|l| {
-            let rest = l.strip_prefix("Rss:")?;
-            rest.split_whitespace().next()?.parse::<u64>().ok()
-        });
-        if let Some(kb) = kb {
+        if let Some(kb) = rollup_rss_kib(&rollup) {
             return kb * 1024;
         }
     }
@@ -28,6 +24,14 @@ pub fn rss_bytes() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * u64::try_from(page).unwrap_or(4096)
+}
+
+/// The `Rss:` line of a smaps_rollup, in KiB.
+fn rollup_rss_kib(rollup: &str) -> Option<u64> {
+    rollup.lines().find_map(|l| {
+        let rest = l.strip_prefix("Rss:")?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
 }
 
 /// How many fds the process has open, from `/proc/self/fd` (minus the one used to read it).
@@ -129,6 +133,17 @@ mod tests {
             after >= before + (7 << 20),
             "before {before}, after touching 8 MiB {after}"
         );
-        assert_eq!(block.iter().step_by(4096).count(), 2048);
+        drop(block);
+    }
+
+    #[test]
+    fn rss_is_the_rollups_rss_line() {
+        let rollup = "55d2745e5000-7ffd7f81e000 ---p 00000000 00:00 0  [rollup]\n\
+                      Rss:                 768 kB\n\
+                      Pss:                 764 kB\n\
+                      Pss_Anon:             72 kB\n";
+        assert_eq!(rollup_rss_kib(rollup), Some(768));
+        assert_eq!(rollup_rss_kib("Pss: 1 kB\n"), None);
+        assert_eq!(rollup_rss_kib("Rss: many kB\n"), None);
     }
 }

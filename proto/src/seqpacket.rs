@@ -274,8 +274,11 @@ mod tests {
         a[0] = 1;
         assert_eq!((a[0], a[MAX_PACKET - 1]), (1, 7));
         assert!(b.iter().all(|&x| x == 0));
-        // Its pages are not the heap's: a mapping of its own in /proc/self/maps.
+        // Its pages are a mapping of its own, not malloc's: a malloc chunk, even one mapped
+        // alone, starts past a header, never at a page's start; and no heap holds it. (Not
+        // the exact range: the kernel may merge it with a neighbouring anonymous mapping.)
         let start = a.as_ptr() as usize;
+        assert_eq!(start % 4096, 0, "{start:#x}");
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
         let own = maps.lines().any(|l| {
             let range = l.split(' ').next().unwrap();
@@ -284,7 +287,7 @@ mod tests {
             let hi = usize::from_str_radix(hi, 16).unwrap();
             lo <= start && start + MAX_PACKET <= hi && !l.ends_with("[heap]")
         });
-        assert!(own, "{start:#x} not in an anonymous mapping:\n{maps}");
+        assert!(own, "{start:#x} is not in an anonymous mapping:\n{maps}");
     }
 
     #[test]

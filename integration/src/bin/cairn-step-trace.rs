@@ -6,7 +6,7 @@
 //! /init, where this is PID 1 and COMMAND (cairn-init --system) the system's init in all but
 //! its pid.
 //!
-//! For integration/scripts/pid1-hot-functions: which functions cairn-init runs, natively.
+//! For integration/scripts/hot-functions: which functions cairn-init runs, natively.
 //! valgrind would say so too, but its CPU is not the machine's: no vDSO (so none of static
 //! glibc's code that sets it up) and other string functions.
 
@@ -49,7 +49,7 @@ fn main() -> anyhow::Result<()> {
         }
         ForkResult::Parent { child } => child,
     };
-    let seen = step(child)?;
+    let (seen, status) = step(child)?;
     let mut addrs: Vec<u64> = seen.into_iter().collect();
     addrs.sort_unstable();
     if args[0] == "-" {
@@ -68,7 +68,8 @@ fn main() -> anyhow::Result<()> {
         out.flush()?;
     }
     eprintln!("cairn-step-trace: {} addresses executed", addrs.len());
-    Ok(())
+    // COMMAND's own status, as a shell would give it.
+    std::process::exit(status)
 }
 
 /// In the child (PID 1 of the new namespace): a private mount tree with its own /proc, then
@@ -77,8 +78,8 @@ fn traced_child(argv: &[CString], namespace: bool) -> anyhow::Result<()> {
     if namespace {
         own_proc()?;
     }
-    // SAFETY: PTRACE_TRACEME takes no pointers.
-    if unsafe { libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) } != 0 {
+    // SAFETY: PTRACE_TRACEME reads neither address nor data.
+    if unsafe { libc::ptrace(libc::PTRACE_TRACEME, 0, NULL, NULL) } != 0 {
         bail!("PTRACE_TRACEME: {}", std::io::Error::last_os_error());
     }
     execvp(&argv[0], argv).with_context(|| format!("cannot run {:?}", argv[0]))?;
@@ -106,34 +107,35 @@ fn own_proc() -> anyhow::Result<()> {
     Ok(())
 }
 
+const NULL: *mut libc::c_void = std::ptr::null_mut();
+
 /// Single-steps `child` from its exec stop until it exits or is killed; the addresses of the
-/// instructions it ran. Signals other than the steps' own SIGTRAP are passed on.
-fn step(child: Pid) -> anyhow::Result<HashSet<u64>> {
+/// instructions it ran, and its exit status (128 + the signal that killed it). Signals other
+/// than the steps' own SIGTRAP are passed on.
+fn step(child: Pid) -> anyhow::Result<(HashSet<u64>, i32)> {
     match waitpid(child, None).context("waitpid")? {
         WaitStatus::Stopped(_, nix::sys::signal::Signal::SIGTRAP) => {}
         other => bail!("the child did not stop at its exec: {other:?}"),
     }
-    // SAFETY: PTRACE_SETOPTIONS takes the options as its data word.
-    unsafe {
-        libc::ptrace(
-            libc::PTRACE_SETOPTIONS,
-            child.as_raw(),
-            0,
-            libc::PTRACE_O_EXITKILL,
-        )
-    };
+    let options = libc::PTRACE_O_EXITKILL as usize as *mut libc::c_void;
+    // SAFETY: PTRACE_SETOPTIONS takes the options as its data word, no address.
+    if unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, child.as_raw(), NULL, options) } != 0 {
+        bail!("PTRACE_SETOPTIONS: {}", std::io::Error::last_os_error());
+    }
     // At each stop the child is about to run the instruction at rip: the exec stop's is the
     // program's first.
     let mut seen = HashSet::new();
     seen.extend(rip(child));
     let mut deliver = 0;
     loop {
-        // SAFETY: PTRACE_SINGLESTEP takes the signal to deliver as its data word.
-        if unsafe { libc::ptrace(libc::PTRACE_SINGLESTEP, child.as_raw(), 0, deliver) } != 0 {
+        let data = deliver as usize as *mut libc::c_void;
+        // SAFETY: PTRACE_SINGLESTEP takes the signal to deliver as its data word, no address.
+        if unsafe { libc::ptrace(libc::PTRACE_SINGLESTEP, child.as_raw(), NULL, data) } != 0 {
             bail!("PTRACE_SINGLESTEP: {}", std::io::Error::last_os_error());
         }
         match waitpid(child, None).context("waitpid")? {
-            WaitStatus::Exited(..) | WaitStatus::Signaled(..) => return Ok(seen),
+            WaitStatus::Exited(_, code) => return Ok((seen, code)),
+            WaitStatus::Signaled(_, sig, _) => return Ok((seen, 128 + sig as i32)),
             WaitStatus::Stopped(_, nix::sys::signal::Signal::SIGTRAP) => {
                 deliver = 0;
                 seen.extend(rip(child));
@@ -148,7 +150,14 @@ fn step(child: Pid) -> anyhow::Result<HashSet<u64>> {
 fn rip(child: Pid) -> Option<u64> {
     let mut regs = std::mem::MaybeUninit::<libc::user_regs_struct>::uninit();
     // SAFETY: PTRACE_GETREGS writes one user_regs_struct to the pointer given.
-    let r = unsafe { libc::ptrace(libc::PTRACE_GETREGS, child.as_raw(), 0, regs.as_mut_ptr()) };
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGS,
+            child.as_raw(),
+            NULL,
+            regs.as_mut_ptr(),
+        )
+    };
     // SAFETY: the call succeeded, so it filled the struct.
     (r == 0).then(|| unsafe { regs.assume_init() }.rip)
 }
