@@ -44,9 +44,10 @@ STATIC_TARGET = x86_64-unknown-linux-gnu
 STATIC_DIR = $(CURDIR)/target/$(STATIC_TARGET)/release
 STATIC_FLAGS = -C target-feature=+crt-static -C relocation-model=static
 LINK_ORDER = $(CURDIR)/target/link-order
-# Exported for every cargo run of this Makefile: one without it would see the supervisor's
-# build script's input change and build the supervisor again.
-export CAIRN_LINK_ORDER := $(LINK_ORDER)
+# Exported for every cargo run of the targets that use the release build: one without it
+# would see the supervisor's build script's input change and build the supervisor again.
+# (Not for the debug build: `make test` links as `cargo build` does.)
+release install demo vm bench: export CAIRN_LINK_ORDER = $(LINK_ORDER)
 RELEASE_BUILD = $(CARGO) build --workspace --release && \
 	RUSTFLAGS="$(STATIC_FLAGS)" $(CARGO) build --release --target $(STATIC_TARGET) \
 	    -p cairn-init -p cairn-activator -p cairn-mounter -p cairn-devmon && \
