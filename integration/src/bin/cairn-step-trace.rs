@@ -52,21 +52,18 @@ fn main() -> anyhow::Result<()> {
     let (seen, status) = step(child)?;
     let mut addrs: Vec<u64> = seen.into_iter().collect();
     addrs.sort_unstable();
-    if args[0] == "-" {
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        for a in &addrs {
-            writeln!(out, "STEP {a}")?;
-        }
-        out.flush()?;
+    let (sink, prefix): (Box<dyn Write>, &str) = if args[0] == "-" {
+        (Box::new(std::io::stdout().lock()), "STEP ")
     } else {
         let file = std::fs::File::create(&args[0])
             .with_context(|| format!("cannot create {}", args[0]))?;
-        let mut out = std::io::BufWriter::new(file);
-        for a in &addrs {
-            writeln!(out, "{a}")?;
-        }
-        out.flush()?;
+        (Box::new(file), "")
+    };
+    let mut out = std::io::BufWriter::new(sink);
+    for a in &addrs {
+        writeln!(out, "{prefix}{a}")?;
     }
+    out.flush()?;
     eprintln!("cairn-step-trace: {} addresses executed", addrs.len());
     // COMMAND's own status, as a shell would give it.
     std::process::exit(status)
